@@ -1,0 +1,33 @@
+# Cropping runs in `crop.shards` jobs with one output file per image: one job per image
+# would pay ~140 ms of interpreter start-up each, and a shard reruns alone when one of
+# its images changes.
+rule crop_shard:
+    input:
+        images=shard_image_files,
+    output:
+        crops=directory("results/crops/{shard}"),
+        qc="results/qc/crops/{shard}.tsv",
+    log:
+        "results/logs/crop_shard/{shard}.log",
+    benchmark:
+        "results/benchmarks/crop_shard/{shard}.tsv"
+    params:
+        images=shard_image_names,
+        strict=config["strict"],
+    conda:
+        "../../envs/crop.yaml"
+    script:
+        "../scripts/crop_shard.py"
+
+
+rule crop_qc:
+    input:
+        crop_qc_tables,
+    output:
+        "results/qc/crops.tsv",
+    log:
+        "results/logs/crop_qc.log",
+    conda:
+        "../../envs/crop.yaml"
+    script:
+        "../scripts/collect_crop_qc.py"

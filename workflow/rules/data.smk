@@ -1,0 +1,47 @@
+# Login nodes have internet, compute nodes often don't: download where Snakemake runs.
+localrules:
+    download_kaggle,
+
+
+rule download_kaggle:
+    output:
+        directory("results/data/kaggle"),
+    log:
+        "results/logs/download_kaggle.log",
+    params:
+        handle=SOURCE.value,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/download_kaggle.py"
+
+
+rule unpack_zip:
+    input:
+        archive=config["source"],
+    output:
+        directory("results/data/unpacked"),
+    log:
+        "results/logs/unpack_zip.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/unpack_zip.py"
+
+
+checkpoint manifest:
+    input:
+        dataset_input(),
+    output:
+        "results/manifest.tsv",
+    log:
+        "results/logs/manifest.log",
+    benchmark:
+        "results/benchmarks/manifest.tsv"
+    params:
+        root=dataset_root(),
+        shards=config["crop"]["shards"],
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/build_manifest.py"

@@ -1,0 +1,26 @@
+import logging
+from collections import Counter
+
+from wbc import UNREADABLE
+from wbc.crop import QC_COLUMNS
+from wbc.dataset import read_tsv, write_tsv
+from wbc.runtime import run_rule
+
+
+def main():
+    rows = sorted(
+        (row for table in snakemake.input for row in read_tsv(table)),
+        key=lambda row: row["image"],
+    )
+    write_tsv(snakemake.output[0], rows, QC_COLUMNS)
+    counts = Counter(row["status"] for row in rows)
+    logging.info("crop status counts: %s", dict(sorted(counts.items())))
+    if counts[UNREADABLE]:
+        logging.warning(
+            "%d unreadable image(s) left out; they are listed in %s",
+            counts[UNREADABLE],
+            snakemake.output[0],
+        )
+
+
+run_rule(main, snakemake.log[0])

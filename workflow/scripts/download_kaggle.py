@@ -1,0 +1,7 @@
+from wbc.dataset import download_kaggle
+from wbc.runtime import run_rule
+
+run_rule(
+    lambda: download_kaggle(snakemake.params.handle, snakemake.output[0]),
+    snakemake.log[0],
+)

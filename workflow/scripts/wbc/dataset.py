@@ -1,0 +1,220 @@
+"""Getting the data: Kaggle download, archive unpacking, layout detection and the manifest."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from PIL import Image
+
+from . import CLASSES, SPLITS
+from .runtime import UserError
+from .source import shard_of
+
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".tif", ".tiff", ".bmp"}
+# Where Kaggle's archive keeps the cell images (dataset-master holds whole slides).
+KAGGLE_IMAGE_ROOT = "dataset2-master/dataset2-master/images"
+MANIFEST_COLUMNS = (
+    "image", "split", "label", "sha256", "width", "height", "bytes", "shard", "duplicate_of"
+)  # fmt: skip
+
+log = logging.getLogger(__name__)
+
+
+def download_kaggle(handle: str, dest: str | Path) -> Path:
+    """Download a Kaggle dataset with kagglehub (cached) and copy it to ``dest``."""
+    import kagglehub
+    import requests
+
+    try:
+        cached = kagglehub.dataset_download(handle)
+    except requests.exceptions.ConnectionError as err:
+        raise UserError(
+            f"cannot reach Kaggle to download {handle} ({type(err).__name__}); "
+            "download the archive on a machine with internet and set config key "
+            "'source' to the local .zip or folder"
+        ) from None
+    except Exception as err:  # kagglehub's HTTP and auth errors have no common base
+        raise UserError(
+            f"Kaggle download of {handle} failed: {err}; check the handle, or set "
+            "config key 'source' to a local .zip or folder"
+        ) from None
+    _copy_tree(Path(cached), Path(dest))
+    return Path(dest)
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    """Hard-link when possible (same filesystem: instant, no extra space), else copy."""
+
+    def link_or_copy(s, d):
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dest, copy_function=link_or_copy)
+
+
+def unpack_zip(archive: str | Path, dest: str | Path) -> Path:
+    """Unpack an archive, refusing corrupt archives and members that escape ``dest``."""
+    dest = Path(dest)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.infolist():
+                parts = PurePosixPath(member.filename).parts
+                if member.filename.startswith("/") or ".." in parts:
+                    raise UserError(
+                        f"{archive}: member {member.filename!r} would unpack outside "
+                        "the target folder; re-create the archive with relative paths"
+                    )
+            zf.extractall(dest)
+    except zipfile.BadZipFile as err:
+        raise UserError(
+            f"{archive} is not a readable zip archive ({err}); download it again"
+        ) from None
+    return dest
+
+
+@dataclass
+class Entry:
+    image: str  # path relative to the dataset root, POSIX separators
+    split: str
+    label: str
+
+
+def find_image_tree(root: Path) -> tuple[Path, bool]:
+    """Locate the folder holding ``<split>/<CLASS>/`` (True) or ``<CLASS>/`` (False)."""
+    if (root / KAGGLE_IMAGE_ROOT).is_dir():
+        return root / KAGGLE_IMAGE_ROOT, True
+    here = root
+    while True:
+        subdirs = [
+            d for d in _visible(here) if d.is_dir() and d.name != "__MACOSX"
+        ]  # fmt: skip
+        names = {d.name.upper() for d in subdirs}
+        if names & set(SPLITS):
+            return here, True
+        if names & set(CLASSES):
+            return here, False
+        if len(subdirs) != 1:
+            raise UserError(
+                f"{root}: no image folders in the expected layout; expected "
+                "<split>/<CLASS>/<image> or <CLASS>/<image> with split in "
+                f"{'/'.join(SPLITS)} and CLASS in {'/'.join(CLASSES)} "
+                "(or Kaggle's dataset2-master/dataset2-master/images)"
+            )
+        here = subdirs[0]
+
+
+def _visible(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def _stray(path: Path, what: str) -> None:
+    log.warning("skipping %s: %s (not an image in a <CLASS> folder)", path, what)
+
+
+def scan_dataset(root: str | Path) -> list[Entry]:
+    """List every image with its split and label; stray files are skipped with a warning,
+    unknown or empty class folders are errors."""
+    root = Path(root)
+    tree, has_splits = find_image_tree(root)
+    if has_splits:
+        split_dirs = []
+        for path in _visible(tree):
+            if not path.is_dir():
+                _stray(path, "file beside the split folders")
+            elif path.name.upper() in SPLITS:
+                split_dirs.append((path.name.upper(), path))
+            elif path.name != "__MACOSX":
+                raise UserError(
+                    f"{path}: unknown split folder; expected {', '.join(SPLITS)}: "
+                    "rename or remove it"
+                )
+    else:
+        split_dirs = [("TRAIN", tree)]
+
+    entries = []
+    for split, split_dir in split_dirs:
+        for class_dir in _visible(split_dir):
+            if not class_dir.is_dir():
+                _stray(class_dir, "file beside the class folders")
+                continue
+            label = class_dir.name.upper()
+            if label not in CLASSES:
+                raise UserError(
+                    f"{class_dir}: unknown class folder; expected one of "
+                    f"{', '.join(CLASSES)}: rename or remove it"
+                )
+            images = []
+            for path in _visible(class_dir):
+                if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+                    images.append(path)
+                else:
+                    _stray(path, "folder" if path.is_dir() else "not an image type")
+            if not images:
+                raise UserError(
+                    f"{class_dir}: class folder holds no images "
+                    f"({', '.join(sorted(IMAGE_SUFFIXES))}); add images or remove it"
+                )
+            entries += [
+                Entry(p.relative_to(root).as_posix(), split, label) for p in images
+            ]
+    if not entries:
+        raise UserError(f"{root}: no images found; check config key 'source'")
+    return entries
+
+
+def image_size(path: Path) -> tuple[str, str]:
+    """Width and height from the header (no decoding); blanks when unreadable."""
+    try:
+        with Image.open(path) as img:
+            return str(img.width), str(img.height)
+    except Exception:  # decodability is judged (and reported) by the crop step
+        return "", ""
+
+
+def build_manifest(root: str | Path, shards: int) -> list[dict[str, str]]:
+    root = Path(root)
+    rows, first_with = [], {}
+    for entry in scan_dataset(root):
+        path = root / entry.image
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        width, height = image_size(path)
+        first = first_with.setdefault(digest, entry.image)
+        rows.append(
+            {
+                "image": entry.image,
+                "split": entry.split,
+                "label": entry.label,
+                "sha256": digest,
+                "width": width,
+                "height": height,
+                "bytes": str(len(data)),
+                "shard": str(shard_of(entry.image, shards)),
+                # byte-identical copies (real in Kaggle's TEST_SIMPLE) are kept but named
+                "duplicate_of": first if first != entry.image else "",
+            }
+        )
+    return rows
+
+
+def write_tsv(path: str | Path, rows: list[dict], columns) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(
+            fh, fieldnames=columns, delimiter="\t", lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_tsv(path: str | Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
