@@ -1,0 +1,157 @@
+"""Layout detection, the manifest, archive unpacking and the Kaggle download."""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+
+import pytest
+from synthetic import draw_cell, make_dataset
+
+from wbc import CLASSES
+from wbc.dataset import build_manifest, download_kaggle, scan_dataset, unpack_zip
+from wbc.runtime import UserError
+from wbc.source import parse_source
+
+
+def test_kaggle_layout_ignores_whole_slides(tmp_path):
+    images = tmp_path / "dataset2-master" / "dataset2-master" / "images"
+    make_dataset(images, per_class=2, splits=("TRAIN", "TEST", "TEST_SIMPLE"))
+    draw_cell(tmp_path / "dataset-master" / "dataset-master" / "JPEGImages" / "B_0.jpg")
+    entries = scan_dataset(tmp_path)
+    assert len(entries) == 3 * 4 * 2
+    assert {e.split for e in entries} == {"TRAIN", "TEST", "TEST_SIMPLE"}
+    assert all(e.image.startswith("dataset2-master/dataset2-master/images/") for e in entries)
+
+
+def test_plain_class_folders_are_train(tmp_path):
+    make_dataset(tmp_path / "mycells", per_class=2, splits=())
+    entries = scan_dataset(tmp_path)  # one wrapping folder is looked through
+    assert {e.split for e in entries} == {"TRAIN"}
+    assert {e.label for e in entries} == set(CLASSES)
+    assert entries[0].image.startswith("mycells/")
+
+
+def test_folder_names_are_case_insensitive(tmp_path):
+    draw_cell(tmp_path / "test" / "Monocyte" / "a.png")
+    entries = scan_dataset(tmp_path)
+    assert [(e.split, e.label, e.image) for e in entries] == [("TEST", "MONOCYTE", "test/Monocyte/a.png")]
+
+
+def test_stray_files_are_skipped_with_a_warning(tmp_path, caplog):
+    make_dataset(tmp_path, per_class=1)
+    (tmp_path / "TRAIN" / "MONOCYTE" / "notes.txt").write_text("x")
+    (tmp_path / "TRAIN" / "MONOCYTE" / ".DS_Store").write_text("x")
+    (tmp_path / "README.md").write_text("x")
+    with caplog.at_level(logging.WARNING):
+        entries = scan_dataset(tmp_path)
+    assert len(entries) == 4
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "notes.txt" in warned and "README.md" in warned and ".DS_Store" not in warned
+
+
+@pytest.mark.parametrize(
+    "make_bad, message",
+    [
+        (lambda root: (root / "TRAIN" / "BASOPHIL").mkdir(), r"TRAIN/BASOPHIL: unknown class folder.*rename or remove"),
+        (lambda root: (root / "VALIDATION").mkdir(), r"VALIDATION: unknown split folder"),
+    ],
+)
+def test_unknown_folders_are_errors(tmp_path, make_bad, message):
+    make_dataset(tmp_path, per_class=1)
+    make_bad(tmp_path)
+    with pytest.raises(UserError, match=message):
+        scan_dataset(tmp_path)
+
+
+def test_empty_class_folder_is_an_error(tmp_path):
+    make_dataset(tmp_path, per_class=1)
+    for path in (tmp_path / "TRAIN" / "LYMPHOCYTE").iterdir():
+        path.unlink()
+    with pytest.raises(UserError, match=r"TRAIN/LYMPHOCYTE: class folder holds no images"):
+        scan_dataset(tmp_path)
+
+
+def test_folder_without_the_layout_is_an_error(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    draw_cell(tmp_path / "a" / "x.jpeg")
+    with pytest.raises(UserError, match=r"no image folders in the expected layout"):
+        scan_dataset(tmp_path)
+
+
+def test_manifest_rows(tmp_path):
+    make_dataset(tmp_path, per_class=2, splits=("TRAIN", "TEST_SIMPLE"))
+    copy = tmp_path / "TEST_SIMPLE" / "MONOCYTE" / "zz_copy.jpeg"
+    original = tmp_path / "TEST_SIMPLE" / "MONOCYTE" / "monocyte_000.jpeg"
+    copy.write_bytes(original.read_bytes())
+    rows = build_manifest(tmp_path, shards=8)
+    assert len(rows) == 17
+    by_image = {r["image"]: r for r in rows}
+    dup = by_image["TEST_SIMPLE/MONOCYTE/zz_copy.jpeg"]
+    assert dup["duplicate_of"] == "TEST_SIMPLE/MONOCYTE/monocyte_000.jpeg"
+    assert dup["sha256"] == by_image[dup["duplicate_of"]]["sha256"]
+    assert sum(1 for r in rows if r["duplicate_of"]) == 1
+    assert {(r["width"], r["height"]) for r in rows} == {("320", "240")}
+    assert all(0 <= int(r["shard"]) < 8 for r in rows)
+
+
+def test_unpack_refuses_corrupt_and_escaping_archives(tmp_path):
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(UserError, match=r"bad\.zip is not a readable zip archive"):
+        unpack_zip(bad, tmp_path / "out")
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../escape.jpeg", b"x")
+    with pytest.raises(UserError, match=r"outside the target folder"):
+        unpack_zip(evil, tmp_path / "out2")
+    assert not (tmp_path / "escape.jpeg").exists()
+
+
+@pytest.mark.parametrize(
+    "value, kind",
+    [("kaggle:paultimothymooney/blood-cells", "kaggle"), ("kaggle:o/d/versions/3", "kaggle")],
+)
+def test_parse_kaggle_source(value, kind):
+    assert parse_source(value).kind == kind
+
+
+def test_parse_source_errors_name_the_key(tmp_path):
+    with pytest.raises(ValueError, match=r"config key 'source': .*nope does not exist"):
+        parse_source(str(tmp_path / "nope"))
+    (tmp_path / "x.tar").write_text("")
+    with pytest.raises(ValueError, match=r"neither a \.zip archive nor a folder"):
+        parse_source(str(tmp_path / "x.tar"))
+    with pytest.raises(ValueError, match=r"not a Kaggle handle"):
+        parse_source("kaggle:just-a-name")
+
+
+def seed_kagglehub_cache(cache, owner, dataset, version, per_class=2):
+    """Lay out a dataset as kagglehub's own cache holds a finished download."""
+    base = cache / "datasets" / owner / dataset
+    images = base / "versions" / str(version) / "dataset2-master" / "dataset2-master" / "images"
+    make_dataset(images, per_class=per_class, splits=("TRAIN", "TEST"))
+    (base / f"{version}.complete").write_text("")
+    return base / "versions" / str(version)
+
+
+def test_kaggle_download_through_kagglehub_cache(tmp_path, monkeypatch):
+    # kagglehub itself resolves the versioned handle from its cache: the real code path,
+    # without the network
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "cache"))
+    seed_kagglehub_cache(tmp_path / "cache", "someone", "cells", 3)
+    dest = download_kaggle("someone/cells/versions/3", tmp_path / "dl")
+    assert len(scan_dataset(dest)) == 2 * 4 * 2
+
+
+def test_kaggle_offline_is_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "cache"))
+    # an unversioned handle must ask Kaggle for its latest version: unreachable here, and
+    # pointed at a closed local port so the test does not depend on this machine's network
+    monkeypatch.setenv("KAGGLE_API_ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(UserError) as err:
+        download_kaggle("someone/cells", tmp_path / "dl")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "cannot reach Kaggle" in message and "config key 'source'" in message

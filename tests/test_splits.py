@@ -1,0 +1,63 @@
+"""Split files: stratified, deterministic, duplicates kept on one side."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from wbc import CLASSES
+from wbc.runtime import UserError
+from wbc.splits import make_splits
+
+
+def fake_inputs(per_class=25, duplicates=()):
+    """Manifest and QC rows; ``duplicates`` are (copy, original) image pairs."""
+    manifest, qc = [], []
+    for label in CLASSES:
+        for i in range(per_class):
+            image = f"TRAIN/{label}/{i:03d}.jpeg"
+            manifest.append({"image": image, "split": "TRAIN", "label": label, "sha256": image})
+            qc.append({"image": image, "status": "cropped", "crop": f"crops/{image}.png"})
+    manifest.append({"image": "TEST/MONOCYTE/t.jpeg", "split": "TEST", "label": "MONOCYTE", "sha256": "t"})
+    qc.append({"image": "TEST/MONOCYTE/t.jpeg", "status": "no_cell_found", "crop": "c.png"})
+    for copy, original in duplicates:
+        label = original.split("/")[1]
+        manifest.append({"image": copy, "split": "TRAIN", "label": label, "sha256": original})
+        qc.append({"image": copy, "status": "cropped", "crop": f"crops/{copy}.png"})
+    return manifest, qc
+
+
+def test_stratified_and_deterministic():
+    manifest, qc = fake_inputs()
+    first = make_splits(manifest, qc, 0.2, seed=42)
+    assert first == make_splits(list(reversed(manifest)), qc, 0.2, seed=42)
+    assert Counter(r["label"] for r in first["val"]) == {c: 5 for c in CLASSES}
+    assert Counter(r["label"] for r in first["train"]) == {c: 20 for c in CLASSES}
+    assert [r["image"] for r in first["test"]] == ["TEST/MONOCYTE/t.jpeg"]
+    assert first["test_simple"] == []
+    other = make_splits(manifest, qc, 0.2, seed=7)
+    assert {r["image"] for r in other["val"]} != {r["image"] for r in first["val"]}
+    assert all(rows == sorted(rows, key=lambda r: r["image"]) for rows in first.values())
+
+
+def test_identical_copies_stay_on_one_side():
+    copies = [(f"TRAIN/NEUTROPHIL/copy{i}.jpeg", f"TRAIN/NEUTROPHIL/{i:03d}.jpeg") for i in range(25)]
+    manifest, qc = fake_inputs(duplicates=copies)
+    splits = make_splits(manifest, qc, 0.2, seed=42)
+    side = {r["image"]: name for name in ("train", "val") for r in splits[name]}
+    assert all(side[copy] == side[original] for copy, original in copies)
+
+
+def test_unreadable_images_are_left_out():
+    manifest, qc = fake_inputs()
+    qc[0]["status"], qc[0]["crop"] = "unreadable", ""
+    splits = make_splits(manifest, qc, 0.2, seed=42)
+    kept = {r["image"] for rows in splits.values() for r in rows}
+    assert qc[0]["image"] not in kept and len(kept) == len(qc) - 1
+
+
+def test_too_few_images_of_a_class():
+    manifest, qc = fake_inputs(per_class=1)
+    with pytest.raises(UserError, match=r"class EOSINOPHIL has 1 distinct TRAIN image"):
+        make_splits(manifest, qc, 0.2, seed=42)
