@@ -35,7 +35,8 @@ def make_splits(
         else:
             rows_by_split["test" if entry["split"] == "TEST" else "test_simple"].append(row)
 
-    digests = sorted(train_groups)
+    # groups in order of their first image, so an edited image keeps everyone's side
+    digests = sorted(train_groups, key=lambda d: train_groups[d][0]["image"])
     labels = [train_groups[d][0]["label"] for d in digests]
     for label in sorted(set(labels)):
         if labels.count(label) < 2:
