@@ -14,6 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 # what a user's checkout holds that a run needs
 WORKFLOW_FILES = ("Snakefile", "workflow", "config", "envs", "profiles")
+# targets of the data stages alone (rule names): the spine tests train no model
+SPINE = ("crop_qc", "split")
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 
-from conftest import run_snakemake, write_config
+from conftest import SPINE, run_snakemake, write_config
 
 
 def read_tsv(path):
@@ -14,7 +14,7 @@ def read_tsv(path):
 
 def test_mini_archive_end_to_end(workflow_dir, mini_zip):
     cfg = write_config(workflow_dir, source=str(mini_zip), crop={"shards": 4})
-    run_snakemake(workflow_dir, "--configfile", str(cfg))
+    run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
     results = workflow_dir / "results"
 
     manifest = read_tsv(results / "manifest.tsv")

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import run_snakemake, write_config
+from conftest import SPINE, run_snakemake, write_config
 from synthetic import draw_cell, make_dataset
 from test_dataset import seed_kagglehub_cache
 
@@ -43,14 +43,14 @@ def snapshot(folder):
 def folder_run(workflow_dir, tmp_path):
     source = make_dataset(tmp_path / "cells", per_class=6, splits=("TRAIN", "TEST"))
     cfg = write_config(workflow_dir, source=str(source), crop={"shards": SHARDS})
-    run_snakemake(workflow_dir, "--configfile", str(cfg))
+    run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
     return workflow_dir, source, cfg
 
 
 def test_folder_source_is_read_in_place_and_never_modified(folder_run):
     workdir, source, cfg = folder_run
     before = snapshot(source)
-    run_snakemake(workdir, "--configfile", str(cfg), "--forceall")
+    run_snakemake(workdir, *SPINE, "--configfile", str(cfg), "--forceall")
     assert snapshot(source) == before
     manifest = read_tsv(workdir / "results" / "manifest.tsv")
     assert len(manifest) == 2 * 4 * 6 and not (workdir / "results" / "data").exists()
@@ -61,7 +61,7 @@ def test_touch_reruns_nothing(folder_run):
     workdir, source, cfg = folder_run
     for path in source.rglob("*.jpeg"):
         os.utime(path)
-    dry = run_snakemake(workdir, "--configfile", str(cfg), "--dry-run")
+    dry = run_snakemake(workdir, *SPINE, "--configfile", str(cfg), "--dry-run")
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
 
@@ -71,7 +71,7 @@ def test_content_change_recrops_only_its_shard(folder_run):
     splits_before = (workdir / "results" / "splits" / "train.tsv").read_bytes()
     crops_before = shard_stamps(workdir)
     draw_cell(source / image, radius=48, center=(100, 100))
-    run_snakemake(workdir, "--configfile", str(cfg))
+    run_snakemake(workdir, *SPINE, "--configfile", str(cfg))
     changed = {s for s, t in shard_stamps(workdir).items() if crops_before[s] != t}
     assert changed == {str(shard_of(image, SHARDS))}
     qc = {r["image"]: r for r in read_tsv(workdir / "results" / "qc" / "crops.tsv")}
@@ -86,7 +86,7 @@ def test_added_image_crops_only_its_shard(folder_run):
     image = "TEST/EOSINOPHIL/new_cell.jpeg"
     before = shard_stamps(workdir)
     draw_cell(source / image, radius=25)
-    run_snakemake(workdir, "--configfile", str(cfg))
+    run_snakemake(workdir, *SPINE, "--configfile", str(cfg))
     after = shard_stamps(workdir)
     assert {s for s in after if before[s] != after[s]} == {str(shard_of(image, SHARDS))}
     assert image in {r["image"] for r in read_tsv(workdir / "results" / "splits" / "test.tsv")}
@@ -97,12 +97,12 @@ def test_changed_archive_recrops_only_the_changed_shard(workflow_dir, tmp_path):
     archive = tmp_path / "cells.zip"
     shutil.make_archive(str(archive.with_suffix("")), "zip", source)
     cfg = write_config(workflow_dir, source=str(archive), crop={"shards": SHARDS})
-    run_snakemake(workflow_dir, "--configfile", str(cfg))
+    run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
     before = shard_stamps(workflow_dir)
     image = "TRAIN/LYMPHOCYTE/lymphocyte_001.jpeg"
     draw_cell(source / image, radius=40)
     shutil.make_archive(str(archive.with_suffix("")), "zip", source)
-    run_snakemake(workflow_dir, "--configfile", str(cfg))
+    run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
     after = shard_stamps(workflow_dir)
     assert {s for s in after if before[s] != after[s]} == {str(shard_of(image, SHARDS))}
 
@@ -111,7 +111,7 @@ def test_split_files_are_byte_identical_on_rerun(folder_run):
     workdir, _, cfg = folder_run
     splits = sorted((workdir / "results" / "splits").glob("*.tsv"))
     before = [p.read_bytes() for p in splits]
-    run_snakemake(workdir, "--configfile", str(cfg), "--forceall")
+    run_snakemake(workdir, *SPINE, "--configfile", str(cfg), "--forceall")
     assert [p.read_bytes() for p in splits] == before
 
 
@@ -127,7 +127,7 @@ def test_unreadable_images_are_listed_and_left_out(workflow_dir, tmp_path):
     source = make_dataset(tmp_path / "cells", per_class=6)
     bad = unreadable_files(source)
     cfg = write_config(workflow_dir, source=str(source), crop={"shards": SHARDS})
-    proc = run_snakemake(workflow_dir, "--configfile", str(cfg))
+    proc = run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
     qc = read_tsv(workflow_dir / "results" / "qc" / "crops.tsv")
     assert {r["image"] for r in qc if r["status"] == "unreadable"} == bad
     assert "3 unreadable image(s) left out" in proc.stderr
@@ -139,7 +139,7 @@ def test_strict_makes_unreadable_fatal_and_leaves_no_partial_output(workflow_dir
     source = make_dataset(tmp_path / "cells", per_class=3)
     (source / "TRAIN" / "MONOCYTE" / "zero.jpeg").write_bytes(b"")
     cfg = write_config(workflow_dir, source=str(source), crop={"shards": SHARDS}, strict=True)
-    proc = run_snakemake(workflow_dir, "--configfile", str(cfg), "--keep-going", check=False)
+    proc = run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg), "--keep-going", check=False)
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if "zero.jpeg: unreadable image" in line]
     assert len(errors) == 1 and "strict: false" in errors[0]
@@ -160,7 +160,7 @@ def test_bad_folders_fail_with_one_line(workflow_dir, tmp_path, make_bad, messag
     source = make_dataset(tmp_path / "cells", per_class=2)
     make_bad(source)
     cfg = write_config(workflow_dir, source=str(source))
-    proc = run_snakemake(workflow_dir, "--configfile", str(cfg), check=False)
+    proc = run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg), check=False)
     assert proc.returncode != 0
     assert len([line for line in proc.stderr.splitlines() if message in line]) == 1
     assert not (workflow_dir / "results" / "manifest.tsv").exists()
@@ -173,7 +173,7 @@ def test_archive_without_layout_fails_with_one_line(workflow_dir, tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("holiday/a.jpeg", draw_cell(tmp_path / "a.jpeg").read_bytes())
         zf.writestr("work/b.jpeg", b"x")
-    proc = run_snakemake(workflow_dir, "--config", f"source={archive}", check=False)
+    proc = run_snakemake(workflow_dir, *SPINE, "--config", f"source={archive}", check=False)
     assert proc.returncode != 0
     assert "no image folders in the expected layout" in proc.stderr
 
@@ -182,14 +182,14 @@ def test_kaggle_source_through_kagglehub(workflow_dir, tmp_path):
     cache = tmp_path / "kagglehub"
     seed_kagglehub_cache(cache, "someone", "cells", 2, per_class=5)
     env = {"KAGGLEHUB_CACHE": str(cache)}
-    run_snakemake(workflow_dir, "--config", "source=kaggle:someone/cells/versions/2", env=env)
+    run_snakemake(workflow_dir, *SPINE, "--config", "source=kaggle:someone/cells/versions/2", env=env)
     assert len(read_tsv(workflow_dir / "results" / "splits" / "test.tsv")) == 20
     assert (workflow_dir / "results" / "data" / "kaggle" / "dataset2-master").is_dir()
 
 
 def test_kaggle_unreachable_fails_with_one_line(workflow_dir, tmp_path):
     env = {"KAGGLEHUB_CACHE": str(tmp_path / "cache"), "KAGGLE_API_ENDPOINT": "http://127.0.0.1:9"}
-    proc = run_snakemake(workflow_dir, check=False, env=env)  # the default source
+    proc = run_snakemake(workflow_dir, *SPINE, check=False, env=env)  # the default source
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if "cannot reach Kaggle" in line]
     assert len(lines) == 1 and "paultimothymooney/blood-cells" in lines[0]
@@ -215,7 +215,7 @@ def test_config_errors_fail_at_start_up(workflow_dir, args, message):
 def test_configfile_overlay_deep_merges(workflow_dir, tmp_path):
     source = make_dataset(tmp_path / "cells", per_class=10)
     cfg = write_config(workflow_dir, source=str(source), split={"val_fraction": 0.5})
-    run_snakemake(workflow_dir, "--configfile", str(cfg))
+    run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
     val = read_tsv(workflow_dir / "results" / "splits" / "val.tsv")
     assert len(val) == 20  # 0.5 of 40, and split.seed still came from the defaults
     log = (workflow_dir / "results" / "logs" / "manifest.log").read_text()

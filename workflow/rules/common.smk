@@ -35,7 +35,11 @@ def dataset_root():
     """The folder the manifest's image paths are relative to."""
     if SOURCE.kind == "folder":
         return SOURCE.value
-    return rules.download_kaggle.output[0] if SOURCE.kind == "kaggle" else rules.unpack_zip.output[0]
+    return (
+        rules.download_kaggle.output[0]
+        if SOURCE.kind == "kaggle"
+        else rules.unpack_zip.output[0]
+    )
 
 
 def dataset_input():
@@ -44,34 +48,32 @@ def dataset_input():
     return list_files(SOURCE.value) if SOURCE.kind == "folder" else dataset_root()
 
 
-def manifest_rows():
-    """The manifest, once its checkpoint has run (defers the rules that need it)."""
-    import csv
-
-    with open(checkpoints.manifest.get().output[0], newline="") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))
+SHARDS = range(config["crop"]["shards"])
 
 
-def shard_ids():
-    return sorted({int(row["shard"]) for row in manifest_rows()})
+wildcard_constraints:
+    shard=r"\d+",
 
 
-def shard_image_names(wildcards):
-    return [r["image"] for r in manifest_rows() if r["shard"] == wildcards.shard]
+def shard_list(wildcards):
+    """The shard's list of images and their sha256, written by the manifest checkpoint.
 
-
-def shard_image_files(wildcards):
-    root = Path(dataset_root())
-    return [str(root / image) for image in shard_image_names(wildcards)]
+    Reading it through the checkpoint makes Snakemake re-evaluate the crop jobs after the
+    manifest reruns; a list whose content did not change passes Snakemake's checksum test,
+    so only shards with a changed, added or removed image re-crop. One small file per job
+    also keeps the scheduler from stat-ing every image on every round.
+    """
+    return checkpoints.manifest.get().output.shards[int(wildcards.shard)]
 
 
 def crop_dirs(wildcards=None):
-    return expand(rules.crop_shard.output.crops, shard=shard_ids())
-
-
-def crop_qc_tables(wildcards=None):
-    return expand(rules.crop_shard.output.qc, shard=shard_ids())
+    return expand(rules.crop_shard.output.crops, shard=SHARDS)
 
 
 def final_outputs():
-    return [rules.crop_qc.output[0], *rules.split.output]
+    outputs = [rules.crop_qc.output[0], *rules.split.output]
+    for model in config["models"]["enabled"]:
+        outputs += getattr(rules, f"train_{model}").output
+    if config["predict"]["input"] is not None:
+        outputs += rules.predict.output
+    return outputs

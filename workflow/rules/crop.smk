@@ -3,7 +3,7 @@
 # its images changes.
 rule crop_shard:
     input:
-        images=shard_image_files,
+        shard_list,
     output:
         crops=directory("results/crops/{shard}"),
         qc="results/qc/crops/{shard}.tsv",
@@ -12,7 +12,7 @@ rule crop_shard:
     benchmark:
         "results/benchmarks/crop_shard/{shard}.tsv"
     params:
-        images=shard_image_names,
+        root=dataset_root(),
         strict=config["strict"],
     conda:
         "../../envs/crop.yaml"
@@ -22,7 +22,7 @@ rule crop_shard:
 
 rule crop_qc:
     input:
-        crop_qc_tables,
+        expand(rules.crop_shard.output.qc, shard=SHARDS),
     output:
         "results/qc/crops.tsv",
     log:

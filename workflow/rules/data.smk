@@ -33,14 +33,14 @@ checkpoint manifest:
     input:
         dataset_input(),
     output:
-        "results/manifest.tsv",
+        manifest="results/manifest.tsv",
+        shards=expand("results/shards/{shard}.tsv", shard=SHARDS),
     log:
         "results/logs/manifest.log",
     benchmark:
         "results/benchmarks/manifest.tsv"
     params:
         root=dataset_root(),
-        shards=config["crop"]["shards"],
     conda:
         "../../envs/data.yaml"
     script:

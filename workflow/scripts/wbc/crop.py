@@ -124,6 +124,7 @@ def crop_images(
     """Crop ``(image, path)`` pairs into ``crops_dir``; returns one QC row per image."""
     from .runtime import UserError
 
+    Path(crops_dir).mkdir(parents=True, exist_ok=True)  # an empty shard too
     rows = []
     for image, path in images:
         result = crop_file(path)

@@ -206,10 +206,27 @@ def build_manifest(root: str | Path, shards: int) -> list[dict[str, str]]:
     return rows
 
 
+SHARD_LIST_COLUMNS = ("image", "sha256")
+
+
+def write_shard_lists(rows: list[dict[str, str]], paths: list[str]) -> None:
+    """One list per crop shard; its sha256 column makes a content change visible to
+    Snakemake's checksum test of the crop job's input."""
+    members: list[list[dict[str, str]]] = [[] for _ in paths]
+    for row in rows:
+        members[int(row["shard"])].append(row)
+    for path, shard_rows in zip(paths, members):
+        write_tsv(path, shard_rows, SHARD_LIST_COLUMNS)
+
+
 def write_tsv(path: str | Path, rows: list[dict], columns) -> None:
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(
-            fh, fieldnames=columns, delimiter="\t", lineterminator="\n"
+            fh,
+            fieldnames=columns,
+            delimiter="\t",
+            lineterminator="\n",
+            extrasaction="ignore",
         )
         writer.writeheader()
         writer.writerows(rows)
