@@ -9,9 +9,16 @@ import pytest
 from synthetic import draw_cell, make_dataset
 
 from wbc import CLASSES
-from wbc.dataset import build_manifest, download_kaggle, scan_dataset, unpack_zip
+from wbc.dataset import (
+    build_manifest,
+    download_kaggle,
+    read_tsv,
+    scan_dataset,
+    unpack_zip,
+    write_shard_lists,
+)
 from wbc.runtime import UserError
-from wbc.source import parse_source
+from wbc.source import parse_source, shard_of
 
 
 def test_kaggle_layout_ignores_whole_slides(tmp_path):
@@ -85,7 +92,7 @@ def test_manifest_rows(tmp_path):
     copy = tmp_path / "TEST_SIMPLE" / "MONOCYTE" / "zz_copy.jpeg"
     original = tmp_path / "TEST_SIMPLE" / "MONOCYTE" / "monocyte_000.jpeg"
     copy.write_bytes(original.read_bytes())
-    rows = build_manifest(tmp_path, shards=8)
+    rows = build_manifest(tmp_path)
     assert len(rows) == 17
     by_image = {r["image"]: r for r in rows}
     dup = by_image["TEST_SIMPLE/MONOCYTE/zz_copy.jpeg"]
@@ -93,7 +100,17 @@ def test_manifest_rows(tmp_path):
     assert dup["sha256"] == by_image[dup["duplicate_of"]]["sha256"]
     assert sum(1 for r in rows if r["duplicate_of"]) == 1
     assert {(r["width"], r["height"]) for r in rows} == {("320", "240")}
-    assert all(0 <= int(r["shard"]) < 8 for r in rows)
+
+
+def test_shard_lists_partition_the_manifest(tmp_path):
+    make_dataset(tmp_path / "cells", per_class=5)
+    rows = build_manifest(tmp_path / "cells")
+    paths = [tmp_path / f"{i}.tsv" for i in range(3)]
+    write_shard_lists(rows, paths)
+    lists = [read_tsv(p) for p in paths]
+    assert sorted(r["image"] for rows_ in lists for r in rows_) == sorted(r["image"] for r in rows)
+    for shard, members in enumerate(lists):
+        assert all(shard_of(r["image"], 3) == shard and len(r["sha256"]) == 64 for r in members)
 
 
 def test_unpack_refuses_corrupt_and_escaping_archives(tmp_path):

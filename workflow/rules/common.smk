@@ -56,24 +56,58 @@ wildcard_constraints:
 
 
 def shard_list(wildcards):
-    """The shard's list of images and their sha256, written by the manifest checkpoint.
+    """The shard's list of images and their sha256, written by a checkpoint.
 
     Reading it through the checkpoint makes Snakemake re-evaluate the crop jobs after the
-    manifest reruns; a list whose content did not change passes Snakemake's checksum test,
+    lists are rewritten; a list whose content did not change passes Snakemake's checksum test,
     so only shards with a changed, added or removed image re-crop. One small file per job
     also keeps the scheduler from stat-ing every image on every round.
     """
-    return checkpoints.manifest.get().output.shards[int(wildcards.shard)]
+    return checkpoints.shard_lists.get().output[int(wildcards.shard)]
 
 
 def crop_dirs(wildcards=None):
     return expand(rules.crop_shard.output.crops, shard=SHARDS)
 
 
+KERAS_MODELS = ("vgg16", "cnn")  # they write history.tsv
+
+
+def enabled_models():
+    return list(config["models"]["enabled"])
+
+
+def reported_models():
+    """The enabled models, plus their ensemble when there are at least two to vote."""
+    models = enabled_models()
+    return models + ["ensemble"] if len(models) > 1 else models
+
+
+def model_output(model, name):
+    """An artefact (metrics, predictions, history) of a model's rule or the ensemble's."""
+    producer = "ensemble" if model == "ensemble" else f"train_{model}"
+    return getattr(rules, producer).output[name]
+
+
+def model_figures():
+    """figure kind -> PNG, per reported model (training curves for the Keras models)."""
+    figures = {}
+    for model in reported_models():
+        folder = f"results/report/figures/{model}"
+        figures[model] = {
+            "confusion": f"{folder}/confusion_matrices.png",
+            "roc": f"{folder}/roc_curves.png",
+        }
+        if model in KERAS_MODELS:
+            figures[model]["training"] = f"{folder}/training_curves.png"
+    return figures
+
+
 def final_outputs():
     outputs = [rules.crop_qc.output[0], *rules.split.output]
     for model in config["models"]["enabled"]:
         outputs += getattr(rules, f"train_{model}").output
+    outputs += [rules.report.output.html, rules.report_comparison.output.table]
     if config["predict"]["input"] is not None:
         outputs += rules.predict.output
     return outputs

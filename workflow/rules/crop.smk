@@ -1,6 +1,21 @@
 # Cropping runs in `crop.shards` jobs with one output file per image: one job per image
 # would pay ~140 ms of interpreter start-up each, and a shard reruns alone when one of
 # its images changes.
+# A separate step from the manifest: Snakemake checksums every input of a job once per
+# output, so one rule with 10 k image inputs and 64 outputs would hash 640 k files.
+checkpoint shard_lists:
+    input:
+        rules.manifest.output[0],
+    output:
+        expand("results/shards/{shard}.tsv", shard=SHARDS),
+    log:
+        "results/logs/shard_lists.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/write_shard_lists.py"
+
+
 rule crop_shard:
     input:
         shard_list,

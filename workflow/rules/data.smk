@@ -29,12 +29,11 @@ rule unpack_zip:
         "../scripts/unpack_zip.py"
 
 
-checkpoint manifest:
+rule manifest:
     input:
         dataset_input(),
     output:
-        manifest="results/manifest.tsv",
-        shards=expand("results/shards/{shard}.tsv", shard=SHARDS),
+        "results/manifest.tsv",
     log:
         "results/logs/manifest.log",
     benchmark:

@@ -1,6 +1,6 @@
 rule split:
     input:
-        manifest=rules.manifest.output.manifest,
+        manifest=rules.manifest.output[0],
         qc=rules.crop_qc.output[0],
     output:
         train="results/splits/train.tsv",

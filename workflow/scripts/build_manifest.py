@@ -1,13 +1,12 @@
 import logging
 
-from wbc.dataset import MANIFEST_COLUMNS, build_manifest, write_shard_lists, write_tsv
+from wbc.dataset import MANIFEST_COLUMNS, build_manifest, write_tsv
 from wbc.runtime import run_rule
 
 
 def main():
-    rows = build_manifest(snakemake.params.root, len(snakemake.output.shards))
-    write_tsv(snakemake.output.manifest, rows, MANIFEST_COLUMNS)
-    write_shard_lists(rows, snakemake.output.shards)
+    rows = build_manifest(snakemake.params.root)
+    write_tsv(snakemake.output[0], rows, MANIFEST_COLUMNS)
     duplicates = sum(1 for row in rows if row["duplicate_of"])
     logging.info("%d images listed, %d byte-identical duplicates", len(rows), duplicates)
 

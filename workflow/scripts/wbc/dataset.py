@@ -21,7 +21,7 @@ IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".tif", ".tiff", ".bmp"}
 # Where Kaggle's archive keeps the cell images (dataset-master holds whole slides).
 KAGGLE_IMAGE_ROOT = "dataset2-master/dataset2-master/images"
 MANIFEST_COLUMNS = (
-    "image", "split", "label", "sha256", "width", "height", "bytes", "shard", "duplicate_of"
+    "image", "split", "label", "sha256", "width", "height", "bytes", "duplicate_of"
 )  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ def image_size(path: Path) -> tuple[str, str]:
         return "", ""
 
 
-def build_manifest(root: str | Path, shards: int) -> list[dict[str, str]]:
+def build_manifest(root: str | Path) -> list[dict[str, str]]:
     root = Path(root)
     rows, first_with = [], {}
     for entry in scan_dataset(root):
@@ -198,7 +198,6 @@ def build_manifest(root: str | Path, shards: int) -> list[dict[str, str]]:
                 "width": width,
                 "height": height,
                 "bytes": str(len(data)),
-                "shard": str(shard_of(entry.image, shards)),
                 # byte-identical copies (real in Kaggle's TEST_SIMPLE) are kept but named
                 "duplicate_of": first if first != entry.image else "",
             }
@@ -214,7 +213,7 @@ def write_shard_lists(rows: list[dict[str, str]], paths: list[str]) -> None:
     Snakemake's checksum test of the crop job's input."""
     members: list[list[dict[str, str]]] = [[] for _ in paths]
     for row in rows:
-        members[int(row["shard"])].append(row)
+        members[shard_of(row["image"], len(paths))].append(row)
     for path, shard_rows in zip(paths, members):
         write_tsv(path, shard_rows, SHARD_LIST_COLUMNS)
 
