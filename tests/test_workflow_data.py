@@ -7,10 +7,12 @@ import csv
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
+import time
 
 import pytest
-from conftest import SPINE, run_snakemake, write_config
+from conftest import SNAKEMAKE, SPINE, run_snakemake, write_config
 from synthetic import draw_cell, make_dataset
 from test_dataset import seed_kagglehub_cache
 
@@ -222,3 +224,25 @@ def test_configfile_overlay_deep_merges(workflow_dir, tmp_path):
     assert "40 images listed" in log
     assert len(read_tsv(workflow_dir / "results" / "manifest.tsv")) == 40
     assert len({p.name for p in (workflow_dir / "results" / "crops").iterdir()}) <= 64
+
+
+def test_interrupted_run_resumes(workflow_dir, tmp_path):
+    source = make_dataset(tmp_path / "cells", per_class=100)
+    cfg = write_config(workflow_dir, source=str(source), crop={"shards": 1})
+    cmd = [SNAKEMAKE, "--cores", "1", *SPINE, "--configfile", str(cfg)]
+    proc = subprocess.Popen(cmd, cwd=workflow_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    crops = workflow_dir / "results" / "crops" / "0"
+    deadline = time.monotonic() + 120
+    while not (crops.is_dir() and any(crops.rglob("*.png"))) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # as a lost node or a closed laptop would
+    proc.wait()
+    qc = workflow_dir / "results" / "qc" / "crops" / "0.tsv"
+    assert not qc.exists(), "the crop job finished before it could be interrupted"
+    # a killed Snakemake leaves its lock: --unlock, then the default profile's
+    # rerun-incomplete redoes the interrupted job instead of stopping on it
+    run_snakemake(workflow_dir, "--unlock", "--configfile", str(cfg))
+    run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
+    rows = read_tsv(qc)
+    assert len(rows) == 400 and all(r["status"] == "cropped" for r in rows)
+    assert len(list(crops.rglob("*.png"))) == 400
