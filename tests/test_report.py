@@ -1,0 +1,335 @@
+"""The comparison report: ensemble, metrics table, HTML page, `snakemake --report`.
+
+The slow tests run the real workflow (crop, split, the three training rules with a tiny
+config, ensemble, figures, report) once per module and check the results; the browser
+test opens the page in real headless Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, WORKFLOW_FILES, run_snakemake, shared_archive, write_config
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.neighbors import KNeighborsClassifier
+
+import browser
+from synthetic import make_dataset
+from wbc import CLASSES
+from wbc.ensemble import ensemble_metrics, soft_vote
+from wbc.report import (
+    EVAL_SPLITS,
+    METRIC_COLUMNS,
+    benchmark_table,
+    find_seeds,
+    roc_summary,
+)
+from wbc.runtime import UserError
+
+# screenshots of the report, kept for a person to look at (git-ignored)
+ARTIFACTS = REPO / "tests" / "artifacts"
+# small enough to train in seconds on 2 cores; every model still runs its real code path
+TINY_MODELS = {
+    "rf": {"n_estimators": 20},
+    "vgg16": {"epochs": 1, "weights": None},
+    "cnn": {"epochs": 1},
+}
+PROBABILITIES = [f"p_{c}" for c in CLASSES]
+
+
+# --- unit tests on artefacts of real sklearn models ------------------------------------------
+
+
+def sklearn_predictions(seed: int = 0) -> dict[str, pd.DataFrame]:
+    """predictions.tsv tables of three real classifiers on a 4-class problem."""
+    X, y = make_classification(
+        n_samples=160, n_features=12, n_informative=8, n_classes=4, random_state=seed
+    )
+    labels = np.asarray(CLASSES)[y]
+    train, scored = slice(0, 100), slice(100, None)
+    images = [f"TRAIN/{labels[i]}/img_{i:03d}.jpeg" for i in range(len(y))][scored]
+    splits = ["val"] * 40 + ["test"] * 20
+    tables = {}
+    for name, model in {
+        "rf": RandomForestClassifier(n_estimators=30, random_state=seed),
+        "logreg": LogisticRegression(max_iter=500),
+        "knn": KNeighborsClassifier(7),
+    }.items():
+        model.fit(X[train], labels[train])
+        assert list(model.classes_) == list(CLASSES)
+        p = model.predict_proba(X[scored])
+        table = pd.DataFrame(
+            {
+                "image": images,
+                "split": splits,
+                "label": labels[scored],
+                "predicted": model.predict(X[scored]),
+            }
+        )
+        tables[name] = pd.concat([table, pd.DataFrame(p, columns=PROBABILITIES)], axis=1)
+    return tables
+
+
+def test_soft_vote_is_the_mean_of_the_models_probabilities():
+    tables = sklearn_predictions()
+    # a model may list its rows in another order: rows are matched by (split, image)
+    tables["knn"] = tables["knn"].sample(frac=1, random_state=1).reset_index(drop=True)
+    votes = soft_vote(tables)
+
+    assert list(votes["image"]) == list(tables["rf"]["image"])
+    keyed = {m: t.set_index(["split", "image"]) for m, t in tables.items()}
+    index = pd.MultiIndex.from_frame(votes[["split", "image"]])
+    expected = sum(keyed[m].loc[index, PROBABILITIES].to_numpy() for m in keyed) / 3
+    np.testing.assert_allclose(votes[PROBABILITIES].to_numpy(), expected)
+    np.testing.assert_allclose(votes[PROBABILITIES].sum(axis=1), 1.0)
+    assert list(votes["predicted"]) == [CLASSES[i] for i in expected.argmax(axis=1)]
+    assert list(votes["label"]) == list(tables["rf"]["label"])
+    # averaging helps here, as it usually does: not worse than the weakest member
+    accuracy = {m: (t["label"] == t["predicted"]).mean() for m, t in tables.items()}
+    assert (votes["label"] == votes["predicted"]).mean() >= min(accuracy.values())
+
+
+def test_soft_vote_refuses_models_that_scored_different_images():
+    tables = sklearn_predictions()
+    tables["logreg"] = tables["logreg"].iloc[1:]
+    with pytest.raises(UserError, match="scored different images"):
+        soft_vote(tables)
+
+
+def test_ensemble_metrics_use_the_models_evaluate():
+    from wbc.metrics import evaluate
+
+    tables = sklearn_predictions()
+    votes = soft_vote(tables)
+    members = {m: {"model": m, "train_seconds": 2.0, "device": "cpu"} for m in tables}
+    metrics = ensemble_metrics(votes, members, evaluate)
+    assert metrics["model"] == "ensemble" and metrics["members"] == list(tables)
+    assert metrics["train_seconds"] == 6.0
+    for split in ("val", "test"):
+        rows = votes[votes["split"] == split]
+        assert metrics[split] == evaluate(rows["label"].tolist(), rows[PROBABILITIES].to_numpy())
+        assert metrics[split]["n"] == len(rows)
+
+
+def test_roc_summary_skips_classes_absent_from_a_split():
+    tables = sklearn_predictions()
+    rows = tables["rf"][tables["rf"]["label"] != "MONOCYTE"]
+    summary = roc_summary(rows["label"], rows[PROBABILITIES].to_numpy(), list(CLASSES))
+    assert "MONOCYTE" not in summary
+    present = [c for c in CLASSES if c != "MONOCYTE"]
+    assert summary["macro"] == pytest.approx(np.mean([summary[c] for c in present]))
+    y = np.column_stack([rows["label"] == c for c in present])
+    p = rows[[f"p_{c}" for c in present]].to_numpy()
+    assert summary["micro"] == pytest.approx(roc_auc_score(y, p, average="micro"))
+
+
+def test_seeds_are_found_anywhere_in_the_config():
+    config = {
+        "split": {"seed": 42},
+        "models": {"rf": {"random_state": 1, "seed": 7}},
+        "seeded": {"x": 1},
+    }
+    assert find_seeds(config) == {"split.seed": 42, "models.rf.seed": 7}
+
+
+# --- the real workflow ----------------------------------------------------------------------
+
+
+def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def mini_run(tmp_path_factory):
+    """The whole workflow on the real mini archive, plus two images the crop step fails on."""
+    mini_zip = shared_archive("blood-cells-mini.zip")
+    root = tmp_path_factory.mktemp("report")
+    data = root / "data"
+    with zipfile.ZipFile(mini_zip) as zf:
+        zf.extractall(data)
+    images = next(data.rglob("TRAIN"))
+    neutrophil = sorted((images / "NEUTROPHIL").iterdir())[0]
+    # a half-copied JPEG (unreadable) and a field with no stained cell (no_cell_found)
+    (images / "NEUTROPHIL" / "half_copied.jpeg").write_bytes(neutrophil.read_bytes()[:2000])
+    blank = np.full((240, 320, 3), 235, np.uint8)
+    cv2.imwrite(str(images / "LYMPHOCYTE" / "empty_field.jpeg"), blank)
+
+    workdir = copy_workflow(root / "wf")
+    cfg = write_config(
+        workdir, source=str(data), image_size=32, crop={"shards": 2}, models=TINY_MODELS
+    )
+    run_snakemake(workdir, "--configfile", str(cfg))
+    return workdir
+
+
+def read_html(workdir: Path) -> str:
+    return (workdir / "results" / "report" / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_report_has_every_section(mini_run):
+    page = read_html(mini_run)
+    for section in ("dataset", "comparison", "models", "protocols", "run-facts"):
+        assert f'<section id="{section}">' in page
+    for model in ("rf", "vgg16", "cnn", "ensemble"):
+        assert f'<section id="model-{model}">' in page
+    # the mini archive has no TEST folder: said in words, and no TEST chart or column
+    assert "No TEST folder in this dataset" in page
+    assert f"ours: {EVAL_SPLITS['test']}" not in page
+    # the crop gallery shows the failures, and the QC table counts them
+    qc = pd.read_csv(mini_run / "results/qc/crops.tsv", sep="\t")
+    status = qc.set_index("image")["status"]
+    assert status.filter(like="half_copied").tolist() == ["unreadable"]
+    assert status.filter(like="empty_field").tolist() == ["no_cell_found"]
+    assert "No crop failed" not in page
+    # reference figures beside ours, the protocol note, run facts from the benchmark files
+    assert "96.5%" in page and "91.0%" in page and "79.0%" in page
+    assert "augmented copies" in page
+    for rule in ("crop_shard", "train_rf", "train_vgg16", "train_cnn", "ensemble"):
+        assert f"<td>{rule}</td>" in page
+    assert "split.seed" in page
+    # every figure is inlined: the page is one file
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', page)) == page.count("<img ")
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    # each Keras model has training curves, the Random Forest none
+    figures = mini_run / "results" / "report" / "figures"
+    assert (figures / "cnn" / "training_curves.png").is_file()
+    assert (figures / "vgg16" / "training_curves.png").is_file()
+    assert not (figures / "rf" / "training_curves.png").exists()
+
+
+@pytest.mark.slow
+def test_metrics_table_agrees_with_every_metrics_json(mini_run):
+    table = pd.read_csv(mini_run / "results/report/metrics.tsv", sep="\t")
+    assert list(table.columns) == ["model", "split", "n", *METRIC_COLUMNS]
+    expected = set()
+    for model in ("rf", "vgg16", "cnn", "ensemble"):
+        metrics = json.loads((mini_run / f"results/models/{model}/metrics.json").read_text())
+        for split in EVAL_SPLITS:
+            if split in metrics:
+                expected.add((model, split))
+                row = table[(table["model"] == model) & (table["split"] == split)]
+                assert len(row) == 1
+                assert row["n"].item() == metrics[split]["n"]
+                for column in METRIC_COLUMNS:
+                    assert row[column].item() == pytest.approx(metrics[split][column], abs=1e-6)
+    assert set(zip(table["model"], table["split"])) == expected
+    assert {split for _, split in expected} == {"val", "test_simple"}
+
+
+@pytest.mark.slow
+def test_ensemble_probabilities_are_the_mean_of_the_three_models(mini_run):
+    models = mini_run / "results" / "models"
+    tables = {
+        m: pd.read_csv(models / m / "predictions.tsv", sep="\t").set_index(["split", "image"])
+        for m in ("rf", "vgg16", "cnn", "ensemble")
+    }
+    votes = tables.pop("ensemble")
+    assert len(votes) == len(tables["rf"]) > 0
+    mean = sum(t.loc[votes.index, PROBABILITIES].to_numpy() for t in tables.values()) / 3
+    # predictions.tsv keeps 6 significant digits
+    np.testing.assert_allclose(votes[PROBABILITIES].to_numpy(), mean, rtol=1e-5, atol=1e-7)
+    assert (votes["predicted"].to_numpy() == np.asarray(CLASSES)[mean.argmax(axis=1)]).all()
+
+
+@pytest.mark.slow
+def test_snakemake_report_archive(mini_run):
+    # the report of the run above: same config, so the same DAG
+    run_snakemake(mini_run, "--configfile", "test-config.yaml", "--report", "report.zip")
+    with zipfile.ZipFile(mini_run / "report.zip") as zf:
+        names = zf.namelist()
+        pages = "".join(
+            zf.read(n).decode("utf-8", "replace") for n in names if n.endswith((".html", ".js"))
+        )
+    for figure in (
+        "comparison.png",
+        "crop_gallery.png",
+        "dataset.png",
+        "confusion_matrices.png",
+        "roc_curves.png",
+        "training_curves.png",
+    ):
+        assert any(n.endswith(figure) for n in names), figure
+    assert any(n.endswith("metrics.tsv") for n in names)
+    assert any(n.endswith("report.html") for n in names)
+    # the captions made it in
+    assert "One-vs-rest ROC curves of this model" in pages
+    # workflow/report/workflow.rst, with the run's source filled in
+    assert "its figures are flattered" in pages and str(mini_run.parent / "data") in pages
+    assert "Left: images per split file and class" in pages
+
+
+@pytest.mark.slow
+def test_report_opens_in_a_real_browser_with_no_network(mini_run):
+    if browser.chromium() is None:
+        pytest.skip("chromium is not installed (.ci/browser-up.sh installs it)")
+    page = mini_run / "results" / "report" / "report.html"
+    visit = browser.visit(page, ARTIFACTS)
+    print(f"report screenshots: {visit.screenshots['screen']} and {visit.screenshots['full']}")
+
+    assert visit.images, "the report shows no image"
+    assert all(img["complete"] and img["width"] > 0 for img in visit.images), visit.images
+    # the page itself from disk, every other resource inlined: nothing goes to a network
+    assert visit.requests[0] == page.resolve().as_uri()
+    assert all(url.startswith("data:") for url in visit.requests[1:]), visit.requests
+    assert visit.blocked == []
+    assert {"dataset", "comparison", "models", "protocols", "run-facts"} <= set(visit.sections)
+    assert "No TEST folder in this dataset" in visit.text
+    for shot in visit.screenshots.values():
+        assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_report_covers_the_enabled_models_and_the_test_folder(tmp_path):
+    """Only the Random Forest enabled, and a dataset with a TEST folder."""
+    data = make_dataset(tmp_path / "data", per_class=6, splits=("TRAIN", "TEST"))
+    workdir = copy_workflow(tmp_path / "wf")
+    cfg = write_config(
+        workdir, source=str(data), image_size=32, crop={"shards": 1},
+        models={**TINY_MODELS, "enabled": ["rf"]},
+    )  # fmt: skip
+    run_snakemake(workdir, "--configfile", str(cfg))
+
+    page = read_html(workdir)
+    assert '<section id="model-rf">' in page
+    for absent in ("vgg16", "cnn", "ensemble"):
+        assert f'<section id="model-{absent}">' not in page
+    assert not (workdir / "results" / "models" / "ensemble").exists()
+    assert "Left out by config key" in page and "custom CNN" in page
+    assert "No TEST folder" not in page
+    assert f"ours: {EVAL_SPLITS['test']}" in page
+    table = pd.read_csv(workdir / "results/report/metrics.tsv", sep="\t")
+    assert list(zip(table["model"], table["split"])) == [("rf", "val"), ("rf", "test")]
+    metrics = json.loads((workdir / "results/models/rf/metrics.json").read_text())
+    assert table.set_index("split").loc["test", "accuracy"] == pytest.approx(
+        metrics["test"]["accuracy"]
+    )
+    # the shapes differ by class: the forest beats chance (0.25) clearly on TEST
+    assert metrics["test"]["accuracy"] > 0.5
+
+
+@pytest.mark.slow
+def test_benchmark_table_reads_every_rule(mini_run):
+    table = benchmark_table(mini_run / "results" / "benchmarks").set_index("rule")
+    shards = len(list((mini_run / "results" / "benchmarks" / "crop_shard").glob("*.tsv")))
+    assert table.loc["crop_shard", "jobs"] == shards == 2
+    assert (table["wall seconds (sum of jobs)"] >= 0).all()
+    assert table.loc["report", "jobs"] == 1  # the report rule's own file, once it has run

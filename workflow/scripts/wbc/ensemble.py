@@ -1,0 +1,78 @@
+"""Soft-vote ensemble: the mean of the models' class probabilities, image by image."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .runtime import UserError
+
+PROBABILITY_PREFIX = "p_"
+KEY = ["split", "image"]
+
+
+def read_predictions(path: str | Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype={"image": str, "split": str, "label": str})
+
+
+def probability_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c.startswith(PROBABILITY_PREFIX)]
+
+
+def soft_vote(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Average the probability columns of models that scored the same images.
+
+    Rows are matched on (split, image), not on order; models that scored different images
+    or saw different labels were trained on different split files and are refused.
+    """
+    if not tables:
+        raise UserError(
+            "ensemble: no model predictions to combine; enable models in config key 'models.enabled'"
+        )
+    (first_model, first), *others = tables.items()
+    columns = probability_columns(first)
+    base = first.set_index(KEY).sort_index()
+    total = base[columns].to_numpy(dtype=float, copy=True)
+    for model, table in others:
+        if probability_columns(table) != columns:
+            raise UserError(
+                f"ensemble: {model} predicts classes {probability_columns(table)}, "
+                f"{first_model} predicts {columns}; retrain both on the same classes"
+            )
+        other = table.set_index(KEY).sort_index()
+        if not other.index.equals(base.index) or not (other["label"] == base["label"]).all():
+            raise UserError(
+                f"ensemble: {model} and {first_model} scored different images; they were "
+                "trained on different split files: rerun both training rules "
+                "(snakemake --forcerun split)"
+            )
+        total += other[columns].to_numpy(dtype=float)
+    mean = total / len(tables)
+    classes = [c[len(PROBABILITY_PREFIX) :] for c in columns]
+    out = base[["label"]].copy()
+    out["predicted"] = np.asarray(classes)[mean.argmax(axis=1)]
+    out[columns] = mean
+    # back to the first model's row order, so the file diffs cleanly against its inputs
+    order = pd.MultiIndex.from_frame(first[KEY])
+    return out.reindex(order).reset_index()[["image", "split", "label", "predicted", *columns]]
+
+
+def ensemble_metrics(votes: pd.DataFrame, member_metrics: dict[str, dict], evaluate) -> dict:
+    """metrics.json of the ensemble, in the models' schema; ``evaluate`` is the models'
+    metric function (labels, probabilities) -> M, so every row is computed alike."""
+    columns = probability_columns(votes)
+    result: dict = {"model": "ensemble", "members": list(member_metrics)}
+    for split, rows in votes.groupby("split", sort=False):
+        result[split] = evaluate(rows["label"].tolist(), rows[columns].to_numpy())
+    # the ensemble costs what training its members cost; averaging itself is instant
+    seconds = [m.get("train_seconds") for m in member_metrics.values()]
+    result["train_seconds"] = sum(s for s in seconds if s is not None)
+    result["device"] = "CPU (averages the members' saved probabilities)"
+    return result
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")
