@@ -19,6 +19,8 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
+# Snakemake's linter (exit 1 on any lint; parses config/config.yaml, whose Kaggle source
+# needs no download to parse) and snakefmt (settings: pyproject.toml). Run by .ci/run.
 lint: $(BIN)/.installed
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check .

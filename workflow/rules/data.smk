@@ -39,7 +39,11 @@ rule manifest:
     benchmark:
         "results/benchmarks/manifest.tsv"
     params:
-        root=dataset_root(),
+        # taken from the input where it is one (the unpacked or downloaded folder), so it
+        # stays right where a storage plugin maps paths; a source folder is read in place
+        root=lambda wildcards, input: (
+            dataset_root() if SOURCE.kind == "folder" else input[0]
+        ),
     conda:
         "../../envs/data.yaml"
     script:
