@@ -1,6 +1,11 @@
 # Cropping runs in `crop.shards` jobs with one output file per image: one job per image
 # would pay ~140 ms of interpreter start-up each, and a shard reruns alone when one of
 # its images changes.
+# Splitting a small table: not worth a cluster job's queue wait and start-up.
+localrules:
+    shard_lists,
+
+
 # A separate step from the manifest: Snakemake checksums every input of a job once per
 # output, so one rule with 10 k image inputs and 64 outputs would hash 640 k files.
 checkpoint shard_lists:
