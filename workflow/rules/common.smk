@@ -103,6 +103,47 @@ def model_figures():
     return figures
 
 
+# training and predict (train.smk, predict.smk)
+MODEL_CONFIG = config["models"]
+TRAINING_SPLITS = ("train", "val", "test", "test_simple")
+
+
+def split_tables():
+    return [rules.split.output[name] for name in TRAINING_SPLITS]
+
+
+def split_arrays():
+    return expand(rules.training_arrays.output[0], split=TRAINING_SPLITS)
+
+
+def vgg16_weights_file():
+    """The weights file train/features rules read: fetched, the user's own, or none."""
+    weights = MODEL_CONFIG["vgg16"]["weights"]
+    if weights == "imagenet":
+        return rules.vgg16_weights.output[0]
+    return [] if weights is None else weights
+
+
+PREDICT_CONFIG = config["predict"]
+
+
+def predict_models():
+    """The candidate models: the chosen one, or every enabled one for 'best'."""
+    chosen = PREDICT_CONFIG["model"]
+    return MODEL_CONFIG["enabled"] if chosen == "best" else [chosen]
+
+
+def predict_images(wildcards):
+    folder = PREDICT_CONFIG["input"]
+    if folder is None or not Path(folder).is_dir():
+        problem = "is not set" if folder is None else f"{folder} is not a folder"
+        raise WorkflowError(
+            f"config key 'predict.input' {problem}: set it to the folder of images to "
+            "classify (--config predict.input=path/to/images)"
+        )
+    return list_files(folder)
+
+
 def final_outputs():
     outputs = [rules.crop_qc.output[0], *rules.split.output]
     for model in config["models"]["enabled"]:

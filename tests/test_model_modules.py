@@ -1,0 +1,92 @@
+"""Unit tests of the training modules: arrays on disk, metrics, the model builders."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from wbc import CLASSES
+from wbc.arrays import NpyRows, build_image_array, write_npy
+from wbc.metrics import PREDICTION_COLUMNS, evaluate, predictions_frame, write_predictions
+from wbc.runtime import UserError
+
+
+def test_npy_rows_read_any_order(tmp_path):
+    data = np.arange(5 * 4 * 3, dtype=np.float32).reshape(5, 4, 3)
+    path = tmp_path / "a.npy"
+    write_npy(path, data.shape, np.float32, [data[:2], data[2:]])
+    np.testing.assert_array_equal(np.load(path), data)  # a valid .npy
+    rows = NpyRows(path)
+    assert len(rows) == 5 and rows.row_shape == (4, 3)
+    np.testing.assert_array_equal(rows.read([4, 0, 2]), data[[4, 0, 2]])
+    np.save(tmp_path / "b.npy", data)  # np.save's (version 1) header reads too
+    np.testing.assert_array_equal(NpyRows(tmp_path / "b.npy").read([1]), data[[1]])
+
+
+def test_write_npy_refuses_a_short_array(tmp_path):
+    with pytest.raises(ValueError, match="wrote 1 rows"):
+        write_npy(tmp_path / "a.npy", (2, 3), np.uint8, [np.zeros((1, 3))])
+
+
+def test_build_image_array_resizes_and_names_a_bad_crop(tmp_path):
+    import cv2
+
+    crop = tmp_path / "c.png"
+    cv2.imwrite(str(crop), np.full((40, 20, 3), (0, 0, 255), np.uint8))  # BGR red
+    build_image_array([str(crop)], 16, tmp_path / "x.npy")
+    x = np.load(tmp_path / "x.npy")
+    assert x.shape == (1, 16, 16, 3) and x.dtype == np.uint8
+    assert (x[0, :, :, 0] == 255).all() and (x[0, :, :, 2] == 0).all()  # RGB order
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(UserError, match="bad.png"):
+        build_image_array([str(tmp_path / "bad.png")], 16, tmp_path / "y.npy")
+
+
+def test_evaluate_against_hand_counts():
+    labels = ["EOSINOPHIL", "EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE"]
+    probabilities = np.eye(4)[[0, 1, 1, 3]]  # one eosinophil called a lymphocyte
+    m = evaluate(labels, probabilities)
+    assert m["n"] == 4 and m["accuracy"] == 0.5
+    assert m["labels"] == list(CLASSES)
+    assert m["confusion_matrix"][0] == [1, 1, 0, 0]
+    assert m["per_class"]["LYMPHOCYTE"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "support": 1}
+    # MONOCYTE: never predicted; NEUTROPHIL: absent -> zeros, not errors
+    assert m["per_class"]["NEUTROPHIL"]["support"] == 0
+    assert m["macro_recall"] == pytest.approx((0.5 + 1 + 0 + 0) / 4)
+
+
+def test_write_predictions(tmp_path):
+    frame = predictions_frame("val", ["a.jpeg"], ["MONOCYTE"], [[0.1, 0.2, 0.6, 0.1]])
+    write_predictions(tmp_path / "p.tsv", [frame])
+    with open(tmp_path / "p.tsv", newline="") as fh:
+        (row,) = list(csv.DictReader(fh, delimiter="\t"))
+    assert list(row) == list(PREDICTION_COLUMNS)
+    assert row["predicted"] == "MONOCYTE" and float(row["p_MONOCYTE"]) == 0.6
+
+
+def test_cnn_has_the_reference_parameter_count():
+    from wbc.models import cnn
+
+    assert cnn(128).count_params() == 36_755_076
+
+
+def test_vgg16_preprocessing_is_part_of_the_model():
+    import keras
+
+    from wbc.models import vgg16_backbone
+
+    backbone = vgg16_backbone(32, None)
+    assert not any(w.trainable for w in backbone.weights)
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
+    base = backbone.get_layer("vgg16")
+    expected = base(keras.applications.vgg16.preprocess_input(x.copy()))
+    np.testing.assert_allclose(backbone(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_vgg16_weights_that_are_not_a_file():
+    from wbc.models import vgg16_backbone
+
+    with pytest.raises(UserError, match="models.vgg16.weights"):
+        vgg16_backbone(32, "no/such/file.h5")

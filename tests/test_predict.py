@@ -1,0 +1,84 @@
+"""`snakemake predict` on a folder of new images, a bad file among them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import run_snakemake, write_config
+
+from wbc import CLASSES
+
+QUICK_MODELS = {"enabled": ["rf", "cnn"], "rf": {"n_estimators": 20}, "cnn": {"epochs": 1}}
+
+
+def read_tsv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+def new_images(folder, archive):
+    """Four real TEST_SIMPLE images, a corrupt JPEG, a text file and a nested PNG."""
+    folder.mkdir()
+    with zipfile.ZipFile(archive) as zf:
+        names = sorted(n for n in zf.namelist() if "TEST_SIMPLE/" in n and n.endswith(".jpeg"))
+        for i, name in enumerate(names[:: len(names) // 4][:4]):
+            (folder / f"cell_{i}.jpeg").write_bytes(zf.read(name))
+    (folder / "broken.jpeg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "sub").mkdir()
+    shutil.copy(folder / "cell_0.jpeg", folder / "sub" / "copy.png")  # JPEG bytes, .png name
+    return folder
+
+
+@pytest.mark.slow
+def test_predict_a_folder_with_a_bad_file(workflow_dir, mini_zip, tmp_path):
+    folder = new_images(tmp_path / "new", mini_zip)
+    cfg = write_config(
+        workflow_dir,
+        source=str(mini_zip),
+        image_size=32,
+        crop={"shards": 2},
+        models=QUICK_MODELS,
+        predict={"input": str(folder)},
+    )
+    run_snakemake(workflow_dir, "predict", "--configfile", str(cfg))
+    out = workflow_dir / "results" / "predict" / "predictions.tsv"
+    rows = {r["image"]: r for r in read_tsv(out)}
+    assert sorted(rows) == ["broken.jpeg", "cell_0.jpeg", "cell_1.jpeg", "cell_2.jpeg", "cell_3.jpeg", "sub/copy.png"]
+    assert rows["broken.jpeg"]["crop_status"] == "unreadable"
+    assert rows["broken.jpeg"]["predicted"] == "" and rows["broken.jpeg"]["reason"]
+    # 'best' is the enabled model with the highest val accuracy
+    val = {m: json.loads((workflow_dir / f"results/models/{m}/metrics.json").read_text())["val"]["accuracy"] for m in ("rf", "cnn")}
+    best = max(val, key=val.get)
+    for name in ("cell_0.jpeg", "cell_1.jpeg", "cell_2.jpeg", "cell_3.jpeg", "sub/copy.png"):
+        row = rows[name]
+        assert row["crop_status"] == "cropped" and row["model"] == best
+        p = np.array([float(row[f"p_{c}"]) for c in CLASSES])
+        assert p.sum() == pytest.approx(1, abs=1e-4) and row["predicted"] == CLASSES[p.argmax()]
+    assert rows["sub/copy.png"]["p_EOSINOPHIL"] == rows["cell_0.jpeg"]["p_EOSINOPHIL"]
+    assert "notes.txt" in (workflow_dir / "results" / "logs" / "predict.log").read_text()
+
+    # another model: predict reruns alone, with the Keras model
+    cfg = write_config(
+        workflow_dir,
+        source=str(mini_zip),
+        image_size=32,
+        crop={"shards": 2},
+        models=QUICK_MODELS,
+        predict={"input": str(folder), "model": "cnn"},
+    )
+    proc = run_snakemake(workflow_dir, "predict", "--configfile", str(cfg))
+    assert "train_cnn" not in proc.stderr.split("Job stats:")[1].split("Select jobs")[0]
+    assert {r["model"] for r in read_tsv(out)} == {"cnn"}
+
+
+def test_predict_without_input_folder_says_which_key(workflow_dir, tmp_path):
+    cfg = write_config(workflow_dir, source=str(tmp_path))  # an empty folder is a valid path
+    proc = run_snakemake(workflow_dir, "-n", "predict", "--configfile", str(cfg), check=False)
+    assert proc.returncode != 0
+    assert "config key 'predict.input' is not set" in proc.stdout + proc.stderr

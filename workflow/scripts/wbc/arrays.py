@@ -1,0 +1,112 @@
+"""Training data: each split's crops resized once into a uint8 ``.npy`` file that the
+training rules read batch by batch, so no rule holds a float32 copy of all images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .runtime import UserError
+
+
+def resize(rgb: np.ndarray, size: int) -> np.ndarray:
+    """The models' input: RGB uint8, ``size`` x ``size``, bilinear."""
+    import cv2  # not needed by the rules that only read arrays
+
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def _write_header(fh, shape: tuple[int, ...], dtype) -> None:
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": False,
+        "shape": tuple(shape),
+    }
+    np.lib.format.write_array_header_2_0(fh, header)
+
+
+def write_npy(path: str | Path, shape: tuple[int, ...], dtype, batches) -> None:
+    """Write a ``.npy`` of ``shape`` from an iterable of row batches, never holding more
+    than one batch (np.save would need the whole array in memory)."""
+    written = 0
+    with open(path, "wb") as fh:
+        _write_header(fh, shape, dtype)
+        for batch in batches:
+            batch = np.ascontiguousarray(batch, dtype=dtype)
+            fh.write(batch.tobytes())
+            written += len(batch)
+    if written != shape[0]:
+        raise ValueError(f"{path}: wrote {written} rows, expected {shape[0]}")
+
+
+def build_image_array(crops: list[str], size: int, path: str | Path) -> None:
+    """Resize each crop (PNG written by the crop rule) into row i of ``path``."""
+    from .crop import read_rgb
+
+
+    def rows():
+        for crop in crops:
+            try:
+                yield resize(read_rgb(crop), size)[None]
+            except Exception as err:
+                raise UserError(
+                    f"{crop}: cannot read this crop ({err}); rerun the crop step "
+                    "(snakemake --forcerun crop_shard)"
+                ) from None
+
+    write_npy(path, (len(crops), size, size, 3), np.uint8, rows())
+
+
+class NpyRows:
+    """Rows of a ``.npy`` file read on demand with ``pread``.
+
+    Unlike ``np.load(mmap_mode='r')`` the pages read stay in the page cache and are not
+    counted in the process's RSS, so a training rule's memory does not grow with the
+    size of the data set.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        with open(self.path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(fh)
+            self.offset = fh.tell()
+        if fortran:
+            raise ValueError(f"{path}: Fortran-ordered arrays are not supported")
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.row_shape = self.shape[1:]
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self._fd = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _fileno(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        return self._fd
+
+    def read(self, indices) -> np.ndarray:
+        """The rows at ``indices`` (any order), as a new array."""
+        indices = np.asarray(indices, dtype=np.int64)
+        out = np.empty((len(indices), *self.row_shape), self.dtype)
+        flat = out.reshape(len(indices), -1).view(np.uint8)
+        fd = self._fileno()
+        for k, i in enumerate(indices):
+            data = os.pread(fd, self.row_bytes, self.offset + int(i) * self.row_bytes)
+            flat[k] = np.frombuffer(data, np.uint8)
+        return out
+
+    def __getstate__(self):  # picklable for worker processes: reopen there
+        return {**self.__dict__, "_fd": None}
+
+    def __del__(self):
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
