@@ -32,11 +32,9 @@ def mini_zip() -> Path:
     return shared_archive("blood-cells-mini.zip")
 
 
-@pytest.fixture
-def workflow_dir(tmp_path) -> Path:
-    """A fresh copy of the workflow, so each test has its own results/ and .snakemake/."""
-    dest = tmp_path / "wf"
-    dest.mkdir()
+def copy_workflow(dest: Path) -> Path:
+    """A fresh copy of the workflow, so each run has its own results/ and .snakemake/."""
+    dest.mkdir(parents=True)
     for name in WORKFLOW_FILES:
         src = REPO / name
         if src.is_dir():
@@ -44,6 +42,11 @@ def workflow_dir(tmp_path) -> Path:
         else:
             shutil.copy2(src, dest / name)
     return dest
+
+
+@pytest.fixture
+def workflow_dir(tmp_path) -> Path:
+    return copy_workflow(tmp_path / "wf")
 
 
 def run_snakemake(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, WORKFLOW_FILES, run_snakemake, shared_archive, write_config
+from conftest import REPO, copy_workflow, run_snakemake, shared_archive, write_config
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -144,17 +143,6 @@ def test_seeds_are_found_anywhere_in_the_config():
 
 
 # --- the real workflow ----------------------------------------------------------------------
-
-
-def copy_workflow(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy2(src, dest / name)
-    return dest
 
 
 @pytest.fixture(scope="module")

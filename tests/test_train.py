@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 
 import numpy as np
 import pytest
-from conftest import REPO, WORKFLOW_FILES, run_snakemake, write_config
+from conftest import copy_workflow, run_snakemake, write_config
 from synthetic import make_dataset
 
 from wbc import CLASSES
@@ -33,17 +32,6 @@ QUICK = {
 def read_tsv(path):
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh, delimiter="\t"))
-
-
-def copy_workflow(dest):
-    dest.mkdir()
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    return dest
 
 
 @pytest.fixture(scope="module")
