@@ -139,7 +139,7 @@ def predict_images(wildcards):
         problem = "is not set" if folder is None else f"{folder} is not a folder"
         raise WorkflowError(
             f"config key 'predict.input' {problem}: set it to the folder of images to "
-            "classify (--config predict.input=path/to/images)"
+            "classify (in a --configfile: predict: {input: path/to/images})"
         )
     return list_files(folder)
 
