@@ -15,6 +15,8 @@ checkpoint shard_lists:
         expand("results/shards/{shard}.tsv", shard=SHARDS),
     log:
         "results/logs/shard_lists.log",
+    benchmark:
+        "results/benchmarks/shard_lists.tsv"
     conda:
         "../../envs/data.yaml"
     script:
@@ -47,6 +49,8 @@ rule crop_qc:
         "results/qc/crops.tsv",
     log:
         "results/logs/crop_qc.log",
+    benchmark:
+        "results/benchmarks/crop_qc.tsv"
     conda:
         "../../envs/crop.yaml"
     script:

@@ -8,6 +8,8 @@ rule download_kaggle:
         directory("results/data/kaggle"),
     log:
         "results/logs/download_kaggle.log",
+    benchmark:
+        "results/benchmarks/download_kaggle.tsv"
     params:
         handle=SOURCE.value,
     conda:
@@ -23,6 +25,8 @@ rule unpack_zip:
         directory("results/data/unpacked"),
     log:
         "results/logs/unpack_zip.log",
+    benchmark:
+        "results/benchmarks/unpack_zip.tsv"
     conda:
         "../../envs/data.yaml"
     script:

@@ -9,6 +9,8 @@ rule split:
         test_simple="results/splits/test_simple.tsv",
     log:
         "results/logs/split.log",
+    benchmark:
+        "results/benchmarks/split.tsv"
     params:
         val_fraction=config["split"]["val_fraction"],
         seed=config["split"]["seed"],
