@@ -144,7 +144,7 @@ def train_cnn(splits, size, cfg, device, out) -> dict:
 
     model = models.cnn(size)
     model.compile(
-        optimizer=keras.optimizers.SGD(cfg["learning_rate"]),
+        optimizer=keras.optimizers.SGD(cfg["learning_rate"], momentum=cfg["momentum"]),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
