@@ -24,7 +24,7 @@ QUICK = {
     "models": {
         "rf": {"n_estimators": 20},
         "vgg16": {"weights": None, "epochs": 2},
-        "cnn": {"epochs": 1},
+        "cnn": {"epochs": 1, "momentum": 0.5},
     },
 }
 
@@ -110,6 +110,8 @@ def test_every_artefact_on_the_mini_archive(trained_mini):
             assert list(history[0]) == list(HISTORY_COLUMNS)
             assert [int(h["epoch"]) for h in history] == list(range(1, QUICK["models"][model]["epochs"] + 1))
             assert "epoch 1:" in log
+        if model == "cnn":  # config key models.cnn.momentum reached the optimizer
+            assert fitted.optimizer.momentum == pytest.approx(QUICK["models"]["cnn"]["momentum"])
 
 
 @pytest.mark.slow
