@@ -19,13 +19,18 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
-# Snakemake's linter (exit 1 on any lint; parses config/config.yaml, whose Kaggle source
-# needs no download to parse) and snakefmt (settings: pyproject.toml). Run by .ci/run.
+# ruff (Python lint and format), Snakemake's linter (exit 1 on any lint; parses
+# config/config.yaml, whose Kaggle source needs no download to parse) and snakefmt
+# (settings of both formatters: pyproject.toml). Run by .ci/run.
 lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check .
 
 format: $(BIN)/.installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 	$(BIN)/snakefmt .
 
 clean-venv:

@@ -1,22 +1,4 @@
-# Classify white blood cells: Kaggle download -> per-image crop -> splits -> models -> report.
-from snakemake.utils import min_version
-
-min_version("9.0")
-
-
-configfile: "config/config.yaml"
-
-
-include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/crop.smk"
-include: "workflow/rules/split.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/predict.smk"
-include: "workflow/rules/report.smk"
-
-
-rule all:
-    default_target: True
-    input:
-        final_outputs(),
+# The workflow is workflow/Snakefile, where snakedeploy and the Snakemake workflow catalog
+# look for it; this file lets `snakemake` run from the repository's top level. Included
+# with Snakemake's own `include`, keeping the workflow's default target (rule all).
+workflow.include("workflow/Snakefile", overwrite_default_target=True)

@@ -56,11 +56,12 @@ def worker(variant: str, steps: int, threads: int) -> dict:
     import keras
     import numpy as np
 
-    from wbc import models
+    from wbc.models import cnn
+    from wbc.models.keras_loop import configure_tensorflow
 
-    models.configure_tensorflow(threads, 42, True)
+    configure_tensorflow(threads, 42, True)
     after_import = status_mb()
-    model = models.cnn(128)
+    model = cnn.build(128, 4)
     accumulate = BATCH // micro if micro < BATCH else None
     model.compile(
         optimizer=keras.optimizers.SGD(0.001, gradient_accumulation_steps=accumulate),
@@ -98,7 +99,9 @@ def worker(variant: str, steps: int, threads: int) -> dict:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=15, help="timed updates of 32 images")
     parser.add_argument("--threads", type=int, default=2)
@@ -112,7 +115,16 @@ def main():
     runs = {v: [] for v in args.variants}
     for _ in range(args.repeats):  # interleaved, so every variant sees the same load
         for variant in args.variants:
-            cmd = [sys.executable, __file__, "--worker", variant, "--steps", str(args.steps), "--threads", str(args.threads)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                variant,
+                "--steps",
+                str(args.steps),
+                "--threads",
+                str(args.threads),
+            ]
             env = {**os.environ, **VARIANTS[variant]["env"]}
             out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
             runs[variant].append(json.loads(out.strip().splitlines()[-1]))
@@ -124,13 +136,16 @@ def main():
     first = args.variants[0]
     print(
         f"\nTensorFlow imported: {med(first, 'import_rss_mb'):.0f} MB RSS "
-        f"({med(first, 'import_file_mb'):.0f} MB shared libraries, {med(first, 'import_anon_mb'):.0f} MB heap); "
-        f"model built: {med(first, 'built_rss_mb'):.0f} MB (weights {med(first, 'weights_mb'):.0f} MB)\n"
+        f"({med(first, 'import_file_mb'):.0f} MB shared libraries, "
+        f"{med(first, 'import_anon_mb'):.0f} MB heap); "
+        f"model built: {med(first, 'built_rss_mb'):.0f} MB "
+        f"(weights {med(first, 'weights_mb'):.0f} MB)\n"
     )
     print(f"| variant | peak RSS | images/s | vs {first} |\n|---|---|---|---|")
     for variant in args.variants:
         print(
-            f"| {variant} | {med(variant, 'peak_rss_mb'):.0f} MB | {med(variant, 'images_per_s'):.1f} "
+            f"| {variant} | {med(variant, 'peak_rss_mb'):.0f} MB "
+            f"| {med(variant, 'images_per_s'):.1f} "
             f"| {med(variant, 'images_per_s') / med(first, 'images_per_s'):.2f} |"
         )
     print(f"\nmedians of {args.repeats} runs, {args.steps} timed updates of {BATCH} images each")

@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 from common import require_archive, timed_snakemake, unpacked, workflow_copy
-
 from wbc.crop import crop_images
-from wbc.dataset import read_tsv
+from wbc.io import read_tsv
 
 
 def plain_loop(root: Path, manifest: list[dict], out: Path) -> float:
@@ -61,7 +60,8 @@ def main():
         print(
             f"repeat {repeat}: loop {loop_s[-1]:.1f} s, workflow crop stage {stage_s[-1]:.1f} s, "
             f"dry run {dry_s[-1]:.1f} s, no-op {noop_s[-1]:.1f} s, "
-            f"one image changed {change_s[-1]:.1f} s ({len(rerun)} shard, {recropped[-1]} images re-cropped)",
+            f"one image changed {change_s[-1]:.1f} s "
+            f"({len(rerun)} shard, {recropped[-1]} images re-cropped)",
             flush=True,
         )
 
@@ -69,7 +69,9 @@ def main():
     print(f"\n{len(manifest)} images, --cores {args.cores}, medians of {args.repeats} runs\n")
     print("| measure | seconds |\n| --- | --- |")
     print(f"| plain one-process loop (crop_images over every image) | {med(loop_s):.1f} |")
-    print(f"| workflow crop stage (`snakemake --cores {args.cores} crop_qc`) | {med(stage_s):.1f} |")
+    print(
+        f"| workflow crop stage (`snakemake --cores {args.cores} crop_qc`) | {med(stage_s):.1f} |"
+    )
     print(f"| ratio workflow / loop | {med(stage_s) / med(loop_s):.2f} |")
     print(f"| dry run (`-n`) | {med(dry_s):.1f} |")
     print(f"| no-op rerun | {med(noop_s):.1f} |")

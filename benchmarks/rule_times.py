@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import common  # noqa: F401  (puts the workflow's package on sys.path)
-
-from wbc.report import benchmark_table
+from wbc.report.run_facts import benchmark_table
 
 
 def main():
     workdir = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
-    table = benchmark_table(workdir / "results" / "benchmarks")
+    folder = workdir / "results" / "benchmarks"
+    table = benchmark_table(folder.rglob("*.tsv"), folder)
     print(table.to_markdown(index=False) if hasattr(table, "to_markdown") else table)
     print(f"\nsum of job wall times: {table.iloc[:, 2].sum() / 60:.1f} min")
 

@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/training.py prepare --workdir /tmp/wbc-train
     .venv/bin/python benchmarks/training.py rf    --workdir /tmp/wbc-train [--repeats 3]
-    .venv/bin/python benchmarks/training.py cnn   --workdir /tmp/wbc-train [--batches 20] [--repeats 3]
+    .venv/bin/python benchmarks/training.py cnn   --workdir /tmp/wbc-train [--batches 20] \
+        [--repeats 3]
     .venv/bin/python benchmarks/training.py vgg16 --workdir /tmp/wbc-train [--batches 20]
 
 ``prepare`` runs the workflow in a scratch copy up to the training arrays and the VGG16
@@ -51,7 +52,9 @@ def prepare(workdir: Path, cores: int) -> None:
     archive = require_archive()
     if not (workdir / "Snakefile").is_file():
         workflow_copy(workdir)
-    (workdir / "bench.yaml").write_text(f"source: {archive}\nmodels:\n  vgg16: {{weights: null}}\n")
+    (workdir / "bench.yaml").write_text(
+        f"source: {archive}\nmodels:\n  vgg16: {{weights: null}}\n"
+    )
     subprocess.run(
         [SNAKEMAKE, "--cores", str(cores), "results/models/vgg16/metrics.json",
          *(f"results/arrays/{s}.npy" for s in SPLITS), "--configfile", "bench.yaml"],
@@ -60,7 +63,7 @@ def prepare(workdir: Path, cores: int) -> None:
 
 
 def splits(workdir: Path):
-    from wbc.train import Split
+    from wbc.models.training import Split
 
     return {
         s: Split(s, workdir / f"results/splits/{s}.tsv", workdir / f"results/arrays/{s}.npy")
@@ -70,13 +73,13 @@ def splits(workdir: Path):
 
 def worker_rf(workdir: Path, threads: int) -> dict:
     import numpy as np
-
-    from wbc.models import build_rf
+    from sklearn.ensemble import RandomForestClassifier
 
     train = splits(workdir)["train"]
     x = train.rows.read(np.arange(len(train.rows))).reshape(len(train.rows), -1)
-    start = time.perf_counter()
-    build_rf(100, 42, threads).fit(x, np.array(train.labels))
+    start = time.perf_counter()  # the fit alone, as wbc.models.rf.fit does it
+    model = RandomForestClassifier(n_estimators=100, random_state=42, n_jobs=threads)
+    model.fit(x, np.array(train.labels))
     return {"fit_s": time.perf_counter() - start, "images": len(x), "peak_rss_mb": peak_rss_mb()}
 
 
@@ -101,22 +104,37 @@ def worker_cnn(workdir: Path, mode: str, batches: int, threads: int) -> dict:
     import keras
     import numpy as np
 
-    from wbc import models
-    from wbc.train_keras import batches as stream, one_hot
+    from wbc import CLASSES
+    from wbc.models import cnn
+    from wbc.models.keras_loop import batches as stream
+    from wbc.models.keras_loop import configure_tensorflow
+    from wbc.models.training import one_hot
 
-    device = models.configure_tensorflow(threads, 42, True)
+    device = configure_tensorflow(threads, 42, True)
     train = splits(workdir)["train"]
     size = train.rows.row_shape[0]
-    model = models.cnn(size)
-    model.compile(optimizer=keras.optimizers.SGD(0.001), loss="categorical_crossentropy", metrics=["accuracy"])
+    model = cnn.build(size, len(CLASSES))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.001),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     timer = StepTimer()
     if mode == "stream":  # rule train_cnn's input pipeline
-        data = stream(train.rows, train.labels, 32, shuffle=True, seed=42)
+        data = stream(train.rows, train.labels, CLASSES, 32, shuffle=True, seed=42)
         model.fit(data, epochs=1, steps_per_epoch=batches, callbacks=[timer.callback], verbose=0)
     else:  # the reference study: every image as float32 in memory, then fit
         x = train.rows.read(np.arange(len(train.rows))).astype(np.float32)
-        y = one_hot(train.labels)
-        model.fit(x, y, batch_size=32, epochs=1, steps_per_epoch=batches, callbacks=[timer.callback], verbose=0)
+        y = one_hot(train.labels, CLASSES)
+        model.fit(
+            x,
+            y,
+            batch_size=32,
+            epochs=1,
+            steps_per_epoch=batches,
+            callbacks=[timer.callback],
+            verbose=0,
+        )
     seconds = timer.end - timer.start
     return {
         "mode": mode,
@@ -132,20 +150,32 @@ def worker_vgg16(workdir: Path, batches: int, threads: int) -> dict:
     """The rule's frozen VGG16 + head, trained end to end on images."""
     import keras
 
-    from wbc import models
-    from wbc.train_keras import batches as stream, fit
+    from wbc import CLASSES
+    from wbc.models import vgg16
+    from wbc.models.keras_loop import batches as stream
+    from wbc.models.keras_loop import configure_tensorflow, fit
 
-    models.configure_tensorflow(threads, 42, True)
+    configure_tensorflow(threads, 42, True)
     data = splits(workdir)
     metrics = json.loads((workdir / "results/models/vgg16/metrics.json").read_text())
     history = read_tsv(workdir / "results/models/vgg16/history.tsv")
     size = data["train"].rows.row_shape[0]
-    backbone = models.vgg16_backbone(size, None, 42)
-    model = models.vgg16_full(backbone, models.vgg16_head(backbone.output_shape[1:]))
-    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="categorical_crossentropy", metrics=["accuracy"])
-    train = stream(data["train"].rows, data["train"].labels, 32, shuffle=True, seed=42)
-    val = stream(data["val"].rows, data["val"].labels, 32)
-    result = {"head_epochs": len(history), "head_train_s": metrics["train_seconds"], "head_val_accuracy": metrics["val"]["accuracy"]}
+    backbone = vgg16.backbone(size, None, 42)
+    inputs = keras.Input(backbone.input_shape[1:])
+    head = vgg16.head(backbone.output_shape[1:], len(CLASSES))
+    model = keras.Model(inputs, head(backbone(inputs)))
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.001),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    train = stream(data["train"].rows, data["train"].labels, CLASSES, 32, shuffle=True, seed=42)
+    val = stream(data["val"].rows, data["val"].labels, CLASSES, 32)
+    result = {
+        "head_epochs": len(history),
+        "head_train_s": metrics["train_seconds"],
+        "head_val_accuracy": metrics["val"]["accuracy"],
+    }
     if batches:
         timer = StepTimer()
         model.fit(train, epochs=1, steps_per_epoch=batches, callbacks=[timer.callback], verbose=0)
@@ -155,7 +185,11 @@ def worker_vgg16(workdir: Path, batches: int, threads: int) -> dict:
             model.predict_on_batch(val[i][0])
         per_val_step = (time.perf_counter() - start) / min(batches, len(val))
         epoch_s = per_train_step * len(train) + per_val_step * len(val)
-        result.update(end_to_end_epoch_s=epoch_s, end_to_end_s=epoch_s * len(history), extrapolated_from_batches=batches)
+        result.update(
+            end_to_end_epoch_s=epoch_s,
+            end_to_end_s=epoch_s * len(history),
+            extrapolated_from_batches=batches,
+        )
         # the feature pass timed in this same process (rule vgg16_features: batches of 16)
         rows = data["train"].rows
         backbone.predict_on_batch(rows.read(range(16)).astype("float32"))  # tracing
@@ -165,13 +199,25 @@ def worker_vgg16(workdir: Path, batches: int, threads: int) -> dict:
         per_image = (time.perf_counter() - start) / (16 * batches)
         images = sum(len(d.rows) for d in data.values())
         result.update(features_same_run_s=per_image * images)
-        result["ratio_same_run"] = result["end_to_end_s"] / (per_image * images + result["head_train_s"])
+        result["ratio_same_run"] = result["end_to_end_s"] / (
+            per_image * images + result["head_train_s"]
+        )
     else:
         start = time.perf_counter()
         table = fit(model, train, val, len(history))
-        result.update(end_to_end_s=time.perf_counter() - start, end_to_end_val_accuracy=float(table["val_accuracy"].iloc[-1]))
-    features_s = sum(float(read_tsv(workdir / f"results/benchmarks/vgg16_features/{s}.tsv")[0]["s"]) for s in SPLITS)
-    result.update(features_s=features_s, ratio=result["end_to_end_s"] / (features_s + result["head_train_s"]), peak_rss_mb=peak_rss_mb())
+        result.update(
+            end_to_end_s=time.perf_counter() - start,
+            end_to_end_val_accuracy=float(table["val_accuracy"].iloc[-1]),
+        )
+    features_s = sum(
+        float(read_tsv(workdir / f"results/benchmarks/vgg16_features/{s}.tsv")[0]["s"])
+        for s in SPLITS
+    )
+    result.update(
+        features_s=features_s,
+        ratio=result["end_to_end_s"] / (features_s + result["head_train_s"]),
+        peak_rss_mb=peak_rss_mb(),
+    )
     return result
 
 
@@ -189,7 +235,9 @@ def median(runs, key):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("what", choices=["prepare", "rf", "cnn", "vgg16", "_worker"])
     parser.add_argument("worker", nargs="?")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/wbc-train"))
@@ -212,22 +260,41 @@ def main():
         prepare(args.workdir, args.threads)
     elif args.what == "rf":
         runs = [run_worker(args) for _ in range(args.repeats)]
-        print(f"| Random Forest fit, 100 trees, {runs[0]['images']} images | {median(runs, 'fit_s'):.1f} s "
-              f"| peak RSS {median(runs, 'peak_rss_mb'):.0f} MB | median of {len(runs)} |")  # fmt: skip
+        print(
+            f"| Random Forest fit, 100 trees, {runs[0]['images']} images "
+            f"| {median(runs, 'fit_s'):.1f} s | peak RSS {median(runs, 'peak_rss_mb'):.0f} MB "
+            f"| median of {len(runs)} |"
+        )
     elif args.what == "cnn":
         runs = {m: [] for m in ("stream", "memory")}
         for _ in range(args.repeats):  # interleaved, so both see the same machine load
             for mode in runs:
                 runs[mode].append(run_worker(args, "--mode", mode))
         ours, theirs = (median(runs[m], "images_per_s") for m in ("stream", "memory"))
-        print(f"| CNN training, streamed uint8 batches (ours) | {ours:.1f} images/s | peak RSS {median(runs['stream'], 'peak_rss_mb'):.0f} MB |")
-        print(f"| CNN training, in-memory float32 (reference) | {theirs:.1f} images/s | peak RSS {median(runs['memory'], 'peak_rss_mb'):.0f} MB |")
-        print(f"| ratio ours / reference | {ours / theirs:.2f} | median of {args.repeats}, {args.batches} batches each |")
+        rss = {m: median(runs[m], "peak_rss_mb") for m in runs}
+        print(
+            f"| CNN training, streamed uint8 batches (ours) | {ours:.1f} images/s "
+            f"| peak RSS {rss['stream']:.0f} MB |"
+        )
+        print(
+            f"| CNN training, in-memory float32 (reference) | {theirs:.1f} images/s "
+            f"| peak RSS {rss['memory']:.0f} MB |"
+        )
+        print(
+            f"| ratio ours / reference | {ours / theirs:.2f} "
+            f"| median of {args.repeats}, {args.batches} batches each |"
+        )
     else:
         runs = [run_worker(args) for _ in range(args.repeats)]
-        print(f"| VGG16 end to end / cached features + head (rule benchmarks) | {median(runs, 'ratio'):.1f}x | median of {len(runs)} |")
+        print(
+            "| VGG16 end to end / cached features + head (rule benchmarks) "
+            f"| {median(runs, 'ratio'):.1f}x | median of {len(runs)} |"
+        )
         if "ratio_same_run" in runs[0]:
-            print(f"| VGG16 end to end / features + head, feature pass timed in the same run | {median(runs, 'ratio_same_run'):.1f}x | |")
+            print(
+                "| VGG16 end to end / features + head, feature pass timed in the same run "
+                f"| {median(runs, 'ratio_same_run'):.1f}x | |"
+            )
 
 
 if __name__ == "__main__":

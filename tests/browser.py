@@ -24,7 +24,8 @@ FLAGS = (
 )  # fmt: skip
 # what the page reports about itself once loaded
 PAGE_PROBE = """JSON.stringify({
-  images: [...document.images].map(i => ({alt: i.alt, complete: i.complete, width: i.naturalWidth})),
+  images: [...document.images].map(
+    i => ({alt: i.alt, complete: i.complete, width: i.naturalWidth})),
   sections: [...document.querySelectorAll('section[id]')].map(s => s.id),
   text: document.body.innerText,
 })"""

@@ -63,9 +63,23 @@ def run_snakemake(
     )
     if check and proc.returncode != 0:
         raise AssertionError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
         )
     return proc
+
+
+def scheduled_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Jobs per rule from Snakemake's "Job stats" table (a dry run's plan), without the
+    target rule ``all``."""
+    text = proc.stdout + proc.stderr
+    if "Job stats:" not in text:
+        return {}
+    table = text.split("Job stats:", 1)[1].split("\n\n", 1)[0].splitlines()[3:]
+    jobs = dict(line.split() for line in table if line.strip())
+    jobs.pop("total", None)
+    jobs.pop("all", None)
+    return {rule: int(count) for rule, count in jobs.items()}
 
 
 def write_config(workdir: Path, **overrides) -> Path:

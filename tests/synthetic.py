@@ -12,7 +12,12 @@ from wbc import CLASSES
 BACKGROUND_RGB = (232, 196, 196)  # pale pink: outside the crop's stain colour range
 STAIN_RGB = (130, 100, 215)  # purple: inside it
 # one look per class, so that every model can tell them apart: nucleus radius and lobes
-CLASS_SHAPES = {"EOSINOPHIL": (22, 2), "LYMPHOCYTE": (30, 1), "MONOCYTE": (44, 1), "NEUTROPHIL": (18, 3)}
+CLASS_SHAPES = {
+    "EOSINOPHIL": (22, 2),
+    "LYMPHOCYTE": (30, 1),
+    "MONOCYTE": (44, 1),
+    "NEUTROPHIL": (18, 3),
+}
 
 
 def draw_cell(

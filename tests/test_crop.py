@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from synthetic import BACKGROUND_RGB, STAIN_RGB, draw_cell
 
+from synthetic import BACKGROUND_RGB, STAIN_RGB, draw_cell
 from wbc import CROPPED, NO_CELL, UNREADABLE
 from wbc.crop import PAD, PAD_RGB, UnreadableImage, crop_cell, crop_file, crop_images, read_rgb
 from wbc.runtime import UserError
@@ -24,6 +24,7 @@ def test_drawn_cell_is_cropped_to_its_box(tmp_path):
     for got, want in zip(
         (x0, y0, x1, y1),
         (cx + PAD - grown, cy + PAD - grown, cx + PAD + grown, cy + PAD + grown),
+        strict=True,
     ):
         assert abs(got - want) <= 3, (result.box, want)
     assert result.image.shape == (y1 - y0, x1 - x0, 3)

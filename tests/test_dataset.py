@@ -6,17 +6,12 @@ import logging
 import zipfile
 
 import pytest
-from synthetic import draw_cell, make_dataset
 
+from synthetic import draw_cell, make_dataset
 from wbc import CLASSES
-from wbc.dataset import (
-    build_manifest,
-    download_kaggle,
-    read_tsv,
-    scan_dataset,
-    unpack_zip,
-    write_shard_lists,
-)
+from wbc.dataset import build_manifest, scan_dataset, write_shard_lists
+from wbc.download import download_kaggle, unpack_zip
+from wbc.io import read_tsv
 from wbc.runtime import UserError
 from wbc.source import parse_source, shard_of
 
@@ -42,7 +37,9 @@ def test_plain_class_folders_are_train(tmp_path):
 def test_folder_names_are_case_insensitive(tmp_path):
     draw_cell(tmp_path / "test" / "Monocyte" / "a.png")
     entries = scan_dataset(tmp_path)
-    assert [(e.split, e.label, e.image) for e in entries] == [("TEST", "MONOCYTE", "test/Monocyte/a.png")]
+    assert [(e.split, e.label, e.image) for e in entries] == [
+        ("TEST", "MONOCYTE", "test/Monocyte/a.png")
+    ]
 
 
 def test_stray_files_are_skipped_with_a_warning(tmp_path, caplog):
@@ -60,7 +57,10 @@ def test_stray_files_are_skipped_with_a_warning(tmp_path, caplog):
 @pytest.mark.parametrize(
     "make_bad, message",
     [
-        (lambda root: (root / "TRAIN" / "BASOPHIL").mkdir(), r"TRAIN/BASOPHIL: unknown class folder.*rename or remove"),
+        (
+            lambda root: (root / "TRAIN" / "BASOPHIL").mkdir(),
+            r"TRAIN/BASOPHIL: unknown class folder.*rename or remove",
+        ),
         (lambda root: (root / "VALIDATION").mkdir(), r"VALIDATION: unknown split folder"),
     ],
 )

@@ -80,22 +80,28 @@ from snakemake.api import SnakemakeApi
 from snakemake.settings.types import OutputSettings, ResourceSettings
 
 with SnakemakeApi(OutputSettings()) as api:
-    workflow = api.workflow(resource_settings=ResourceSettings(), snakefile=Path("Snakefile"))._workflow
+    workflow = api.workflow(
+        resource_settings=ResourceSettings(), snakefile=Path("Snakefile")
+    )._workflow
     rules = {}
     for rule in workflow.rules:
         env = rule.conda_env
         rules[rule.name] = {
             "runs_code": any((rule.shellcmd, rule.script, rule.notebook, rule.wrapper)),
             "run_block": bool(rule.is_run),
-            "conda": None if env is None else str((Path(rule.snakefile).parent / str(env)).resolve()),
+            "conda": (
+                None if env is None else str((Path(rule.snakefile).parent / str(env)).resolve())
+            ),
             "local": rule.name in workflow._localrules,
             "resources": sorted(rule.resources),
         }
     print("RULES-JSON " + json.dumps(rules))
 """
-    proc = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RULES-JSON "))
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RULES-JSON "))
     return json.loads(line.removeprefix("RULES-JSON "))
 
 
@@ -109,13 +115,13 @@ def test_env_file_is_pinned_conda_forge(path):
     assert env["channels"] == ["conda-forge", "nodefaults"], path.name
     conda, pip = split_dependencies(path)
     for dep in conda:
-        assert CONDA_PIN.match(
-            dep
-        ), f"{path.name}: conda dependency '{dep}' is not pinned as 'name =version'"
+        assert CONDA_PIN.match(dep), (
+            f"{path.name}: conda dependency '{dep}' is not pinned as 'name =version'"
+        )
     for dep in pip:
-        assert PIP_PIN.match(
-            dep
-        ), f"{path.name}: pip dependency '{dep}' is not pinned as 'name==version'"
+        assert PIP_PIN.match(dep), (
+            f"{path.name}: pip dependency '{dep}' is not pinned as 'name==version'"
+        )
     names = [canonical(PIP_PIN.match(d)["name"]) + str(PIP_PIN.match(d)["marker"]) for d in pip]
     assert len(names) == len(set(names)), f"{path.name}: a package is listed twice"
 
@@ -129,18 +135,18 @@ def test_env_pins_equal_requirements(path):
         name, version = canonical(match["name"]), match["version"]
         if name in GPU_BUILD_OF:
             tested = GPU_BUILD_OF[name]
-            assert version == pins.get(
-                tested
-            ), f"{path.name}: {name}=={version} but the tests run {tested}=={pins.get(tested)}"
+            assert version == pins.get(tested), (
+                f"{path.name}: {name}=={version} but the tests run {tested}=={pins.get(tested)}"
+            )
         elif GPU_ONLY.match(name):
-            assert (
-                match["marker"] == 'sys_platform == "linux"'
-            ), f"{path.name}: {dep}: CUDA wheels exist for Linux only"
+            assert match["marker"] == 'sys_platform == "linux"', (
+                f"{path.name}: {dep}: CUDA wheels exist for Linux only"
+            )
         else:
             assert name in pins, f"{path.name}: {name} is not in requirements.txt (add it there)"
-            assert (
-                version == pins[name]
-            ), f"{path.name}: {name}=={version} but requirements.txt pins {pins[name]}"
+            assert version == pins[name], (
+                f"{path.name}: {name}=={version} but requirements.txt pins {pins[name]}"
+            )
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
@@ -152,9 +158,9 @@ def test_env_python_and_pip_are_the_tests(path):
         for d in split_dependencies(path)[0]
     }
     assert conda.get("python") == "{}.{}".format(*sys.version_info[:2]), path.name
-    assert (
-        conda.get("pip") == makefile_pip
-    ), f"{path.name}: pip ={conda.get('pip')}, Makefile pip=={makefile_pip}"
+    assert conda.get("pip") == makefile_pip, (
+        f"{path.name}: pip ={conda.get('pip')}, Makefile pip=={makefile_pip}"
+    )
 
 
 def test_requirements_are_what_the_tests_run():
@@ -167,9 +173,9 @@ def test_requirements_are_what_the_tests_run():
             installed = None
         if installed != version:
             wrong[name] = (version, installed)
-    assert (
-        not wrong
-    ), f"requirements.txt pin != installed version: {wrong} (run make clean-venv test)"
+    assert not wrong, (
+        f"requirements.txt pin != installed version: {wrong} (run make clean-venv test)"
+    )
 
 
 def test_every_rule_that_runs_code_has_an_env(workflow_dir):
@@ -182,9 +188,9 @@ def test_every_rule_that_runs_code_has_an_env(workflow_dir):
     for name, rule in rules.items():
         if rule["conda"]:
             env = Path(rule["conda"])
-            assert (
-                env.parent == env_dir and env.is_file()
-            ), f"rule {name}: conda env {env} not in envs/"
+            assert env.parent == env_dir and env.is_file(), (
+                f"rule {name}: conda env {env} not in envs/"
+            )
     used = {Path(r["conda"]).stem for r in rules.values() if r["conda"]}
     assert used == FAMILIES, f"env files no rule uses: {FAMILIES - used}"
     # the rules that need a GPU declare it; the TensorFlow training rules among them

@@ -9,7 +9,7 @@ import pytest
 
 from wbc import CLASSES
 from wbc.arrays import NpyRows, build_image_array, write_npy
-from wbc.metrics import PREDICTION_COLUMNS, evaluate, predictions_frame, write_predictions
+from wbc.metrics import evaluate, prediction_columns, predictions_frame, write_predictions
 from wbc.runtime import UserError
 
 
@@ -47,35 +47,40 @@ def test_build_image_array_resizes_and_names_a_bad_crop(tmp_path):
 def test_evaluate_against_hand_counts():
     labels = ["EOSINOPHIL", "EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE"]
     probabilities = np.eye(4)[[0, 1, 1, 3]]  # one eosinophil called a lymphocyte
-    m = evaluate(labels, probabilities)
+    m = evaluate(labels, probabilities, CLASSES)
     assert m["n"] == 4 and m["accuracy"] == 0.5
     assert m["labels"] == list(CLASSES)
     assert m["confusion_matrix"][0] == [1, 1, 0, 0]
-    assert m["per_class"]["LYMPHOCYTE"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "support": 1}
+    assert m["per_class"]["LYMPHOCYTE"] == {
+        "precision": 0.5,
+        "recall": 1.0,
+        "f1": pytest.approx(2 / 3),
+        "support": 1,
+    }
     # MONOCYTE: never predicted; NEUTROPHIL: absent -> zeros, not errors
     assert m["per_class"]["NEUTROPHIL"]["support"] == 0
     assert m["macro_recall"] == pytest.approx((0.5 + 1 + 0 + 0) / 4)
 
 
 def test_write_predictions(tmp_path):
-    frame = predictions_frame("val", ["a.jpeg"], ["MONOCYTE"], [[0.1, 0.2, 0.6, 0.1]])
-    write_predictions(tmp_path / "p.tsv", [frame])
+    frame = predictions_frame("val", ["a.jpeg"], ["MONOCYTE"], [[0.1, 0.2, 0.6, 0.1]], CLASSES)
+    write_predictions(tmp_path / "p.tsv", [frame], CLASSES)
     with open(tmp_path / "p.tsv", newline="") as fh:
         (row,) = list(csv.DictReader(fh, delimiter="\t"))
-    assert list(row) == list(PREDICTION_COLUMNS)
+    assert list(row) == prediction_columns(CLASSES)
     assert row["predicted"] == "MONOCYTE" and float(row["p_MONOCYTE"]) == 0.6
 
 
 def test_cnn_has_the_reference_parameter_count():
-    from wbc.models import cnn
+    from wbc.models.cnn import build
 
-    assert cnn(128).count_params() == 36_755_076
+    assert build(128, len(CLASSES)).count_params() == 36_755_076
 
 
 def test_vgg16_preprocessing_is_part_of_the_model():
     import keras
 
-    from wbc.models import vgg16_backbone
+    from wbc.models.vgg16 import backbone as vgg16_backbone
 
     backbone = vgg16_backbone(32, None)
     assert not any(w.trainable for w in backbone.weights)
@@ -86,7 +91,7 @@ def test_vgg16_preprocessing_is_part_of_the_model():
 
 
 def test_vgg16_weights_that_are_not_a_file():
-    from wbc.models import vgg16_backbone
+    from wbc.models.vgg16 import backbone as vgg16_backbone
 
     with pytest.raises(UserError, match="models.vgg16.weights"):
         vgg16_backbone(32, "no/such/file.h5")

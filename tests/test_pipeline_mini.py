@@ -31,7 +31,10 @@ def test_mini_archive_end_to_end(workflow_dir, mini_zip):
     assert all(r["status"] == "cropped" for r in qc)
     assert all((workflow_dir / r["crop"]).is_file() for r in qc)
 
-    splits = {n: read_tsv(results / "splits" / f"{n}.tsv") for n in ("train", "val", "test", "test_simple")}
+    splits = {
+        n: read_tsv(results / "splits" / f"{n}.tsv")
+        for n in ("train", "val", "test", "test_simple")
+    }
     assert splits["test"] == []  # the mini archive has no TEST folder
     assert len(splits["test_simple"]) == 71
     assert len(splits["train"]) + len(splits["val"]) == 120

@@ -9,8 +9,8 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import run_snakemake, write_config
 
+from conftest import run_snakemake, write_config
 from wbc import CLASSES
 
 QUICK_MODELS = {"enabled": ["rf", "cnn"], "rf": {"n_estimators": 20}, "cnn": {"epochs": 1}}
@@ -49,11 +49,23 @@ def test_predict_a_folder_with_a_bad_file(workflow_dir, mini_zip, tmp_path):
     run_snakemake(workflow_dir, "predict", "--configfile", str(cfg))
     out = workflow_dir / "results" / "predict" / "predictions.tsv"
     rows = {r["image"]: r for r in read_tsv(out)}
-    assert sorted(rows) == ["broken.jpeg", "cell_0.jpeg", "cell_1.jpeg", "cell_2.jpeg", "cell_3.jpeg", "sub/copy.png"]
+    assert sorted(rows) == [
+        "broken.jpeg",
+        "cell_0.jpeg",
+        "cell_1.jpeg",
+        "cell_2.jpeg",
+        "cell_3.jpeg",
+        "sub/copy.png",
+    ]
     assert rows["broken.jpeg"]["crop_status"] == "unreadable"
     assert rows["broken.jpeg"]["predicted"] == "" and rows["broken.jpeg"]["reason"]
     # 'best' is the enabled model with the highest val accuracy
-    val = {m: json.loads((workflow_dir / f"results/models/{m}/metrics.json").read_text())["val"]["accuracy"] for m in ("rf", "cnn")}
+    val = {
+        m: json.loads((workflow_dir / f"results/models/{m}/metrics.json").read_text())["val"][
+            "accuracy"
+        ]
+        for m in ("rf", "cnn")
+    }
     best = max(val, key=val.get)
     for name in ("cell_0.jpeg", "cell_1.jpeg", "cell_2.jpeg", "cell_3.jpeg", "sub/copy.png"):
         row = rows[name]

@@ -8,6 +8,7 @@ test opens the page in real headless Chromium.
 from __future__ import annotations
 
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -16,7 +17,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, copy_workflow, run_snakemake, shared_archive, write_config
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -24,16 +24,21 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import KNeighborsClassifier
 
 import browser
+from conftest import (
+    REPO,
+    copy_workflow,
+    run_snakemake,
+    scheduled_jobs,
+    shared_archive,
+    write_config,
+)
 from synthetic import make_dataset
 from wbc import CLASSES
 from wbc.ensemble import ensemble_metrics, soft_vote
-from wbc.report import (
-    EVAL_SPLITS,
-    METRIC_COLUMNS,
-    benchmark_table,
-    find_seeds,
-    roc_summary,
-)
+from wbc.report.common import METRIC_COLUMNS
+from wbc.report.common import SPLIT_NAMES as EVAL_SPLITS
+from wbc.report.model import roc_summary
+from wbc.report.run_facts import benchmark_table, find_seeds
 from wbc.runtime import UserError
 
 # screenshots of the report, kept for a person to look at (git-ignored)
@@ -112,12 +117,14 @@ def test_ensemble_metrics_use_the_models_evaluate():
     tables = sklearn_predictions()
     votes = soft_vote(tables)
     members = {m: {"model": m, "train_seconds": 2.0, "device": "cpu"} for m in tables}
-    metrics = ensemble_metrics(votes, members, evaluate)
+    metrics = ensemble_metrics(votes, members)
     assert metrics["model"] == "ensemble" and metrics["members"] == list(tables)
     assert metrics["train_seconds"] == 6.0
     for split in ("val", "test"):
         rows = votes[votes["split"] == split]
-        assert metrics[split] == evaluate(rows["label"].tolist(), rows[PROBABILITIES].to_numpy())
+        assert metrics[split] == evaluate(
+            rows["label"].tolist(), rows[PROBABILITIES].to_numpy(), CLASSES
+        )
         assert metrics[split]["n"] == len(rows)
 
 
@@ -219,7 +226,7 @@ def test_metrics_table_agrees_with_every_metrics_json(mini_run):
                 assert row["n"].item() == metrics[split]["n"]
                 for column in METRIC_COLUMNS:
                     assert row[column].item() == pytest.approx(metrics[split][column], abs=1e-6)
-    assert set(zip(table["model"], table["split"])) == expected
+    assert set(zip(table["model"], table["split"], strict=True)) == expected
     assert {split for _, split in expected} == {"val", "test_simple"}
 
 
@@ -266,6 +273,19 @@ def test_snakemake_report_archive(mini_run):
 
 
 @pytest.mark.slow
+def test_editing_a_report_section_reruns_only_it_and_the_assembly(mini_run):
+    section = mini_run / "workflow" / "scripts" / "wbc" / "report" / "dataset.py"
+    original, stat = section.read_text(), section.stat()
+    try:
+        section.write_text(original + "\n# an edit\n")
+        dry = run_snakemake(mini_run, "--configfile", "test-config.yaml", "--dry-run")
+        assert scheduled_jobs(dry) == {"report_dataset": 1, "report": 1}
+    finally:  # the module's other tests use this run as it was
+        section.write_text(original)
+        os.utime(section, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+@pytest.mark.slow
 def test_report_opens_in_a_real_browser_with_no_network(mini_run):
     if browser.chromium() is None:
         pytest.skip("chromium is not installed (.ci/browser-up.sh installs it)")
@@ -305,7 +325,10 @@ def test_report_covers_the_enabled_models_and_the_test_folder(tmp_path):
     assert "No TEST folder" not in page
     assert f"ours: {EVAL_SPLITS['test']}" in page
     table = pd.read_csv(workdir / "results/report/metrics.tsv", sep="\t")
-    assert list(zip(table["model"], table["split"])) == [("rf", "val"), ("rf", "test")]
+    assert list(zip(table["model"], table["split"], strict=True)) == [
+        ("rf", "val"),
+        ("rf", "test"),
+    ]
     metrics = json.loads((workdir / "results/models/rf/metrics.json").read_text())
     assert table.set_index("split").loc["test", "accuracy"] == pytest.approx(
         metrics["test"]["accuracy"]
@@ -316,7 +339,8 @@ def test_report_covers_the_enabled_models_and_the_test_folder(tmp_path):
 
 @pytest.mark.slow
 def test_benchmark_table_reads_every_rule(mini_run):
-    table = benchmark_table(mini_run / "results" / "benchmarks").set_index("rule")
+    files = (mini_run / "results" / "benchmarks").rglob("*.tsv")
+    table = benchmark_table(files, mini_run / "results" / "benchmarks").set_index("rule")
     shards = len(list((mini_run / "results" / "benchmarks" / "crop_shard").glob("*.tsv")))
     assert table.loc["crop_shard", "jobs"] == shards == 2
     assert (table["wall seconds (sum of jobs)"] >= 0).all()

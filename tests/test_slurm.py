@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_envs import workflow_rules
 
 from conftest import REPO, run_snakemake, write_config
-from test_envs import workflow_rules
 
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 SACCT_FIELDS = ("JobID", "JobName", "Partition", "State", "ExitCode", "ReqTRES", "SubmitLine")
@@ -92,7 +92,10 @@ def sacct(job_ids: list[str]) -> list[dict]:
         text=True,
         check=True,
     )
-    return [dict(zip(SACCT_FIELDS, line.split("\x1f"))) for line in proc.stdout.splitlines()]
+    return [
+        dict(zip(SACCT_FIELDS, line.split("\x1f"), strict=True))
+        for line in proc.stdout.splitlines()
+    ]
 
 
 def submitted_jobs(submit_line: str) -> list[str]:

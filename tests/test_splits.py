@@ -19,7 +19,9 @@ def fake_inputs(per_class=25, duplicates=()):
             image = f"TRAIN/{label}/{i:03d}.jpeg"
             manifest.append({"image": image, "split": "TRAIN", "label": label, "sha256": image})
             qc.append({"image": image, "status": "cropped", "crop": f"crops/{image}.png"})
-    manifest.append({"image": "TEST/MONOCYTE/t.jpeg", "split": "TEST", "label": "MONOCYTE", "sha256": "t"})
+    manifest.append(
+        {"image": "TEST/MONOCYTE/t.jpeg", "split": "TEST", "label": "MONOCYTE", "sha256": "t"}
+    )
     qc.append({"image": "TEST/MONOCYTE/t.jpeg", "status": "no_cell_found", "crop": "c.png"})
     for copy, original in duplicates:
         label = original.split("/")[1]
@@ -42,7 +44,9 @@ def test_stratified_and_deterministic():
 
 
 def test_identical_copies_stay_on_one_side():
-    copies = [(f"TRAIN/NEUTROPHIL/copy{i}.jpeg", f"TRAIN/NEUTROPHIL/{i:03d}.jpeg") for i in range(25)]
+    copies = [
+        (f"TRAIN/NEUTROPHIL/copy{i}.jpeg", f"TRAIN/NEUTROPHIL/{i:03d}.jpeg") for i in range(25)
+    ]
     manifest, qc = fake_inputs(duplicates=copies)
     splits = make_splits(manifest, qc, 0.2, seed=42)
     side = {r["image"]: name for name in ("train", "val") for r in splits[name]}

@@ -12,10 +12,10 @@ import subprocess
 import time
 
 import pytest
-from conftest import SNAKEMAKE, SPINE, run_snakemake, write_config
-from synthetic import draw_cell, make_dataset
 from test_dataset import seed_kagglehub_cache
 
+from conftest import SNAKEMAKE, SPINE, run_snakemake, scheduled_jobs, write_config
+from synthetic import draw_cell, make_dataset
 from wbc.crop import PAD
 from wbc.source import shard_of
 
@@ -83,6 +83,20 @@ def test_content_change_recrops_only_its_shard(folder_run):
     assert (workdir / "results" / "splits" / "train.tsv").read_bytes() == splits_before
 
 
+def test_editing_the_crop_code_recrops(folder_run):
+    """Rules depend on the package modules their scripts import, not only on the script."""
+    workdir, _, cfg = folder_run
+    report_code = workdir / "workflow" / "scripts" / "wbc" / "report" / "model.py"
+    report_code.write_text(report_code.read_text() + "\n# an edit the data stages never run\n")
+    dry = run_snakemake(workdir, *SPINE, "--configfile", str(cfg), "--dry-run")
+    assert scheduled_jobs(dry) == {}
+    crop_code = workdir / "workflow" / "scripts" / "wbc" / "crop.py"
+    crop_code.write_text(crop_code.read_text() + "\n# an edit\n")
+    dry = run_snakemake(workdir, *SPINE, "--configfile", str(cfg), "--dry-run")
+    jobs = scheduled_jobs(dry)
+    assert jobs["crop_shard"] == SHARDS and "manifest" not in jobs
+
+
 def test_added_image_crops_only_its_shard(folder_run):
     workdir, source, cfg = folder_run
     image = "TEST/EOSINOPHIL/new_cell.jpeg"
@@ -122,7 +136,11 @@ def unreadable_files(source):
     good = (source / "TRAIN" / "NEUTROPHIL" / "neutrophil_000.jpeg").read_bytes()
     (source / "TRAIN" / "NEUTROPHIL" / "half.jpeg").write_bytes(good[: len(good) // 2])
     (source / "TRAIN" / "EOSINOPHIL" / "text.jpeg").write_text("not an image")
-    return {"TRAIN/NEUTROPHIL/zero.jpeg", "TRAIN/NEUTROPHIL/half.jpeg", "TRAIN/EOSINOPHIL/text.jpeg"}
+    return {
+        "TRAIN/NEUTROPHIL/zero.jpeg",
+        "TRAIN/NEUTROPHIL/half.jpeg",
+        "TRAIN/EOSINOPHIL/text.jpeg",
+    }
 
 
 def test_unreadable_images_are_listed_and_left_out(workflow_dir, tmp_path):
@@ -133,7 +151,11 @@ def test_unreadable_images_are_listed_and_left_out(workflow_dir, tmp_path):
     qc = read_tsv(workflow_dir / "results" / "qc" / "crops.tsv")
     assert {r["image"] for r in qc if r["status"] == "unreadable"} == bad
     assert "3 unreadable image(s) left out" in proc.stderr
-    kept = {r["image"] for n in ("train", "val") for r in read_tsv(workflow_dir / "results" / "splits" / f"{n}.tsv")}
+    kept = {
+        r["image"]
+        for n in ("train", "val")
+        for r in read_tsv(workflow_dir / "results" / "splits" / f"{n}.tsv")
+    }
     assert len(kept) == 24 and not kept & bad
 
 
@@ -141,7 +163,9 @@ def test_strict_makes_unreadable_fatal_and_leaves_no_partial_output(workflow_dir
     source = make_dataset(tmp_path / "cells", per_class=3)
     (source / "TRAIN" / "MONOCYTE" / "zero.jpeg").write_bytes(b"")
     cfg = write_config(workflow_dir, source=str(source), crop={"shards": SHARDS}, strict=True)
-    proc = run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg), "--keep-going", check=False)
+    proc = run_snakemake(
+        workflow_dir, *SPINE, "--configfile", str(cfg), "--keep-going", check=False
+    )
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if "zero.jpeg: unreadable image" in line]
     assert len(errors) == 1 and "strict: false" in errors[0]
@@ -155,7 +179,10 @@ def test_strict_makes_unreadable_fatal_and_leaves_no_partial_output(workflow_dir
     "make_bad, message",
     [
         (lambda s: (s / "TRAIN" / "BASOPHIL").mkdir(), "TRAIN/BASOPHIL: unknown class folder"),
-        (lambda s: [p.unlink() for p in (s / "TRAIN" / "MONOCYTE").iterdir()], "TRAIN/MONOCYTE: class folder holds no images"),
+        (
+            lambda s: [p.unlink() for p in (s / "TRAIN" / "MONOCYTE").iterdir()],
+            "TRAIN/MONOCYTE: class folder holds no images",
+        ),
     ],
 )
 def test_bad_folders_fail_with_one_line(workflow_dir, tmp_path, make_bad, message):
@@ -184,7 +211,9 @@ def test_kaggle_source_through_kagglehub(workflow_dir, tmp_path):
     cache = tmp_path / "kagglehub"
     seed_kagglehub_cache(cache, "someone", "cells", 2, per_class=5)
     env = {"KAGGLEHUB_CACHE": str(cache)}
-    run_snakemake(workflow_dir, *SPINE, "--config", "source=kaggle:someone/cells/versions/2", env=env)
+    run_snakemake(
+        workflow_dir, *SPINE, "--config", "source=kaggle:someone/cells/versions/2", env=env
+    )
     assert len(read_tsv(workflow_dir / "results" / "splits" / "test.tsv")) == 20
     assert (workflow_dir / "results" / "data" / "kaggle" / "dataset2-master").is_dir()
 
@@ -201,10 +230,16 @@ def test_kaggle_unreachable_fails_with_one_line(workflow_dir, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--config", "image_size=8"], "config key 'image_size': 8 is less than the minimum of 16"),
+        (
+            ["--config", "image_size=8"],
+            "config key 'image_size': 8 is less than the minimum of 16",
+        ),
         (["--config", "strict=maybe"], "config key 'strict': 'maybe' is not of type 'boolean'"),
         (["--config", "sourse=x"], "'sourse' was unexpected"),
-        (["--config", "source=/no/such/cells.zip"], "config key 'source': /no/such/cells.zip does not exist"),
+        (
+            ["--config", "source=/no/such/cells.zip"],
+            "config key 'source': /no/such/cells.zip does not exist",
+        ),
     ],
 )
 def test_config_errors_fail_at_start_up(workflow_dir, args, message):
@@ -230,7 +265,13 @@ def test_interrupted_run_resumes(workflow_dir, tmp_path):
     source = make_dataset(tmp_path / "cells", per_class=100)
     cfg = write_config(workflow_dir, source=str(source), crop={"shards": 1})
     cmd = [SNAKEMAKE, "--cores", "1", *SPINE, "--configfile", str(cfg)]
-    proc = subprocess.Popen(cmd, cwd=workflow_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=workflow_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     crops = workflow_dir / "results" / "crops" / "0"
     deadline = time.monotonic() + 120
     while not (crops.is_dir() and any(crops.rglob("*.png"))) and time.monotonic() < deadline:

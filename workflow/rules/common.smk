@@ -1,27 +1,66 @@
 import sys
+import tempfile
 from pathlib import Path
 
+import yaml
 from snakemake.exceptions import WorkflowError
+from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import validate
 
-# the rule scripts' package; its parse-time helpers need only the standard library
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+
+def scripts_folder():
+    """The folder of the rule scripts and their package ``wbc``, to import from.
+
+    A checkout, or a module given by a local path, has it on disk. A module from a git host
+    (``github(...)``) is read through Snakemake's source cache, which copies each file on
+    first use: the package's files (listed in ``wbc/FILES``) are copied there now, beside
+    the copies of the rule scripts, whose folder Snakemake puts on their import path.
+    Returns the folder and whether it is the local checkout.
+    """
+    scripts = workflow.current_basedir.join("../scripts")
+    if isinstance(scripts, LocalSourceFile):
+        return Path(scripts.get_path_or_uri(secret_free=True)).resolve(), True
+    listing = workflow.sourcecache.open(scripts.join("wbc/FILES")).read().splitlines()
+    for name in (line for line in listing if line and not line.startswith("#")):
+        workflow.sourcecache.get_path(scripts.join(f"wbc/{name}"))
+    init = workflow.sourcecache.get_path(scripts.join("wbc/__init__.py"))
+    return Path(init).parents[1], False
+
+
+SCRIPTS, LOCAL_CHECKOUT = scripts_folder()
+sys.path.insert(0, str(SCRIPTS))
+from wbc import EVAL_SPLITS, SPLITS
+from wbc import models as registry
+from wbc.imports import package_modules
+from wbc.settings import config_schema, model_settings
 from wbc.source import list_files, parse_source
 
 
 def validate_config(config):
-    """Snakemake's schema validation (fills defaults), its error cut to one line."""
-    try:
-        validate(config, schema="../schemas/config.schema.yaml")
-    except WorkflowError as err:
-        detail = err.__context__  # the jsonschema ValidationError validate() caught
-        if not hasattr(detail, "absolute_path"):
-            raise
-        where = ".".join(str(p) for p in detail.absolute_path) or "(top level)"
-        raise WorkflowError(
-            f"config key '{where}': {detail.message} "
-            "(see workflow/schemas/config.schema.yaml)"
-        ) from None
+    """Snakemake's schema validation (fills defaults), its error cut to one line.
+
+    The schema is the file plus the registry's model blocks (``wbc.settings``), written
+    to a temporary file for ``validate``, which reads schemas from files.
+    """
+    base = yaml.safe_load(
+        workflow.sourcecache.open(
+            workflow.current_basedir.join("../schemas/config.schema.yaml")
+        ).read()
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        schema = Path(folder) / "config.schema.yaml"
+        schema.write_text(yaml.safe_dump(config_schema(base)))
+        try:
+            validate(config, schema=str(schema))
+        except WorkflowError as err:
+            detail = err.__context__  # the jsonschema ValidationError validate() caught
+            if not hasattr(detail, "absolute_path"):
+                raise
+            where = ".".join(str(p) for p in detail.absolute_path) or "(top level)"
+            raise WorkflowError(
+                f"config key '{where}': {detail.message} "
+                "(see workflow/schemas/config.schema.yaml)"
+            ) from None
 
 
 validate_config(config)
@@ -29,6 +68,18 @@ try:
     SOURCE = parse_source(config["source"])
 except ValueError as err:
     raise WorkflowError(str(err)) from None
+
+
+def code(script, *modules):
+    """The package modules a rule's script runs (rule input ``code``), and ``modules`` it
+    loads by name: editing one reruns the rules that use it. Empty for a module read
+    from a git host, whose files cannot change under a fixed tag."""
+    if not LOCAL_CHECKOUT:
+        return []
+    return package_modules(SCRIPTS / script, modules)
+
+
+# --- data (data.smk, crop.smk, split.smk) ---------------------------------------------
 
 
 def dataset_root():
@@ -51,10 +102,6 @@ def dataset_input():
 SHARDS = range(config["crop"]["shards"])
 
 
-wildcard_constraints:
-    shard=r"\d+",
-
-
 def shard_list(wildcards):
     """The shard's list of images and their sha256, written by a checkpoint.
 
@@ -70,71 +117,102 @@ def crop_dirs(wildcards=None):
     return expand(rules.crop_shard.output.crops, shard=SHARDS)
 
 
-KERAS_MODELS = ("vgg16", "cnn")  # they write history.tsv
-
-
-def enabled_models():
-    return list(config["models"]["enabled"])
-
-
-def reported_models():
-    """The enabled models, plus their ensemble when there are at least two to vote."""
-    models = enabled_models()
-    return models + ["ensemble"] if len(models) > 1 else models
-
-
-def model_output(model, name):
-    """An artefact (metrics, predictions, history) of a model's rule or the ensemble's."""
-    producer = "ensemble" if model == "ensemble" else f"train_{model}"
-    return getattr(rules, producer).output[name]
-
-
-def model_figures():
-    """figure kind -> PNG, per reported model (training curves for the Keras models)."""
-    figures = {}
-    for model in reported_models():
-        folder = f"results/report/figures/{model}"
-        figures[model] = {
-            "confusion": f"{folder}/confusion_matrices.png",
-            "roc": f"{folder}/roc_curves.png",
-        }
-        if model in KERAS_MODELS:
-            figures[model]["training"] = f"{folder}/training_curves.png"
-    return figures
-
-
-# training and predict (train.smk, predict.smk)
-MODEL_CONFIG = config["models"]
-TRAINING_SPLITS = ("train", "val", "test", "test_simple")
-
-
 def split_tables():
-    return [rules.split.output[name] for name in TRAINING_SPLITS]
+    return [rules.split.output[name] for name in SPLITS]
 
 
-def split_arrays():
-    return expand(rules.training_arrays.output[0], split=TRAINING_SPLITS)
+# --- models (train.smk, predict.smk) ---------------------------------------------------
+
+MODELS = list(config["models"]["enabled"])
+
+
+def check_models():
+    unknown = [m for m in MODELS if m not in registry.MODELS]
+    if unknown:
+        raise WorkflowError(
+            f"config key 'models.enabled': {', '.join(unknown)} not in the model registry "
+            f"({', '.join(registry.MODELS)}; see workflow/scripts/wbc/models/)"
+        )
+
+
+check_models()
+
+
+def facts(model):
+    return registry.facts_of(model)
+
+
+def settings(model):
+    """Everything that decides a model's training (the rule's params: a change reruns it)."""
+    return model_settings(config, model)
+
+
+def model_inputs(model):
+    """What a model's training rule reads per split, in SPLITS order."""
+    if facts(model).inputs == "vgg16_features":
+        return expand(rules.vgg16_features.output[0], split=SPLITS)
+    return expand(rules.training_arrays.output[0], split=SPLITS)
+
+
+def model_outputs(model):
+    folder = f"results/models/{model}"
+    outputs = {
+        "model": f"{folder}/{facts(model).model_file}",
+        "metrics": f"{folder}/metrics.json",
+        "predictions": f"{folder}/predictions.tsv",
+    }
+    if facts(model).keras:
+        outputs["history"] = f"{folder}/history.tsv"
+    return outputs
 
 
 def vgg16_weights_file():
     """The weights file train/features rules read: fetched, the user's own, or none."""
-    weights = MODEL_CONFIG["vgg16"]["weights"]
+    weights = config["models"]["vgg16"]["weights"]
     if weights == "imagenet":
         return rules.vgg16_weights.output[0]
     return [] if weights is None else weights
 
 
-PREDICT_CONFIG = config["predict"]
+def backbone_weights(model):
+    """The VGG16 weights input of a model trained on VGG16 features (saved with it)."""
+    if facts(model).inputs == "vgg16_features":
+        return {"weights": vgg16_weights_file()}
+    return {}
+
+
+def model_output(model, name):
+    """An artefact (model, metrics, predictions, history) of a model or the ensemble."""
+    producer = (
+        rules.ensemble if model == "ensemble" else getattr(rules, f"train_{model}")
+    )
+    return producer.output[name]
+
+
+def reported_models():
+    """The enabled models, plus their ensemble when there are at least two to vote."""
+    return MODELS + ["ensemble"] if len(MODELS) > 1 else list(MODELS)
+
+
+def titles():
+    return {m: facts(m).title for m in registry.MODELS}
+
+
+def reference_accuracy():
+    """The reference study's figures (registry facts), for the report and its captions."""
+    return {m: facts(m).reference_accuracy for m in MODELS}
+
+
+PREDICT = config["predict"]
 
 
 def predict_models():
     """The candidate models: the chosen one, or every enabled one for 'best'."""
-    chosen = PREDICT_CONFIG["model"]
-    return MODEL_CONFIG["enabled"] if chosen == "best" else [chosen]
+    return MODELS if PREDICT["model"] == "best" else [PREDICT["model"]]
 
 
 def predict_images(wildcards):
-    folder = PREDICT_CONFIG["input"]
+    folder = PREDICT["input"]
     if folder is None or not Path(folder).is_dir():
         problem = "is not set" if folder is None else f"{folder} is not a folder"
         raise WorkflowError(
@@ -144,11 +222,44 @@ def predict_images(wildcards):
     return list_files(folder)
 
 
+# --- report (report.smk) ---------------------------------------------------------------
+
+
+def benchmark_files():
+    """Every benchmark file of the jobs the report describes: data, crops, models."""
+    producers = [
+        rules.manifest,
+        rules.crop_qc,
+        rules.split,
+        *[getattr(rules, f"train_{m}") for m in MODELS],
+    ]
+    files = [producer.benchmark for producer in producers]
+    files += expand(rules.crop_shard.benchmark, shard=SHARDS)
+    files += expand(rules.training_arrays.benchmark, split=SPLITS)
+    if any(facts(m).inputs == "vgg16_features" for m in MODELS):
+        files += expand(rules.vgg16_features.benchmark, split=SPLITS)
+    if len(MODELS) > 1:
+        files.append(rules.ensemble.benchmark)
+    return files
+
+
+def report_model_inputs(wildcards):
+    inputs = {
+        "metrics": model_output(wildcards.model, "metrics"),
+        "predictions": model_output(wildcards.model, "predictions"),
+    }
+    if wildcards.model != "ensemble" and facts(wildcards.model).keras:
+        inputs["training"] = expand(
+            rules.report_training.output[0], model=wildcards.model
+        )
+    return inputs
+
+
 def final_outputs():
     outputs = [rules.crop_qc.output[0], *rules.split.output]
-    for model in config["models"]["enabled"]:
+    for model in MODELS:
         outputs += getattr(rules, f"train_{model}").output
     outputs += [rules.report.output.html, rules.report_comparison.output.table]
-    if config["predict"]["input"] is not None:
+    if PREDICT["input"] is not None:
         outputs += rules.predict.output
     return outputs

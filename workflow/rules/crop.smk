@@ -6,11 +6,16 @@ localrules:
     shard_lists,
 
 
+wildcard_constraints:
+    shard=r"\d+",
+
+
 # A separate step from the manifest: Snakemake checksums every input of a job once per
 # output, so one rule with 10 k image inputs and 64 outputs would hash 640 k files.
 checkpoint shard_lists:
     input:
-        rules.manifest.output[0],
+        manifest=rules.manifest.output[0],
+        code=code("write_shard_lists.py"),
     output:
         expand("results/shards/{shard}.tsv", shard=SHARDS),
     log:
@@ -25,7 +30,8 @@ checkpoint shard_lists:
 
 rule crop_shard:
     input:
-        shard_list,
+        images=shard_list,
+        code=code("crop_shard.py"),
     output:
         crops=directory("results/crops/{shard}"),
         qc="results/qc/crops/{shard}.tsv",
@@ -44,7 +50,8 @@ rule crop_shard:
 
 rule crop_qc:
     input:
-        expand(rules.crop_shard.output.qc, shard=SHARDS),
+        qc=expand(rules.crop_shard.output.qc, shard=SHARDS),
+        code=code("collect_crop_qc.py"),
     output:
         "results/qc/crops.tsv",
     log:

@@ -4,6 +4,8 @@ localrules:
 
 
 rule download_kaggle:
+    input:
+        code=code("download_kaggle.py"),
     output:
         directory("results/data/kaggle"),
     log:
@@ -21,6 +23,7 @@ rule download_kaggle:
 rule unpack_zip:
     input:
         archive=config["source"],
+        code=code("unpack_zip.py"),
     output:
         directory("results/data/unpacked"),
     log:
@@ -35,7 +38,8 @@ rule unpack_zip:
 
 rule manifest:
     input:
-        dataset_input(),
+        images=dataset_input(),
+        code=code("build_manifest.py"),
     output:
         "results/manifest.tsv",
     log:
@@ -46,7 +50,7 @@ rule manifest:
         # taken from the input where it is one (the unpacked or downloaded folder), so it
         # stays right where a storage plugin maps paths; a source folder is read in place
         root=lambda wildcards, input: (
-            dataset_root() if SOURCE.kind == "folder" else input[0]
+            dataset_root() if SOURCE.kind == "folder" else input.images
         ),
     conda:
         "../../envs/data.yaml"

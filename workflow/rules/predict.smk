@@ -2,8 +2,9 @@
 rule predict:
     input:
         images=predict_images,
-        models=[getattr(rules, f"train_{m}").output.model for m in predict_models()],
-        metrics=[getattr(rules, f"train_{m}").output.metrics for m in predict_models()],
+        models=[model_output(m, "model") for m in predict_models()],
+        metrics=[model_output(m, "metrics") for m in predict_models()],
+        code=code("predict.py", *(f"wbc.models.{m}" for m in predict_models())),
     output:
         "results/predict/predictions.tsv",
     log:
@@ -11,11 +12,12 @@ rule predict:
     benchmark:
         "results/benchmarks/predict.tsv"
     params:
-        folder=PREDICT_CONFIG["input"],
+        folder=PREDICT["input"],
         models=predict_models(),
-        model=PREDICT_CONFIG["model"],
-        size=config["image_size"],
-        seed=MODEL_CONFIG["seed"],
+        families={m: m for m in predict_models()},
+        sizes={m: settings(m)["image_size"] for m in predict_models()},
+        model=PREDICT["model"],
+        seed=config["models"]["seed"],
     threads: 2
     conda:
         "../../envs/tensorflow.yaml"

@@ -1,5 +1,6 @@
-# The comparison: a soft-vote ensemble, figures (each also in `snakemake --report`), the
-# metrics table and one self-contained HTML page.
+# The comparison: a soft-vote ensemble, then one rule per report section (figures, each
+# also in `snakemake --report`, and an HTML fragment), and rule report, which assembles
+# the fragments into one self-contained page.
 from snakemake import __version__ as SNAKEMAKE_VERSION
 
 
@@ -8,8 +9,9 @@ report: "../report/workflow.rst"
 
 rule ensemble:
     input:
-        predictions=[model_output(m, "predictions") for m in enabled_models()],
-        metrics=[model_output(m, "metrics") for m in enabled_models()],
+        predictions=[model_output(m, "predictions") for m in MODELS],
+        metrics=[model_output(m, "metrics") for m in MODELS],
+        code=code("ensemble.py"),
     output:
         metrics="results/models/ensemble/metrics.json",
         predictions="results/models/ensemble/predictions.tsv",
@@ -18,21 +20,41 @@ rule ensemble:
     benchmark:
         "results/benchmarks/ensemble.tsv"
     params:
-        models=enabled_models(),
+        models=MODELS,
     conda:
         "../../envs/report.yaml"
     script:
         "../scripts/ensemble.py"
 
 
+rule config_used:
+    input:
+        code=code("config_used.py"),
+    output:
+        "results/report/config.yaml",
+    log:
+        "results/logs/config_used.log",
+    benchmark:
+        "results/benchmarks/config_used.tsv"
+    params:
+        # the one rule that takes the whole config: a change of any key reruns it, and
+        # through its output the run-facts section, nothing else
+        config=config,
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/config_used.py"
+
+
 rule report_dataset:
     input:
         manifest=rules.manifest.output[0],
         qc=rules.crop_qc.output[0],
-        train=rules.split.output.train,
-        val=rules.split.output.val,
-        test=rules.split.output.test,
-        test_simple=rules.split.output.test_simple,
+        splits=split_tables(),
+        template=workflow.source_path("../report/sections/dataset.html.j2"),
+        caption_counts=workflow.source_path("../report/dataset.rst"),
+        caption_gallery=workflow.source_path("../report/crop_gallery.rst"),
+        code=code("report_dataset.py"),
     output:
         counts=report(
             "results/report/figures/dataset.png",
@@ -44,14 +66,15 @@ rule report_dataset:
             caption="../report/crop_gallery.rst",
             category="1. Dataset",
         ),
+        html="results/report/sections/dataset.html",
     log:
         "results/logs/report_dataset.log",
     benchmark:
         "results/benchmarks/report_dataset.tsv"
     params:
-        splits=TRAINING_SPLITS,
+        splits=SPLITS,
         root=dataset_root(),
-        gallery_size=4,
+        source=config["source"],
     conda:
         "../../envs/report.yaml"
     script:
@@ -60,7 +83,11 @@ rule report_dataset:
 
 rule report_comparison:
     input:
-        [model_output(m, "metrics") for m in reported_models()],
+        metrics=[model_output(m, "metrics") for m in reported_models()],
+        template=workflow.source_path("../report/sections/comparison.html.j2"),
+        caption_chart=workflow.source_path("../report/comparison.rst"),
+        caption_table=workflow.source_path("../report/metrics_table.rst"),
+        code=code("report_comparison.py"),
     output:
         table=report(
             "results/report/metrics.tsv",
@@ -72,12 +99,16 @@ rule report_comparison:
             caption="../report/comparison.rst",
             category="2. Comparison",
         ),
+        html="results/report/sections/comparison.html",
     log:
         "results/logs/report_comparison.log",
     benchmark:
         "results/benchmarks/report_comparison.tsv"
     params:
         models=reported_models(),
+        titles=titles(),
+        reference=reference_accuracy(),
+        disabled=[m for m in registry.MODELS if m not in MODELS],
     conda:
         "../../envs/report.yaml"
     script:
@@ -86,7 +117,12 @@ rule report_comparison:
 
 rule report_model:
     input:
-        predictions=lambda w: model_output(w.model, "predictions"),
+        unpack(report_model_inputs),
+        template=workflow.source_path("../report/sections/model.html.j2"),
+        caption_confusion=workflow.source_path("../report/confusion_matrices.rst"),
+        caption_roc=workflow.source_path("../report/roc_curves.rst"),
+        caption_training=workflow.source_path("../report/training_curves.rst"),
+        code=code("report_model.py"),
     output:
         confusion=report(
             "results/report/figures/{model}/confusion_matrices.png",
@@ -100,12 +136,15 @@ rule report_model:
             category="3. Per model",
             subcategory="{model}",
         ),
+        html="results/report/sections/model/{model}.html",
     log:
         "results/logs/report_model/{model}.log",
     benchmark:
         "results/benchmarks/report_model/{model}.tsv"
     wildcard_constraints:
-        model="rf|vgg16|cnn|ensemble",
+        model="|".join([*registry.MODELS, "ensemble"]),
+    params:
+        titles=titles(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -114,7 +153,8 @@ rule report_model:
 
 rule report_training:
     input:
-        lambda w: model_output(w.model, "history"),
+        history=lambda wildcards: model_output(wildcards.model, "history"),
+        code=code("report_training.py"),
     output:
         report(
             "results/report/figures/{model}/training_curves.png",
@@ -127,29 +167,74 @@ rule report_training:
     benchmark:
         "results/benchmarks/report_training/{model}.tsv"
     wildcard_constraints:
-        model="|".join(KERAS_MODELS),
+        model="|".join(m for m in registry.MODELS if facts(m).keras),
+    params:
+        titles=titles(),
     conda:
         "../../envs/report.yaml"
     script:
         "../scripts/report_training.py"
 
 
+rule report_protocols:
+    input:
+        test=rules.split.output.test,
+        template=workflow.source_path("../report/sections/protocols.html.j2"),
+        code=code("report_protocols.py"),
+    output:
+        "results/report/sections/protocols.html",
+    log:
+        "results/logs/report_protocols.log",
+    benchmark:
+        "results/benchmarks/report_protocols.tsv"
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/report_protocols.py"
+
+
+rule report_run_facts:
+    input:
+        benchmarks=benchmark_files(),
+        config=rules.config_used.output[0],
+        metrics=[model_output(m, "metrics") for m in MODELS],
+        template=workflow.source_path("../report/sections/run_facts.html.j2"),
+        code=code("report_run_facts.py"),
+    output:
+        "results/report/sections/run_facts.html",
+    log:
+        "results/logs/report_run_facts.log",
+    benchmark:
+        "results/benchmarks/report_run_facts.tsv"
+    params:
+        models=MODELS,
+        snakemake_version=SNAKEMAKE_VERSION,
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/report_run_facts.py"
+
+
 rule report:
     input:
-        manifest=rules.manifest.output[0],
-        qc=rules.crop_qc.output[0],
-        train=rules.split.output.train,
-        val=rules.split.output.val,
-        test=rules.split.output.test,
-        test_simple=rules.split.output.test_simple,
-        metrics=[model_output(m, "metrics") for m in reported_models()],
-        predictions=[model_output(m, "predictions") for m in reported_models()],
-        table=rules.report_comparison.output.table,
-        comparison=rules.report_comparison.output.chart,
-        dataset=rules.report_dataset.output.counts,
-        gallery=rules.report_dataset.output.gallery,
-        model_figures=[f for kinds in model_figures().values() for f in kinds.values()],
+        dataset=rules.report_dataset.output.html,
+        comparison=rules.report_comparison.output.html,
+        models=expand(rules.report_model.output.html, model=reported_models()),
+        protocols=rules.report_protocols.output[0],
+        run_facts=rules.report_run_facts.output[0],
+        figures=[
+            rules.report_dataset.output.counts,
+            rules.report_dataset.output.gallery,
+            rules.report_comparison.output.chart,
+            *expand(rules.report_model.output.confusion, model=reported_models()),
+            *expand(rules.report_model.output.roc, model=reported_models()),
+            *expand(
+                rules.report_training.output[0],
+                model=[m for m in MODELS if facts(m).keras],
+            ),
+        ],
         template=workflow.source_path("../report/report.html.j2"),
+        code=code("report.py"),
     output:
         html=report(
             "results/report/report.html",
@@ -160,14 +245,6 @@ rule report:
         "results/logs/report.log",
     benchmark:
         "results/benchmarks/report.tsv"
-    params:
-        splits=TRAINING_SPLITS,
-        models=reported_models(),
-        model_figures=model_figures(),
-        disabled_models=[m for m in ("rf", "vgg16", "cnn") if m not in enabled_models()],
-        config=config,
-        benchmark_dir="results/benchmarks",
-        snakemake_version=SNAKEMAKE_VERSION,
     conda:
         "../../envs/report.yaml"
     script:

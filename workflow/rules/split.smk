@@ -2,11 +2,9 @@ rule split:
     input:
         manifest=rules.manifest.output[0],
         qc=rules.crop_qc.output[0],
+        code=code("make_splits.py"),
     output:
-        train="results/splits/train.tsv",
-        val="results/splits/val.tsv",
-        test="results/splits/test.tsv",
-        test_simple="results/splits/test_simple.tsv",
+        **{name: f"results/splits/{name}.tsv" for name in SPLITS},
     log:
         "results/logs/split.log",
     benchmark:

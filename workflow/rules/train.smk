@@ -1,7 +1,8 @@
-# Training: each split's crops resized once into a uint8 array, then the three models.
-# The TensorFlow rules stream batches from those arrays and log the device they used.
+# Training: each split's crops resized once into a uint8 array, then one training rule per
+# model of the registry (workflow/scripts/wbc/models/), named train_<model>, all running
+# the same script. The Keras rules stream batches from the arrays and log their device.
 wildcard_constraints:
-    split="|".join(TRAINING_SPLITS),
+    split="|".join(SPLITS),
 
 
 # Compute nodes often have no internet: fetch the weights where Snakemake runs.
@@ -13,6 +14,7 @@ rule training_arrays:
     input:
         split="results/splits/{split}.tsv",
         crops=crop_dirs,
+        code=code("training_arrays.py"),
     output:
         "results/arrays/{split}.npy",
     log:
@@ -28,6 +30,8 @@ rule training_arrays:
 
 
 rule vgg16_weights:
+    input:
+        code=code("vgg16_weights.py"),
     output:
         "resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
     log:
@@ -45,6 +49,7 @@ rule vgg16_features:
     input:
         images=rules.training_arrays.output[0],
         weights=vgg16_weights_file(),
+        code=code("vgg16_features.py"),
     output:
         "results/features/vgg16/{split}.npy",
     log:
@@ -52,93 +57,41 @@ rule vgg16_features:
     benchmark:
         "results/benchmarks/vgg16_features/{split}.tsv"
     params:
-        size=config["image_size"],
-        seed=MODEL_CONFIG["seed"],
-        deterministic=MODEL_CONFIG["deterministic"],
+        settings=settings("vgg16"),
     threads: 8
     resources:
-        gpu=MODEL_CONFIG["gpu"],
+        gpu=config["models"]["gpu"],
     conda:
         "../../envs/tensorflow.yaml"
     script:
         "../scripts/vgg16_features.py"
 
 
-rule train_rf:
-    input:
-        tables=split_tables(),
-        arrays=split_arrays(),
-    output:
-        model="results/models/rf/model.joblib",
-        metrics="results/models/rf/metrics.json",
-        predictions="results/models/rf/predictions.tsv",
-    log:
-        "results/logs/train_rf.log",
-    benchmark:
-        "results/benchmarks/train_rf.tsv"
-    params:
-        splits=TRAINING_SPLITS,
-        rf=MODEL_CONFIG["rf"],
-        seed=MODEL_CONFIG["seed"],
-    threads: 8
-    conda:
-        "../../envs/sklearn.yaml"
-    script:
-        "../scripts/train_rf.py"
+for model in registry.MODELS:
 
-
-rule train_vgg16:
-    input:
-        tables=split_tables(),
-        features=expand(rules.vgg16_features.output[0], split=TRAINING_SPLITS),
-        weights=vgg16_weights_file(),
-    output:
-        model="results/models/vgg16/model.keras",
-        metrics="results/models/vgg16/metrics.json",
-        predictions="results/models/vgg16/predictions.tsv",
-        history="results/models/vgg16/history.tsv",
-    log:
-        "results/logs/train_vgg16.log",
-    benchmark:
-        "results/benchmarks/train_vgg16.tsv"
-    params:
-        splits=TRAINING_SPLITS,
-        vgg16=MODEL_CONFIG["vgg16"],
-        size=config["image_size"],
-        seed=MODEL_CONFIG["seed"],
-        deterministic=MODEL_CONFIG["deterministic"],
-    threads: 8
-    resources:
-        gpu=MODEL_CONFIG["gpu"],
-    conda:
-        "../../envs/tensorflow.yaml"
-    script:
-        "../scripts/train_vgg16.py"
-
-
-rule train_cnn:
-    input:
-        tables=split_tables(),
-        arrays=split_arrays(),
-    output:
-        model="results/models/cnn/model.keras",
-        metrics="results/models/cnn/metrics.json",
-        predictions="results/models/cnn/predictions.tsv",
-        history="results/models/cnn/history.tsv",
-    log:
-        "results/logs/train_cnn.log",
-    benchmark:
-        "results/benchmarks/train_cnn.tsv"
-    params:
-        splits=TRAINING_SPLITS,
-        cnn=MODEL_CONFIG["cnn"],
-        size=config["image_size"],
-        seed=MODEL_CONFIG["seed"],
-        deterministic=MODEL_CONFIG["deterministic"],
-    threads: 8
-    resources:
-        gpu=MODEL_CONFIG["gpu"],
-    conda:
-        "../../envs/tensorflow.yaml"
-    script:
-        "../scripts/train_cnn.py"
+    rule:
+        name:
+            f"train_{model}"
+        input:
+            **backbone_weights(model),
+            tables=split_tables(),
+            arrays=model_inputs(model),
+            code=code("train_model.py", f"wbc.models.{model}"),
+        output:
+            **model_outputs(model),
+        log:
+            f"results/logs/train_{model}.log",
+        benchmark:
+            f"results/benchmarks/train_{model}.tsv"
+        params:
+            model=model,
+            splits=SPLITS,
+            settings=settings(model),
+        threads: 8
+        resources:
+            # Keras models use a GPU where there is one (a SLURM request)
+            **({"gpu": config["models"]["gpu"]} if facts(model).keras else {}),
+        conda:
+            f"../../envs/{facts(model).env}.yaml"
+        script:
+            "../scripts/train_model.py"

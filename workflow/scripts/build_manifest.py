@@ -1,6 +1,7 @@
 import logging
 
-from wbc.dataset import MANIFEST_COLUMNS, build_manifest, write_tsv
+from wbc.dataset import MANIFEST_COLUMNS, build_manifest
+from wbc.io import write_tsv
 from wbc.runtime import run_rule
 
 

@@ -3,13 +3,13 @@ from collections import Counter
 
 from wbc import UNREADABLE
 from wbc.crop import QC_COLUMNS
-from wbc.dataset import read_tsv, write_tsv
+from wbc.io import read_tsv, write_tsv
 from wbc.runtime import run_rule
 
 
 def main():
     rows = sorted(
-        (row for table in snakemake.input for row in read_tsv(table)),
+        (row for table in snakemake.input.qc for row in read_tsv(table)),
         key=lambda row: row["image"],
     )
     write_tsv(snakemake.output[0], rows, QC_COLUMNS)

@@ -1,4 +1,4 @@
-from wbc.dataset import download_kaggle
+from wbc.download import download_kaggle
 from wbc.runtime import run_rule
 
 run_rule(

@@ -1,6 +1,6 @@
 import logging
 
-from wbc.dataset import read_tsv, write_tsv
+from wbc.io import read_tsv, write_tsv
 from wbc.runtime import run_rule
 from wbc.splits import SPLIT_COLUMNS, make_splits
 

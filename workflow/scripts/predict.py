@@ -1,20 +1,27 @@
 import logging
+from importlib import import_module
 
-from wbc.models import configure_tensorflow, load_model
+from wbc.io import read_json, write_table
 from wbc.predict import best_model, predict_folder
 from wbc.runtime import run_rule
 
 
 def main():
     params = snakemake.params
-    models = dict(zip(params.models, snakemake.input.models))
-    name = params.model
-    if name == "best":
-        name = best_model(dict(zip(params.models, snakemake.input.metrics)))
-    if models[name].endswith(".keras"):
-        configure_tensorflow(snakemake.threads, params.seed, deterministic=False)
-    table = predict_folder(params.folder, load_model(models[name]), name, params.size)
-    table.to_csv(snakemake.output[0], sep="\t", index=False, float_format="%.6g")
+    models = dict(zip(params.models, snakemake.input.models, strict=True))
+    metrics = dict(zip(params.models, snakemake.input.metrics, strict=True))
+    name = best_model(metrics) if params.model == "best" else params.model
+    family = import_module(f"wbc.models.{params.families[name]}")
+    family.device({"seed": params.seed, "deterministic": False}, snakemake.threads)
+    model = family.load(models[name])
+    table = predict_folder(
+        params.folder,
+        lambda images: family.predict_images(model, images),
+        read_json(metrics[name])["classes"],
+        name,
+        params.sizes[name],
+    )
+    write_table(snakemake.output[0], table)
     logging.info("%d images classified with %s", len(table), name)
 
 

@@ -1,13 +1,20 @@
-from wbc.report import metrics_table, plot_comparison, read_json, write_metrics_table
+from wbc.io import read_json
+from wbc.report import comparison
+from wbc.report.common import render_captions
 from wbc.runtime import run_rule
 
 
 def main():
-    table = metrics_table(
-        {m: read_json(p) for m, p in zip(snakemake.params.models, snakemake.input)}
+    params = snakemake.params
+    comparison.write(
+        {m: read_json(p) for m, p in zip(params.models, snakemake.input.metrics, strict=True)},
+        params.titles,
+        params.reference,
+        params.disabled,
+        render_captions(snakemake),
+        snakemake.input.template,
+        snakemake.output,
     )
-    write_metrics_table(table, snakemake.output.table)
-    plot_comparison(table, snakemake.output.chart)
 
 
 run_rule(main, snakemake.log[0])

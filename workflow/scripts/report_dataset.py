@@ -1,13 +1,26 @@
-from wbc.report import dataset_tables, gallery_selection, plot_dataset, plot_gallery, read_tsv
+from wbc.io import read_table
+from wbc.report import dataset
+from wbc.report.common import render_captions
 from wbc.runtime import run_rule
 
 
 def main():
-    manifest, qc = read_tsv(snakemake.input.manifest), read_tsv(snakemake.input.qc)
-    splits = {name: read_tsv(snakemake.input[name]) for name in snakemake.params.splits}
-    plot_dataset(dataset_tables(manifest, qc, splits), snakemake.output.counts)
-    selection = gallery_selection(qc, manifest, snakemake.params.gallery_size)
-    plot_gallery(selection, snakemake.params.root, snakemake.output.gallery)
+    inputs, output = snakemake.input, snakemake.output
+    manifest = read_table(inputs.manifest)
+    dataset.write(
+        manifest,
+        read_table(inputs.qc),
+        {
+            name: read_table(path)
+            for name, path in zip(snakemake.params.splits, inputs.splits, strict=True)
+        },
+        snakemake.params.root,
+        {"counts": output.counts, "gallery": output.gallery},
+        render_captions(snakemake),
+        inputs.template,
+        output.html,
+        source=snakemake.params.source,
+    )
 
 
 run_rule(main, snakemake.log[0])

@@ -1,12 +1,22 @@
-from wbc.report import plot_confusion_matrices, plot_roc_curves, read_tsv
+from wbc.io import read_json
+from wbc.metrics import read_predictions
+from wbc.report import model
+from wbc.report.common import render_captions
 from wbc.runtime import run_rule
 
 
 def main():
-    predictions = read_tsv(snakemake.input.predictions)
-    model = snakemake.wildcards.model
-    plot_confusion_matrices(predictions, model, snakemake.output.confusion)
-    plot_roc_curves(predictions, model, snakemake.output.roc)
+    inputs = snakemake.input
+    model.write(
+        snakemake.wildcards.model,
+        read_json(inputs.metrics),
+        read_predictions(inputs.predictions),
+        inputs.training if "training" in inputs.keys() else None,
+        snakemake.params.titles,
+        render_captions(snakemake),
+        inputs.template,
+        snakemake.output,
+    )
 
 
 run_rule(main, snakemake.log[0])

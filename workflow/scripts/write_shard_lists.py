@@ -1,7 +1,8 @@
-from wbc.dataset import read_tsv, write_shard_lists
+from wbc.dataset import write_shard_lists
+from wbc.io import read_tsv
 from wbc.runtime import run_rule
 
 run_rule(
-    lambda: write_shard_lists(read_tsv(snakemake.input[0]), snakemake.output),
+    lambda: write_shard_lists(read_tsv(snakemake.input.manifest), snakemake.output),
     snakemake.log[0],
 )

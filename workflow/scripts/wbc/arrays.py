@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_write
 from .runtime import UserError
 
 
@@ -31,20 +32,19 @@ def write_npy(path: str | Path, shape: tuple[int, ...], dtype, batches) -> None:
     """Write a ``.npy`` of ``shape`` from an iterable of row batches, never holding more
     than one batch (np.save would need the whole array in memory)."""
     written = 0
-    with open(path, "wb") as fh:
+    with atomic_write(path, "wb") as fh:
         _write_header(fh, shape, dtype)
         for batch in batches:
             batch = np.ascontiguousarray(batch, dtype=dtype)
             fh.write(batch.tobytes())
             written += len(batch)
-    if written != shape[0]:
-        raise ValueError(f"{path}: wrote {written} rows, expected {shape[0]}")
+        if written != shape[0]:  # inside: a short array never appears under its name
+            raise ValueError(f"{path}: wrote {written} rows, expected {shape[0]}")
 
 
 def build_image_array(crops: list[str], size: int, path: str | Path) -> None:
     """Resize each crop (PNG written by the crop rule) into row i of ``path``."""
     from .crop import read_rgb
-
 
     def rows():
         for crop in crops:
@@ -110,3 +110,16 @@ class NpyRows:
     def __del__(self):
         if getattr(self, "_fd", None) is not None:
             os.close(self._fd)
+
+
+def row_batches(rows: NpyRows, batch_size: int):
+    """The rows in order, ``batch_size`` at a time (the last batch may be shorter)."""
+    for start in range(0, len(rows), batch_size):
+        yield rows.read(np.arange(start, min(start + batch_size, len(rows))))
+
+
+def predict_rows(predict, rows: NpyRows, batch_size: int, n_classes: int) -> np.ndarray:
+    """``predict(batch)`` over every row, in row order: never more than one batch in memory
+    beyond the result (the one inference loop of training, features and evaluation)."""
+    out = [np.asarray(predict(batch)) for batch in row_batches(rows, batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)

@@ -62,15 +62,11 @@ def crop_cell(rgb: np.ndarray) -> CropResult:
     keeps the largest contour with a non-degenerate rotated box: pixels outside it are
     blacked out and the image is cropped to the box, clipped to the padded frame.
     """
-    padded = cv2.copyMakeBorder(
-        rgb, PAD, PAD, PAD, PAD, cv2.BORDER_CONSTANT, value=PAD_RGB
-    )
+    padded = cv2.copyMakeBorder(rgb, PAD, PAD, PAD, PAD, cv2.BORDER_CONSTANT, value=PAD_RGB)
     mask = cv2.inRange(padded, MASK_LOW, MASK_HIGH)
     mask = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=2)
     mask = cv2.dilate(mask, np.ones((5, 5), np.uint8), iterations=5)
-    contours, _ = cv2.findContours(
-        _edges(mask), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
-    )
+    contours, _ = cv2.findContours(_edges(mask), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     best = None
     for contour in sorted(contours, key=cv2.contourArea):
         box = np.intp(cv2.boxPoints(cv2.minAreaRect(contour)))
@@ -136,7 +132,7 @@ def crop_images(
         row = dict.fromkeys(QC_COLUMNS, "")
         row.update(image=image, status=result.status, reason=result.reason)
         if result.box is not None:
-            row.update(zip(("x0", "y0", "x1", "y1"), map(str, result.box)))
+            row.update(zip(("x0", "y0", "x1", "y1"), map(str, result.box), strict=True))
             row["contour_area"] = f"{result.contour_area:.1f}"
         if result.image is not None:
             out = crop_path(crops_dir, image)

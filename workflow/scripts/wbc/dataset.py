@@ -1,23 +1,19 @@
-"""Getting the data: Kaggle download, archive unpacking, layout detection and the manifest."""
+"""What the data holds: layout detection, the manifest of images, and crop shard lists."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import logging
-import os
-import shutil
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from PIL import Image
 
-from . import CLASSES, SPLITS
+from . import CLASSES, FOLDERS, IMAGE_SUFFIXES
+from .io import write_tsv
 from .runtime import UserError
 from .source import shard_of
 
-IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".tif", ".tiff", ".bmp"}
 # Where Kaggle's archive keeps the cell images (dataset-master holds whole slides).
 KAGGLE_IMAGE_ROOT = "dataset2-master/dataset2-master/images"
 MANIFEST_COLUMNS = (
@@ -25,60 +21,6 @@ MANIFEST_COLUMNS = (
 )  # fmt: skip
 
 log = logging.getLogger(__name__)
-
-
-def download_kaggle(handle: str, dest: str | Path) -> Path:
-    """Download a Kaggle dataset with kagglehub (cached) and copy it to ``dest``."""
-    import kagglehub
-    import requests
-
-    try:
-        cached = kagglehub.dataset_download(handle)
-    except requests.exceptions.ConnectionError as err:
-        raise UserError(
-            f"cannot reach Kaggle to download {handle} ({type(err).__name__}); "
-            "download the archive on a machine with internet and set config key "
-            "'source' to the local .zip or folder"
-        ) from None
-    except Exception as err:  # kagglehub's HTTP and auth errors have no common base
-        raise UserError(
-            f"Kaggle download of {handle} failed: {err}; check the handle, or set "
-            "config key 'source' to a local .zip or folder"
-        ) from None
-    _copy_tree(Path(cached), Path(dest))
-    return Path(dest)
-
-
-def _copy_tree(src: Path, dest: Path) -> None:
-    """Hard-link when possible (same filesystem: instant, no extra space), else copy."""
-
-    def link_or_copy(s, d):
-        try:
-            os.link(s, d)
-        except OSError:
-            shutil.copy2(s, d)
-
-    shutil.copytree(src, dest, copy_function=link_or_copy)
-
-
-def unpack_zip(archive: str | Path, dest: str | Path) -> Path:
-    """Unpack an archive, refusing corrupt archives and members that escape ``dest``."""
-    dest = Path(dest)
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            for member in zf.infolist():
-                parts = PurePosixPath(member.filename).parts
-                if member.filename.startswith("/") or ".." in parts:
-                    raise UserError(
-                        f"{archive}: member {member.filename!r} would unpack outside "
-                        "the target folder; re-create the archive with relative paths"
-                    )
-            zf.extractall(dest)
-    except zipfile.BadZipFile as err:
-        raise UserError(
-            f"{archive} is not a readable zip archive ({err}); download it again"
-        ) from None
-    return dest
 
 
 @dataclass
@@ -98,7 +40,7 @@ def find_image_tree(root: Path) -> tuple[Path, bool]:
             d for d in _visible(here) if d.is_dir() and d.name != "__MACOSX"
         ]  # fmt: skip
         names = {d.name.upper() for d in subdirs}
-        if names & set(SPLITS):
+        if names & set(FOLDERS):
             return here, True
         if names & set(CLASSES):
             return here, False
@@ -106,7 +48,7 @@ def find_image_tree(root: Path) -> tuple[Path, bool]:
             raise UserError(
                 f"{root}: no image folders in the expected layout; expected "
                 "<split>/<CLASS>/<image> or <CLASS>/<image> with split in "
-                f"{'/'.join(SPLITS)} and CLASS in {'/'.join(CLASSES)} "
+                f"{'/'.join(FOLDERS)} and CLASS in {'/'.join(CLASSES)} "
                 "(or Kaggle's dataset2-master/dataset2-master/images)"
             )
         here = subdirs[0]
@@ -130,11 +72,11 @@ def scan_dataset(root: str | Path) -> list[Entry]:
         for path in _visible(tree):
             if not path.is_dir():
                 _stray(path, "file beside the split folders")
-            elif path.name.upper() in SPLITS:
+            elif path.name.upper() in FOLDERS:
                 split_dirs.append((path.name.upper(), path))
             elif path.name != "__MACOSX":
                 raise UserError(
-                    f"{path}: unknown split folder; expected {', '.join(SPLITS)}: "
+                    f"{path}: unknown split folder; expected {', '.join(FOLDERS)}: "
                     "rename or remove it"
                 )
     else:
@@ -163,9 +105,7 @@ def scan_dataset(root: str | Path) -> list[Entry]:
                     f"{class_dir}: class folder holds no images "
                     f"({', '.join(sorted(IMAGE_SUFFIXES))}); add images or remove it"
                 )
-            entries += [
-                Entry(p.relative_to(root).as_posix(), split, label) for p in images
-            ]
+            entries += [Entry(p.relative_to(root).as_posix(), split, label) for p in images]
     if not entries:
         raise UserError(f"{root}: no images found; check config key 'source'")
     return entries
@@ -214,23 +154,5 @@ def write_shard_lists(rows: list[dict[str, str]], paths: list[str]) -> None:
     members: list[list[dict[str, str]]] = [[] for _ in paths]
     for row in rows:
         members[shard_of(row["image"], len(paths))].append(row)
-    for path, shard_rows in zip(paths, members):
+    for path, shard_rows in zip(paths, members, strict=True):
         write_tsv(path, shard_rows, SHARD_LIST_COLUMNS)
-
-
-def write_tsv(path: str | Path, rows: list[dict], columns) -> None:
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(
-            fh,
-            fieldnames=columns,
-            delimiter="\t",
-            lineterminator="\n",
-            extrasaction="ignore",
-        )
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def read_tsv(path: str | Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
+from .metrics import classes_of, evaluate, probability_columns
 from .runtime import UserError
 
-PROBABILITY_PREFIX = "p_"
 KEY = ["split", "image"]
-
-
-def read_predictions(path: str | Path) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", dtype={"image": str, "split": str, "label": str})
-
-
-def probability_columns(table: pd.DataFrame) -> list[str]:
-    return [c for c in table.columns if c.startswith(PROBABILITY_PREFIX)]
 
 
 def soft_vote(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -30,17 +19,19 @@ def soft_vote(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """
     if not tables:
         raise UserError(
-            "ensemble: no model predictions to combine; enable models in config key 'models.enabled'"
+            "ensemble: no model predictions to combine; "
+            "enable models in config key 'models.enabled'"
         )
     (first_model, first), *others = tables.items()
-    columns = probability_columns(first)
+    classes = classes_of(first)
+    columns = probability_columns(classes)
     base = first.set_index(KEY).sort_index()
     total = base[columns].to_numpy(dtype=float, copy=True)
     for model, table in others:
-        if probability_columns(table) != columns:
+        if classes_of(table) != classes:
             raise UserError(
-                f"ensemble: {model} predicts classes {probability_columns(table)}, "
-                f"{first_model} predicts {columns}; retrain both on the same classes"
+                f"ensemble: {model} predicts classes {classes_of(table)}, "
+                f"{first_model} predicts {classes}; retrain both on the same classes"
             )
         other = table.set_index(KEY).sort_index()
         if not other.index.equals(base.index) or not (other["label"] == base["label"]).all():
@@ -51,7 +42,6 @@ def soft_vote(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             )
         total += other[columns].to_numpy(dtype=float)
     mean = total / len(tables)
-    classes = [c[len(PROBABILITY_PREFIX) :] for c in columns]
     out = base[["label"]].copy()
     out["predicted"] = np.asarray(classes)[mean.argmax(axis=1)]
     out[columns] = mean
@@ -60,19 +50,16 @@ def soft_vote(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return out.reindex(order).reset_index()[["image", "split", "label", "predicted", *columns]]
 
 
-def ensemble_metrics(votes: pd.DataFrame, member_metrics: dict[str, dict], evaluate) -> dict:
-    """metrics.json of the ensemble, in the models' schema; ``evaluate`` is the models'
-    metric function (labels, probabilities) -> M, so every row is computed alike."""
-    columns = probability_columns(votes)
+def ensemble_metrics(votes: pd.DataFrame, member_metrics: dict[str, dict]) -> dict:
+    """metrics.json of the ensemble, in the models' schema and computed by the same
+    ``evaluate``."""
+    classes = classes_of(votes)
+    columns = probability_columns(classes)
     result: dict = {"model": "ensemble", "members": list(member_metrics)}
     for split, rows in votes.groupby("split", sort=False):
-        result[split] = evaluate(rows["label"].tolist(), rows[columns].to_numpy())
+        result[split] = evaluate(rows["label"].tolist(), rows[columns].to_numpy(), classes)
     # the ensemble costs what training its members cost; averaging itself is instant
     seconds = [m.get("train_seconds") for m in member_metrics.values()]
     result["train_seconds"] = sum(s for s in seconds if s is not None)
     result["device"] = "CPU (averages the members' saved probabilities)"
     return result
-
-
-def write_json(path: str | Path, data: dict) -> None:
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")

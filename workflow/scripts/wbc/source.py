@@ -51,9 +51,7 @@ def list_files(root: str | Path) -> list[str]:
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(
-            os.path.join(dirpath, name) for name in filenames if not name.startswith(".")
-        )
+        found.extend(os.path.join(dirpath, name) for name in filenames if not name.startswith("."))
     return sorted(found)
 
 

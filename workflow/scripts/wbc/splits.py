@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from sklearn.model_selection import train_test_split
 
-from . import UNREADABLE
+from . import SPLITS, UNREADABLE
 from .runtime import UserError
 
 SPLIT_COLUMNS = ("image", "label", "crop")
-# split file name -> the manifest split it holds (TRAIN is divided into train and val)
-SPLIT_FILES = {"train": "TRAIN", "val": "TRAIN", "test": "TEST", "test_simple": "TEST_SIMPLE"}
 
 
 def make_splits(
@@ -24,7 +22,7 @@ def make_splits(
     never both trained on and validated on. Unreadable images are left out.
     """
     crops = {row["image"]: row["crop"] for row in qc if row["status"] != UNREADABLE}
-    rows_by_split: dict[str, list[dict[str, str]]] = {s: [] for s in SPLIT_FILES}
+    rows_by_split: dict[str, list[dict[str, str]]] = {s: [] for s in SPLITS}
     train_groups: dict[str, list[dict[str, str]]] = {}
     for entry in sorted(manifest, key=lambda r: r["image"]):
         if entry["image"] not in crops:
@@ -33,7 +31,7 @@ def make_splits(
         if entry["split"] == "TRAIN":
             train_groups.setdefault(entry["sha256"], []).append(row)
         else:
-            rows_by_split["test" if entry["split"] == "TEST" else "test_simple"].append(row)
+            rows_by_split[entry["split"].lower()].append(row)  # TEST -> test, ...
 
     # groups in order of their first image, so an edited image keeps everyone's side
     digests = sorted(train_groups, key=lambda d: train_groups[d][0]["image"])

@@ -1,0 +1,21 @@
+# The training rule of every model in the registry (wbc/models/): rule train_<model>.
+from wbc.models.training import train_model
+from wbc.runtime import run_rule
+
+
+def main():
+    params, inputs = snakemake.params, snakemake.input
+    settings = dict(params.settings)
+    if "weights" in inputs.keys():  # VGG16: the weights file fetched or given, or none
+        settings["weights"] = str(inputs.weights) if inputs.weights else None
+    train_model(
+        params.model,
+        dict(zip(params.splits, inputs.tables, strict=True)),
+        dict(zip(params.splits, inputs.arrays, strict=True)),
+        settings,
+        snakemake.threads,
+        snakemake.output,
+    )
+
+
+run_rule(main, snakemake.log[0])

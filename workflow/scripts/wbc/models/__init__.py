@@ -1,0 +1,35 @@
+"""The model registry: one module per model in this folder, listed in ``MODELS``.
+
+Each module holds its model's facts (``FACTS``), architecture, training and inference::
+
+    FACTS: ModelFacts                       # name, env, inputs, config schema, ...
+    device(settings, threads) -> str        # set up the framework; the device it will use
+    fit(train, val, settings, threads)      # -> (fitted model, history table or None)
+    predict(model, x) -> probabilities      # a batch of its training inputs
+    save(model, path, settings); load(path)
+    predict_images(model, images)           # uint8 RGB images -> probabilities (predict rule)
+
+Adding a model: write ``wbc/models/<name>.py`` (``rf.py`` is the shortest example), add its
+name to ``MODELS``, and its block (the defaults of ``FACTS.config``) to
+``config/config.yaml``. Rules, config checks, ensemble, predict and report follow from here.
+
+Read at parse time: the modules import their frameworks inside functions, so this file and
+their ``FACTS`` need only the standard library.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+MODELS = ("rf", "vgg16", "cnn")
+
+
+def get(name: str):
+    """The module of model ``name``."""
+    if name not in MODELS:
+        raise KeyError(f"no model {name!r}; the registry has {', '.join(MODELS)}")
+    return import_module(f"{__name__}.{name}")
+
+
+def facts_of(name: str):
+    return get(name).FACTS

@@ -1,0 +1,23 @@
+"""What the workflow needs to know about a model before running it (parse time: standard
+library only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    name: str  # id in the config (models.<name>) and in paths (results/models/<name>/)
+    title: str  # how the report names it
+    env: str  # the conda env its training rule runs in: envs/<env>.yaml
+    model_file: str  # the fitted model, in results/models/<name>/
+    # what its training rule reads per split: "images" (results/arrays/, uint8 RGB) or
+    # "vgg16_features" (results/features/vgg16/, the frozen backbone's output)
+    inputs: str = "images"
+    keras: bool = False  # a Keras model: writes history.tsv, runs on a GPU where there is one
+    # the reference study's accuracy, measured on a random split of TRAIN (None: not in it)
+    reference_accuracy: float | None = None
+    # JSON schema properties of its config block models.<name> (defaults included): the
+    # workflow's schema gets them from here, so a model's settings live with its code
+    config: dict = field(default_factory=dict)

@@ -1,0 +1,145 @@
+"""Report section 1, the dataset: images per folder, split file and class; crop QC by
+status; a gallery of originals beside their crops, failures included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .. import CROPPED, NO_CELL, UNREADABLE
+from .common import html_table, message_figure, save_figure, write_section
+
+STATUSES = (CROPPED, NO_CELL, UNREADABLE)
+
+
+def dataset_tables(
+    manifest: pd.DataFrame, qc: pd.DataFrame, splits: dict[str, pd.DataFrame]
+) -> dict:
+    """Images per folder and class, per split file and class, and crops by status."""
+    by_folder = pd.crosstab(
+        manifest["split"], manifest["label"], margins=True, margins_name="total"
+    )
+    split_rows = [frame.assign(split=name) for name, frame in splits.items()]
+    all_splits = (
+        pd.concat(split_rows, ignore_index=True)
+        if split_rows
+        else pd.DataFrame(columns=["split", "label"])
+    )
+    by_split = pd.crosstab(
+        all_splits["split"], all_splits["label"], margins=True, margins_name="total"
+    )
+    by_split = by_split.reindex([s for s in (*splits, "total") if s in by_split.index])
+    merged = qc.merge(manifest[["image", "split", "label"]], on="image", how="left")
+    by_status = pd.crosstab(merged["status"], merged["split"], margins=True, margins_name="total")
+    order = [s for s in (*STATUSES, "total") if s in by_status.index]
+    by_folder = by_folder.rename_axis(index="folder")
+    tables = {"folders": by_folder, "splits": by_split, "crop_status": by_status.reindex(order)}
+    return {name: table.rename_axis(columns=None) for name, table in tables.items()}
+
+
+def plot_dataset(tables: dict, path: str | Path) -> None:
+    """Images per split file and class (stacked bars), and crop QC by status."""
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [3, 2]}
+    )
+    counts = tables["splits"].drop(index="total", columns="total", errors="ignore")
+    counts.plot.bar(stacked=True, ax=left, rot=0)
+    left.set_title("images per split file and class")
+    left.set_xlabel("")
+    left.set_ylabel("images")
+    left.legend(fontsize=9)
+    status = tables["crop_status"].drop(index="total", errors="ignore")["total"]
+    status = status.reindex(STATUSES, fill_value=0)
+    bars = right.bar(status.index, status.to_numpy(), color=["tab:green", "tab:orange", "tab:red"])
+    right.bar_label(bars)
+    right.set_title("crop QC: images by status")
+    right.set_ylabel("images")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def gallery_selection(qc: pd.DataFrame, manifest: pd.DataFrame, per_status: int) -> pd.DataFrame:
+    """Examples to show: the first crop of each class, and the first failures of each kind."""
+    merged = qc.merge(manifest[["image", "split", "label"]], on="image", how="left").sort_values(
+        "image"
+    )
+    picks = [
+        merged[merged["status"] == CROPPED].groupby("label", sort=True).head(1).head(per_status)
+    ]
+    for status in (NO_CELL, UNREADABLE):
+        picks.append(merged[merged["status"] == status].head(per_status))
+    return pd.concat(picks, ignore_index=True)
+
+
+def _load_image(path: Path):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except Exception:  # unreadable originals are exactly what the gallery shows
+        return None
+
+
+def plot_gallery(selection: pd.DataFrame, dataset_root: str | Path, path: str | Path) -> None:
+    """Original beside crop, two examples per row; failures say what went wrong."""
+    if selection.empty:
+        return message_figure(path, "no images were cropped")
+    per_row = 2
+    nrows = -(-len(selection) // per_row)
+    fig, axes = plt.subplots(nrows, 2 * per_row, figsize=(13, 2.9 * nrows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k, row in enumerate(selection.itertuples(index=False)):
+        original_ax, crop_ax = (
+            axes[k // per_row][2 * (k % per_row)],
+            axes[k // per_row][2 * (k % per_row) + 1],
+        )
+        original = _load_image(Path(dataset_root) / row.image)
+        if original is None:
+            original_ax.text(
+                0.5,
+                0.5,
+                f"cannot be decoded:\n{row.reason or 'unreadable'}",
+                ha="center",
+                va="center",
+                fontsize=9,
+                wrap=True,
+            )
+        else:
+            original_ax.imshow(original)
+        name = Path(row.image).name
+        original_ax.set_title(f"{row.label} · {name[:28]}", fontsize=9)
+        colour = {CROPPED: "tab:green", NO_CELL: "tab:orange"}.get(row.status, "tab:red")
+        crop = _load_image(Path(row.crop)) if row.crop else None
+        if crop is None:
+            crop_ax.text(0.5, 0.5, "no crop", ha="center", va="center", fontsize=10)
+        else:
+            crop_ax.imshow(crop)
+        crop_ax.set_title(f"crop: {row.status}", fontsize=10, color=colour, fontweight="bold")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def write(manifest, qc, splits: dict, root, figures: dict, captions: dict, template, out, source):
+    """The figures (``figures``: counts, gallery) and the section's fragment ``out``."""
+    tables = dataset_tables(manifest, qc, splits)
+    plot_dataset(tables, figures["counts"])
+    plot_gallery(gallery_selection(qc, manifest, per_status=4), root, figures["gallery"])
+    status = tables["crop_status"]
+    counts = status["total"].to_dict() if "total" in status else {}
+    write_section(
+        out,
+        template,
+        folders_table=html_table(tables["folders"], index=True),
+        splits_table=html_table(tables["splits"], index=True),
+        status_table=html_table(status, index=True),
+        status_counts={s: int(counts.get(s, 0)) for s in STATUSES},
+        figures=figures,
+        captions=captions,
+        n_images=len(manifest),
+        source=source,
+    )

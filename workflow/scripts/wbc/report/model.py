@@ -1,0 +1,186 @@
+"""Report section 3, one per model: per-class figures with ROC AUC, confusion matrices,
+one-vs-rest ROC curves, and the training curves of models that keep a history."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib import pyplot as plt
+from matplotlib.ticker import MaxNLocator
+from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, auc, roc_auc_score, roc_curve
+from sklearn.preprocessing import label_binarize
+
+from .common import (
+    SPLIT_NAMES,
+    evaluated_splits,
+    html_table,
+    message_figure,
+    save_figure,
+    title,
+    write_section,
+)
+
+
+def probability_matrix(predictions: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    columns = [c for c in predictions.columns if c.startswith("p_")]
+    return [c[2:] for c in columns], predictions[columns].to_numpy(dtype=float)
+
+
+def plot_confusion_matrices(predictions: pd.DataFrame, model: str, titles: dict, path) -> None:
+    """Counts and row-normalised (recall per true class) side by side, one row per split."""
+    classes, _ = probability_matrix(predictions)
+    splits = [s for s in SPLIT_NAMES if s in set(predictions["split"])]
+    if not splits:
+        return message_figure(path, f"{model}: no evaluated images")
+    fig, axes = plt.subplots(len(splits), 2, figsize=(11, 4.6 * len(splits)), squeeze=False)
+    for row, split in zip(axes, splits, strict=True):
+        rows = predictions[predictions["split"] == split]
+        for ax, normalize, fmt, what in (
+            (row[0], None, "d", "counts"),
+            (row[1], "true", ".2f", "row-normalised"),
+        ):
+            ConfusionMatrixDisplay.from_predictions(
+                rows["label"], rows["predicted"], labels=classes, normalize=normalize,
+                values_format=fmt, cmap="Blues", colorbar=False, ax=ax,
+            )  # fmt: skip
+            ax.set_title(f"{SPLIT_NAMES[split]}: {what}")
+            ax.tick_params(axis="x", labelrotation=20)
+    fig.suptitle(f"{title(model, titles)}: confusion matrices", fontsize=13)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def roc_summary(labels, probabilities: np.ndarray, classes: list[str]) -> dict:
+    """One-vs-rest AUC per class present among ``labels``, and their micro/macro averages."""
+    y = label_binarize(labels, classes=classes)
+    present = [i for i in range(len(classes)) if 0 < y[:, i].sum() < len(y)]
+    if not present:
+        return {}
+    y, p = y[:, present], probabilities[:, present]
+    summary = {classes[i]: float(roc_auc_score(y[:, k], p[:, k])) for k, i in enumerate(present)}
+    summary["micro"] = float(roc_auc_score(y, p, average="micro"))
+    summary["macro"] = float(roc_auc_score(y, p, average="macro"))
+    return summary
+
+
+def plot_roc_curves(predictions: pd.DataFrame, model: str, titles: dict, path) -> None:
+    """One-vs-rest ROC per class plus the micro- and macro-average, one panel per split."""
+    classes, probabilities = probability_matrix(predictions)
+    splits = [s for s in SPLIT_NAMES if s in set(predictions["split"])]
+    if not splits:
+        return message_figure(path, f"{model}: no evaluated images")
+    fig, axes = plt.subplots(1, len(splits), figsize=(6.2 * len(splits), 5.6), squeeze=False)
+    for ax, split in zip(axes[0], splits, strict=True):
+        mask = (predictions["split"] == split).to_numpy()
+        labels, p = predictions.loc[mask, "label"], probabilities[mask]
+        y = label_binarize(labels, classes=classes)
+        present = [i for i in range(len(classes)) if 0 < y[:, i].sum() < len(y)]
+        grid = np.linspace(0, 1, 201)
+        mean_tpr = np.zeros_like(grid)
+        for i in present:
+            RocCurveDisplay.from_predictions(y[:, i], p[:, i], name=classes[i], ax=ax)
+            fpr, tpr, _ = roc_curve(y[:, i], p[:, i])
+            mean_tpr += np.interp(grid, fpr, tpr)  # sklearn's documented macro-average recipe
+        if present:
+            RocCurveDisplay.from_predictions(
+                y[:, present].ravel(),
+                p[:, present].ravel(),
+                name="micro-average",
+                ax=ax,
+                curve_kwargs={"linestyle": ":", "linewidth": 3, "color": "black"},
+                plot_chance_level=True,
+            )
+            mean_tpr /= len(present)
+            macro_auc = roc_auc_score(y[:, present], p[:, present], average="macro")
+            RocCurveDisplay(
+                fpr=grid, tpr=mean_tpr, roc_auc=auc(grid, mean_tpr), name="macro-average"
+            ).plot(ax=ax, curve_kwargs={"linestyle": "--", "linewidth": 2.5, "color": "navy"})
+            ax.legend(
+                loc="lower right",
+                fontsize=8,
+                title=f"macro AUC (mean of classes) = {macro_auc:.3f}",
+                title_fontsize=8,
+            )
+        missing = [classes[i] for i in range(len(classes)) if i not in present]
+        heading = SPLIT_NAMES[split]
+        if missing:
+            heading += f"\n(no ROC for {', '.join(missing)}: one class only in this split)"
+        ax.set_title(heading)
+        ax.set_aspect("equal")
+    fig.suptitle(f"{title(model, titles)}: one-vs-rest ROC curves", fontsize=13)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_training_curves(history: pd.DataFrame, model: str, titles: dict, path) -> None:
+    """Loss, accuracy and learning rate per epoch, as Keras recorded them."""
+    history = history.apply(pd.to_numeric, errors="coerce")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    panels = (
+        ("loss", ("loss", "val_loss"), "cross-entropy loss"),
+        ("accuracy", ("accuracy", "val_accuracy"), "accuracy"),
+        ("learning rate", ("learning_rate",), "learning rate"),
+    )
+    for ax, (heading, columns, ylabel) in zip(axes, panels, strict=True):
+        for column in columns:
+            if column in history:
+                ax.plot(history["epoch"], history[column], marker="o", label=column)
+        ax.set_title(heading)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if len(columns) > 1:
+            ax.legend()
+    if "learning_rate" in history and (history["learning_rate"] > 0).all():
+        axes[2].set_yscale("log")
+    fig.suptitle(f"{title(model, titles)}: training curves", fontsize=13)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def per_class_table(metrics: dict, split: str) -> pd.DataFrame:
+    per_class = metrics[split]["per_class"]
+    table = pd.DataFrame.from_dict(per_class, orient="index")[
+        ["precision", "recall", "f1", "support"]
+    ]
+    table.index.name = "class"
+    return table.reset_index()
+
+
+def split_auc(predictions: pd.DataFrame, split: str) -> dict:
+    rows = predictions[predictions["split"] == split]
+    classes, probabilities = probability_matrix(rows)
+    return roc_summary(rows["label"], probabilities, classes)
+
+
+def write(model, metrics, predictions, training, titles, captions, template, out) -> None:
+    """The model's figures (``out``: confusion, roc) and its fragment (``out["html"]``),
+    which shows its training curves too where it has them (``training``: rule
+    report_training's figure, or None)."""
+    plot_confusion_matrices(predictions, model, titles, out["confusion"])
+    plot_roc_curves(predictions, model, titles, out["roc"])
+    figures = {"confusion": out["confusion"], "roc": out["roc"]}
+    if training is not None:
+        figures["training"] = training
+    splits = []
+    for split in evaluated_splits(metrics):
+        m, aucs = metrics[split], split_auc(predictions, split)
+        classes = per_class_table(metrics, split)
+        classes["ROC AUC"] = classes["class"].map(aucs)
+        summary = f"n = {m['n']}, accuracy {m['accuracy']:.3f}, macro F1 {m['macro_f1']:.3f}"
+        if aucs:
+            summary += f", ROC AUC micro {aucs['micro']:.3f} / macro {aucs['macro']:.3f}"
+        splits.append(
+            {"name": SPLIT_NAMES[split], "summary": summary, "table": html_table(classes)}
+        )
+    write_section(
+        out["html"],
+        template,
+        id=model,
+        name=title(model, titles),
+        members=", ".join(title(m, titles) for m in metrics.get("members", [])),
+        splits=splits,
+        figures=figures,
+        captions=captions,
+    )

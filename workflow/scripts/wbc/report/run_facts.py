@@ -1,0 +1,116 @@
+"""Report section 5, the run facts: device, seeds and package versions, time and memory
+per rule from Snakemake's benchmark files, and the config used."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from .common import html_table, write_section
+
+# versions shown under run facts, when installed where the report runs
+PACKAGES = (
+    "snakemake", "numpy", "pandas", "scikit-learn", "matplotlib", "tensorflow",
+    "tensorflow-cpu", "keras", "opencv-python-headless", "pillow", "kagglehub",
+)  # fmt: skip
+
+
+BENCHMARK_COLUMNS = (
+    "rule", "jobs", "wall seconds (sum of jobs)", "peak RSS (MB)", "CPU seconds", "last run (UTC)"
+)  # fmt: skip
+
+
+def benchmark_table(files, benchmark_dir: str | Path = "results/benchmarks") -> pd.DataFrame:
+    """Wall time and peak memory per rule from Snakemake's benchmark ``files`` (the rule's
+    declared inputs: the jobs of this run's DAG), grouped by rule."""
+    rows = []
+    root = Path(benchmark_dir)
+    for path in map(Path, sorted(files)):
+        parts = path.relative_to(root).parts
+        rule = parts[0] if len(parts) > 1 else path.stem  # <rule>/<wildcards>.tsv or <rule>.tsv
+        bench = pd.read_csv(path, sep="\t", na_values=["-", "NA"]).iloc[-1]
+        rows.append(
+            {
+                "rule": rule,
+                "s": bench["s"],
+                "max_rss": bench["max_rss"],
+                "cpu_time": bench["cpu_time"],
+                "mtime": path.stat().st_mtime,
+            }
+        )
+    if not rows:
+        return pd.DataFrame(columns=BENCHMARK_COLUMNS)
+    table = (
+        pd.DataFrame(rows)
+        .groupby("rule", sort=False)
+        .agg(
+            jobs=("s", "size"),
+            wall=("s", "sum"),
+            rss=("max_rss", "max"),
+            cpu=("cpu_time", "sum"),
+            mtime=("mtime", "max"),
+        )
+        .reset_index()
+        .sort_values("mtime", kind="stable")
+    )
+    table["mtime"] = pd.to_datetime(table["mtime"], unit="s").dt.strftime("%Y-%m-%d %H:%M")
+    table.columns = list(BENCHMARK_COLUMNS)
+    return table.round(1)
+
+
+def find_seeds(config, prefix: str = "") -> dict[str, object]:
+    """Every config key that names a seed, as a dotted path."""
+    found = {}
+    if isinstance(config, dict):
+        for key, value in config.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if "seed" in str(key).lower() and not isinstance(value, dict):
+                found[path] = value
+            found.update(find_seeds(value, path))
+    return found
+
+
+def package_versions(snakemake_version: str | None = None) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    if snakemake_version:
+        versions["snakemake"] = snakemake_version
+    return versions
+
+
+def device_table(all_metrics: dict[str, dict]) -> pd.DataFrame:
+    rows = [
+        {
+            "rule": f"train_{model}",
+            "device": m.get("device", "?"),
+            "train seconds": m.get("train_seconds"),
+        }
+        for model, m in all_metrics.items()
+    ]
+    rows.append(
+        {"rule": "every other rule", "device": "CPU (no accelerator used)", "train seconds": None}
+    )
+    return pd.DataFrame(rows)
+
+
+def write(benchmarks, config_text: str, all_metrics, snakemake_version, template, out) -> None:
+    import yaml
+
+    write_section(
+        out,
+        template,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        devices_table=html_table(device_table(all_metrics), float_format="{:.1f}".format),
+        seeds=find_seeds(yaml.safe_load(config_text)),
+        versions=package_versions(snakemake_version),
+        benchmark_table=html_table(benchmark_table(benchmarks), float_format="{:.1f}".format),
+        config_yaml=config_text,
+    )
