@@ -101,4 +101,5 @@ def test_package_file_list_is_complete():
         for line in (package / "FILES").read_text().splitlines()
         if line and not line.startswith("#")
     ]
-    assert listed == sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py"))
+    actual = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py"))
+    assert listed == actual, "regenerate workflow/scripts/wbc/FILES (see its header)"

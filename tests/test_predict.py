@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import run_snakemake, write_config
+from conftest import run_snakemake, scheduled_jobs, write_config
 from wbc import CLASSES
 
 QUICK_MODELS = {"enabled": ["rf", "cnn"], "rf": {"n_estimators": 20}, "cnn": {"epochs": 1}}
@@ -59,12 +59,12 @@ def test_predict_a_folder_with_a_bad_file(workflow_dir, mini_zip, tmp_path):
     ]
     assert rows["broken.jpeg"]["crop_status"] == "unreadable"
     assert rows["broken.jpeg"]["predicted"] == "" and rows["broken.jpeg"]["reason"]
-    # 'best' is the enabled model with the highest val accuracy
+    # 'best' is the enabled model, or their ensemble, with the highest val accuracy
     val = {
         m: json.loads((workflow_dir / f"results/models/{m}/metrics.json").read_text())["val"][
             "accuracy"
         ]
-        for m in ("rf", "cnn")
+        for m in ("rf", "cnn", "ensemble")
     }
     best = max(val, key=val.get)
     for name in ("cell_0.jpeg", "cell_1.jpeg", "cell_2.jpeg", "cell_3.jpeg", "sub/copy.png"):
@@ -75,18 +75,27 @@ def test_predict_a_folder_with_a_bad_file(workflow_dir, mini_zip, tmp_path):
     assert rows["sub/copy.png"]["p_EOSINOPHIL"] == rows["cell_0.jpeg"]["p_EOSINOPHIL"]
     assert "notes.txt" in (workflow_dir / "results" / "logs" / "predict.log").read_text()
 
-    # another model: predict reruns alone, with the Keras model
-    cfg = write_config(
-        workflow_dir,
-        source=str(mini_zip),
-        image_size=32,
-        crop={"shards": 2},
-        models=QUICK_MODELS,
-        predict={"input": str(folder), "model": "cnn"},
-    )
-    proc = run_snakemake(workflow_dir, "predict", "--configfile", str(cfg))
-    assert "train_cnn" not in proc.stderr.split("Job stats:")[1].split("Select jobs")[0]
-    assert {r["model"] for r in read_tsv(out)} == {"cnn"}
+    # another model: predict reruns alone, with the Keras model; then the ensemble, whose
+    # probabilities are the mean of its members', as in rule ensemble
+    probabilities = {}
+    for model in ("cnn", "rf", "ensemble"):
+        cfg = write_config(
+            workflow_dir,
+            source=str(mini_zip),
+            image_size=32,
+            crop={"shards": 2},
+            models=QUICK_MODELS,
+            predict={"input": str(folder), "model": model},
+        )
+        proc = run_snakemake(workflow_dir, "predict", "--configfile", str(cfg))
+        assert not {"train_cnn", "train_rf"} & set(scheduled_jobs(proc))
+        rows = read_tsv(out)
+        assert {r["model"] for r in rows} == {model}
+        probabilities[model] = np.array(
+            [[float(r[f"p_{c}"] or "nan") for c in CLASSES] for r in rows]
+        )
+    mean = (probabilities["cnn"] + probabilities["rf"]) / 2
+    np.testing.assert_allclose(probabilities["ensemble"], mean, atol=1e-5)
 
 
 def test_predict_without_input_folder_says_which_key(workflow_dir, tmp_path):

@@ -78,6 +78,7 @@ def sklearn_predictions(seed: int = 0) -> dict[str, pd.DataFrame]:
                 "image": images,
                 "split": splits,
                 "label": labels[scored],
+                "group": [f"cell{i // 3}" for i in range(len(images))],  # 3 copies a cell
                 "predicted": model.predict(X[scored]),
             }
         )
@@ -123,7 +124,7 @@ def test_ensemble_metrics_use_the_models_evaluate():
     for split in ("val", "test"):
         rows = votes[votes["split"] == split]
         assert metrics[split] == evaluate(
-            rows["label"].tolist(), rows[PROBABILITIES].to_numpy(), CLASSES
+            rows["label"].tolist(), rows[PROBABILITIES].to_numpy(), CLASSES, rows["group"]
         )
         assert metrics[split]["n"] == len(rows)
 

@@ -206,9 +206,17 @@ def reference_accuracy():
 PREDICT = config["predict"]
 
 
-def predict_models():
-    """The candidate models: the chosen one, or every enabled one for 'best'."""
-    return MODELS if PREDICT["model"] == "best" else [PREDICT["model"]]
+def predict_candidates():
+    """The models predict chooses among: the chosen one, or for 'best' every enabled
+    model and their ensemble (by val accuracy, in their metrics.json)."""
+    chosen = PREDICT["model"]
+    return reported_models() if chosen == "best" else [chosen]
+
+
+def predict_members():
+    """The trained models predict may load: the ensemble's are all enabled models."""
+    chosen = PREDICT["model"]
+    return MODELS if chosen in ("best", "ensemble") else [chosen]
 
 
 def predict_images(wildcards):

@@ -2,9 +2,9 @@
 rule predict:
     input:
         images=predict_images,
-        models=[model_output(m, "model") for m in predict_models()],
-        metrics=[model_output(m, "metrics") for m in predict_models()],
-        code=code("predict.py", *(f"wbc.models.{m}" for m in predict_models())),
+        models=[model_output(m, "model") for m in predict_members()],
+        metrics=[model_output(m, "metrics") for m in predict_candidates()],
+        code=code("predict.py", *(f"wbc.models.{m}" for m in predict_members())),
     output:
         "results/predict/predictions.tsv",
     log:
@@ -13,10 +13,12 @@ rule predict:
         "results/benchmarks/predict.tsv"
     params:
         folder=PREDICT["input"],
-        models=predict_models(),
-        families={m: m for m in predict_models()},
-        sizes={m: settings(m)["image_size"] for m in predict_models()},
         model=PREDICT["model"],
+        candidates=predict_candidates(),
+        models=predict_members(),
+        members=MODELS,
+        families={m: m for m in predict_members()},
+        sizes={m: settings(m)["image_size"] for m in predict_members()},
         seed=config["models"]["seed"],
     threads: 2
     conda:

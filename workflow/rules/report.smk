@@ -84,6 +84,7 @@ rule report_dataset:
 rule report_comparison:
     input:
         metrics=[model_output(m, "metrics") for m in reported_models()],
+        predictions=[model_output(m, "predictions") for m in reported_models()],
         template=workflow.source_path("../report/sections/comparison.html.j2"),
         caption_chart=workflow.source_path("../report/comparison.rst"),
         caption_table=workflow.source_path("../report/metrics_table.rst"),
@@ -92,6 +93,11 @@ rule report_comparison:
         table=report(
             "results/report/metrics.tsv",
             caption="../report/metrics_table.rst",
+            category="2. Comparison",
+        ),
+        pairs=report(
+            "results/report/comparisons.tsv",
+            caption="../report/comparisons_table.rst",
             category="2. Comparison",
         ),
         chart=report(
@@ -109,10 +115,39 @@ rule report_comparison:
         titles=titles(),
         reference=reference_accuracy(),
         disabled=[m for m in registry.MODELS if m not in MODELS],
+        group_by=config["split"]["group_by"],
     conda:
         "../../envs/report.yaml"
     script:
         "../scripts/report_comparison.py"
+
+
+rule report_headline:
+    input:
+        table=rules.report_comparison.output.table,
+        pairs=rules.report_comparison.output.pairs,
+        template=workflow.source_path("../report/sections/headline.html.j2"),
+        caption_figure=workflow.source_path("../report/headline.rst"),
+        code=code("report_headline.py"),
+    output:
+        figure=report(
+            "results/report/figures/headline.png",
+            caption="../report/headline.rst",
+            category="0. Headline",
+        ),
+        html="results/report/sections/headline.html",
+    log:
+        "results/logs/report_headline.log",
+    benchmark:
+        "results/benchmarks/report_headline.tsv"
+    params:
+        titles=titles(),
+        reference=reference_accuracy(),
+        group_by=config["split"]["group_by"],
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/report_headline.py"
 
 
 rule report_model:
@@ -145,6 +180,7 @@ rule report_model:
         model="|".join([*registry.MODELS, "ensemble"]),
     params:
         titles=titles(),
+        group_by=config["split"]["group_by"],
     conda:
         "../../envs/report.yaml"
     script:
@@ -217,12 +253,14 @@ rule report_run_facts:
 
 rule report:
     input:
+        headline=rules.report_headline.output.html,
         dataset=rules.report_dataset.output.html,
         comparison=rules.report_comparison.output.html,
         models=expand(rules.report_model.output.html, model=reported_models()),
         protocols=rules.report_protocols.output[0],
         run_facts=rules.report_run_facts.output[0],
         figures=[
+            rules.report_headline.output.figure,
             rules.report_dataset.output.counts,
             rules.report_dataset.output.gallery,
             rules.report_comparison.output.chart,
@@ -239,7 +277,7 @@ rule report:
         html=report(
             "results/report/report.html",
             caption="../report/report_html.rst",
-            category="0. HTML report",
+            category="0. Headline",
         ),
     log:
         "results/logs/report.log",

@@ -12,6 +12,7 @@ rule split:
     params:
         val_fraction=config["split"]["val_fraction"],
         seed=config["split"]["seed"],
+        group_by=config["split"]["group_by"],
     conda:
         "../../envs/sklearn.yaml"
     script:

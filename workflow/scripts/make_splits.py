@@ -6,15 +6,18 @@ from wbc.splits import SPLIT_COLUMNS, make_splits
 
 
 def main():
+    params = snakemake.params
     splits = make_splits(
         read_tsv(snakemake.input.manifest),
         read_tsv(snakemake.input.qc),
-        snakemake.params.val_fraction,
-        snakemake.params.seed,
+        params.val_fraction,
+        params.seed,
+        params.group_by,
     )
     for name, rows in splits.items():
         write_tsv(snakemake.output[name], rows, SPLIT_COLUMNS)
-        logging.info("%s: %d images", name, len(rows))
+        cells = len({row["group"] for row in rows})
+        logging.info("%s: %d images of %d groups", name, len(rows), cells)
 
 
 run_rule(main, snakemake.log[0])

@@ -7,20 +7,20 @@ from wbc.runtime import run_rule
 
 
 def main():
-    params = snakemake.params
-    models = dict(zip(params.models, snakemake.input.models, strict=True))
-    metrics = dict(zip(params.models, snakemake.input.metrics, strict=True))
+    params, inputs = snakemake.params, snakemake.input
+    metrics = dict(zip(params.candidates, inputs.metrics, strict=True))
     name = best_model(metrics) if params.model == "best" else params.model
-    family = import_module(f"wbc.models.{params.families[name]}")
-    family.device({"seed": params.seed, "deterministic": False}, snakemake.threads)
-    model = family.load(models[name])
-    table = predict_folder(
-        params.folder,
-        lambda images: family.predict_images(model, images),
-        read_json(metrics[name])["classes"],
-        name,
-        params.sizes[name],
-    )
+    members = params.members if name == "ensemble" else [name]
+    predictors = {}
+    for model in members:
+        family = import_module(f"wbc.models.{params.families[model]}")
+        family.device({"seed": params.seed, "deterministic": False}, snakemake.threads)
+        fitted = family.load(inputs.models[params.models.index(model)])
+        predictors[model] = (
+            lambda images, family=family, fitted=fitted: family.predict_images(fitted, images),
+            params.sizes[model],
+        )
+    table = predict_folder(params.folder, predictors, read_json(metrics[name])["classes"], name)
     write_table(snakemake.output[0], table)
     logging.info("%d images classified with %s", len(table), name)
 

@@ -4,6 +4,7 @@ from wbc.runtime import run_rule
 run_rule(
     lambda: assemble(
         {
+            "headline": snakemake.input.headline,
             "dataset": snakemake.input.dataset,
             "comparison": snakemake.input.comparison,
             "models": list(snakemake.input.models),

@@ -13,6 +13,7 @@ def main():
         read_predictions(inputs.predictions),
         inputs.training if "training" in inputs.keys() else None,
         snakemake.params.titles,
+        snakemake.params.group_by,
         render_captions(snakemake),
         inputs.template,
         snakemake.output,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .metrics import classes_of, evaluate, probability_columns
+from .metrics import classes_of, evaluate, prediction_columns, probability_columns
 from .runtime import UserError
 
 KEY = ["split", "image"]
@@ -42,12 +42,12 @@ def soft_vote(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             )
         total += other[columns].to_numpy(dtype=float)
     mean = total / len(tables)
-    out = base[["label"]].copy()
+    out = base[["label", "group"]].copy()
     out["predicted"] = np.asarray(classes)[mean.argmax(axis=1)]
     out[columns] = mean
     # back to the first model's row order, so the file diffs cleanly against its inputs
     order = pd.MultiIndex.from_frame(first[KEY])
-    return out.reindex(order).reset_index()[["image", "split", "label", "predicted", *columns]]
+    return out.reindex(order).reset_index()[prediction_columns(classes)]
 
 
 def ensemble_metrics(votes: pd.DataFrame, member_metrics: dict[str, dict]) -> dict:
@@ -55,9 +55,11 @@ def ensemble_metrics(votes: pd.DataFrame, member_metrics: dict[str, dict]) -> di
     ``evaluate``."""
     classes = classes_of(votes)
     columns = probability_columns(classes)
-    result: dict = {"model": "ensemble", "members": list(member_metrics)}
+    result: dict = {"model": "ensemble", "classes": classes, "members": list(member_metrics)}
     for split, rows in votes.groupby("split", sort=False):
-        result[split] = evaluate(rows["label"].tolist(), rows[columns].to_numpy(), classes)
+        result[split] = evaluate(
+            rows["label"].tolist(), rows[columns].to_numpy(), classes, rows["group"].tolist()
+        )
     # the ensemble costs what training its members cost; averaging itself is instant
     seconds = [m.get("train_seconds") for m in member_metrics.values()]
     result["train_seconds"] = sum(s for s in seconds if s is not None)

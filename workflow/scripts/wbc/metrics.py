@@ -3,12 +3,19 @@ predictions table they are computed from."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+)
 
+from . import stats
 from .io import write_table
 
 PROBABILITY_PREFIX = "p_"
@@ -16,7 +23,7 @@ PROBABILITY_PREFIX = "p_"
 
 def prediction_columns(classes) -> list[str]:
     """predictions.tsv's columns: one probability column per class, in ``classes`` order."""
-    return ["image", "split", "label", "predicted", *probability_columns(classes)]
+    return ["image", "split", "label", "group", "predicted", *probability_columns(classes)]
 
 
 def probability_columns(classes) -> list[str]:
@@ -30,11 +37,22 @@ def classes_of(table: pd.DataFrame) -> list[str]:
     ]
 
 
-def evaluate(labels, probabilities, classes) -> dict:
-    """Metrics M of class probabilities (columns in ``classes`` order) against true labels."""
+def evaluate(labels, probabilities, classes, groups=None) -> dict:
+    """Metrics M of class probabilities (columns in ``classes`` order) against true labels.
+
+    ``groups`` (the source cell of each image; each image its own when None) make the
+    95 % intervals (``ci95``) resample cells, not images, and give ``cell_accuracy``.
+    """
     labels, classes = list(labels), list(classes)
+    groups = list(range(len(labels))) if groups is None else list(groups)
     probabilities = np.asarray(probabilities, dtype=float).reshape(len(labels), len(classes))
-    predicted = [classes[i] for i in probabilities.argmax(axis=1)]
+    predicted_idx = probabilities.argmax(axis=1)
+    predicted = [classes[i] for i in predicted_idx]
+    index = {c: i for i, c in enumerate(classes)}
+    true_idx = np.array([index[label] for label in labels], dtype=int)
+    with warnings.catch_warnings():  # classes predicted but absent from this split
+        warnings.simplefilter("ignore", UserWarning)
+        balanced = float(balanced_accuracy_score(labels, predicted)) if labels else 0.0
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predicted, labels=classes, zero_division=0
     )
@@ -58,11 +76,16 @@ def evaluate(labels, probabilities, classes) -> dict:
         },
         "confusion_matrix": confusion_matrix(labels, predicted, labels=classes).tolist(),
         "labels": classes,
+        "balanced_accuracy": balanced,
+        "baseline_accuracy": stats.baseline_accuracy(labels),
+        "n_groups": len(set(groups)),
+        "cell_accuracy": stats.cell_accuracy(true_idx == predicted_idx, groups),
+        "ci95": stats.cluster_intervals(true_idx, predicted_idx, groups, len(classes)),
     }
 
 
-def predictions_frame(split: str, images, labels, probabilities, classes) -> pd.DataFrame:
-    """Rows of predictions.tsv for one split."""
+def predictions_frame(split: str, images, labels, probabilities, classes, groups=None):
+    """Rows of predictions.tsv for one split (``groups``: each image's source cell)."""
     classes = list(classes)
     probabilities = np.asarray(probabilities, dtype=float).reshape(len(images), len(classes))
     frame = pd.DataFrame(
@@ -70,6 +93,7 @@ def predictions_frame(split: str, images, labels, probabilities, classes) -> pd.
             "image": list(images),
             "split": split,
             "label": list(labels),
+            "group": list(images) if groups is None else list(groups),
             "predicted": [classes[i] for i in probabilities.argmax(axis=1)],
         }
     )
@@ -89,8 +113,7 @@ def write_predictions(path: str | Path, frames, classes) -> pd.DataFrame:
 
 def read_predictions(path: str | Path) -> pd.DataFrame:
     """predictions.tsv with its probability columns as floats."""
-    table = pd.read_csv(path, sep="\t", dtype={"image": str, "split": str, "label": str})
-    table[["image", "split", "label", "predicted"]] = table[
-        ["image", "split", "label", "predicted"]
-    ].fillna("")
+    text = ["image", "split", "label", "group", "predicted"]
+    table = pd.read_csv(path, sep="\t", dtype=dict.fromkeys(text, str))
+    table[text] = table[text].fillna("")
     return table

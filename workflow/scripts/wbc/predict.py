@@ -52,15 +52,26 @@ def image_files(folder: str | Path) -> list[Path]:
     return files
 
 
-def predict_folder(folder, predict, classes, model_name: str, size: int) -> pd.DataFrame:
-    """One row per image file: crop status, predicted class and class probabilities from
-    ``predict(images) -> probabilities`` (blank for unreadable files: reported, not fatal)."""
+def predict_folder(folder, predictors: dict, classes, model_name: str) -> pd.DataFrame:
+    """One row per image file: crop status, predicted class and class probabilities
+    (blank for unreadable files: reported, not fatal).
+
+    ``predictors``: model -> (``predict(images) -> probabilities``, image size); with more
+    than one (the ensemble) the probabilities are their mean, as in rule ensemble.
+    """
     folder = Path(folder)
-    rows, pending = [], []  # pending: (row index, resized crop)
+    rows, pending = [], []  # pending: (row index, crop)
 
     def flush():
         if pending:
-            probabilities = np.asarray(predict(np.stack([image for _, image in pending])))
+            crops = [crop for _, crop in pending]
+            probabilities = np.mean(
+                [
+                    np.asarray(predict(np.stack([resize(crop, size) for crop in crops])))
+                    for predict, size in predictors.values()
+                ],
+                axis=0,
+            )
             for (k, _), p in zip(pending, probabilities, strict=True):
                 rows[k]["predicted"] = classes[int(np.argmax(p))]
                 rows[k].update(zip(probability_columns(classes), map(float, p), strict=True))
@@ -79,7 +90,7 @@ def predict_folder(folder, predict, classes, model_name: str, size: int) -> pd.D
         if result.status == UNREADABLE:
             log.warning("%s: unreadable (%s); listed without a prediction", path, result.reason)
             continue
-        pending.append((len(rows) - 1, resize(result.image, size)))
+        pending.append((len(rows) - 1, result.image))
         if len(pending) == BATCH:
             flush()
     flush()

@@ -31,7 +31,7 @@ def config_schema(base: dict) -> dict:
             "properties": copy.deepcopy(registry.facts_of(name).config),
         }
     predict = schema["properties"]["predict"]["properties"]["model"]
-    predict["enum"] = ["best", *registry.MODELS]
+    predict["enum"] = ["best", "ensemble", *registry.MODELS]
     return schema
 
 

@@ -1,13 +1,22 @@
-"""Train/val/test split files from the manifest and the crop QC table."""
+"""Train/val/test split files from the manifest, the crop QC table and the source-cell
+groups.
+
+Kaggle's TRAIN holds augmented copies of a few hundred cells: a random split of it puts
+copies of one cell in train and in val, and val then measures memory, not recognition.
+``group_by: source_cell`` (the default) keeps every cell's copies on one side;
+``group_by: none`` is the reference study's random split, kept to reproduce its figures.
+"""
 
 from __future__ import annotations
 
-from sklearn.model_selection import train_test_split
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from . import SPLITS, UNREADABLE
 from .runtime import UserError
 
-SPLIT_COLUMNS = ("image", "label", "crop")
+SPLIT_COLUMNS = ("image", "label", "group", "crop")
+GROUP_BY = ("source_cell", "none")
 
 
 def make_splits(
@@ -15,23 +24,39 @@ def make_splits(
     qc: list[dict[str, str]],
     val_fraction: float,
     seed: int,
+    group_by: str = "none",
+    groups: dict[str, str] | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """Stratified train/val split of TRAIN; TEST and TEST_SIMPLE pass through.
 
-    Byte-identical copies stay on one side of the train/val split so the same pixels are
-    never both trained on and validated on. Unreadable images are left out.
+    ``groups`` maps each image to its source cell (results/groups.tsv), the ``group``
+    column of every split file; without it an image's group is its set of byte-identical
+    copies. Byte-identical copies always stay on one side of the train/val split.
+    Unreadable images are left out.
     """
     crops = {row["image"]: row["crop"] for row in qc if row["status"] != UNREADABLE}
     rows_by_split: dict[str, list[dict[str, str]]] = {s: [] for s in SPLITS}
     train_groups: dict[str, list[dict[str, str]]] = {}
+    first_with: dict[str, str] = {}  # sha256 -> first image with those bytes
     for entry in sorted(manifest, key=lambda r: r["image"]):
         if entry["image"] not in crops:
             continue
-        row = {"image": entry["image"], "label": entry["label"], "crop": crops[entry["image"]]}
+        copies = first_with.setdefault(entry["sha256"], entry["image"])
+        row = {
+            "image": entry["image"],
+            "label": entry["label"],
+            "group": groups[entry["image"]] if groups is not None else copies,
+            "crop": crops[entry["image"]],
+        }
         if entry["split"] == "TRAIN":
             train_groups.setdefault(entry["sha256"], []).append(row)
         else:
             rows_by_split[entry["split"].lower()].append(row)  # TEST -> test, ...
+    if group_by == "source_cell":
+        rows = sorted((r for rs in train_groups.values() for r in rs), key=lambda r: r["image"])
+        train, val = grouped_split(rows, val_fraction, seed)
+        rows_by_split.update(train=train, val=val)
+        return rows_by_split
 
     # groups in order of their first image, so an edited image keeps everyone's side
     digests = sorted(train_groups, key=lambda d: train_groups[d][0]["image"])
@@ -56,3 +81,32 @@ def make_splits(
             (row for d in chosen for row in train_groups[d]), key=lambda r: r["image"]
         )
     return rows_by_split
+
+
+def grouped_split(rows: list[dict], val_fraction: float, seed: int):
+    """(train, val) rows with no group on both sides, stratified by class.
+
+    scikit-learn's StratifiedGroupKFold with 1/val_fraction folds (rounded): val is the
+    first fold that holds every class. Deterministic for a seed, and an edited image that
+    stays in its group moves no other image.
+    """
+    labels = np.array([r["label"] for r in rows])
+    groups = np.array([r["group"] for r in rows])
+    for label in sorted(set(labels)):
+        cells = len(set(groups[labels == label]))
+        if cells < 2:
+            raise UserError(
+                f"class {label} has {cells} source cell(s) in TRAIN: too few to keep "
+                "train and val apart; add images of other cells of that class, or set "
+                "config key 'split.group_by: none' (a random split, which flatters models)"
+            )
+    folds = max(2, round(1 / val_fraction))
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train_idx, val_idx in splitter.split(np.zeros(len(rows)), labels, groups):
+        if set(labels[val_idx]) == set(labels):
+            return [rows[i] for i in train_idx], [rows[i] for i in val_idx]
+    raise UserError(
+        f"config key 'split.val_fraction' = {val_fraction}: no fold of "
+        f"{len(set(groups))} source cells holds every class; raise it, or add cells of "
+        "the rarest class"
+    )

@@ -29,6 +29,7 @@ class Split:
         rows = read_tsv(table)
         self.images = [r["image"] for r in rows]
         self.labels = [r["label"] for r in rows]
+        self.groups = [r["group"] for r in rows]  # source cells: what the bootstrap resamples
         self.rows = NpyRows(array)
         if len(self.rows) != len(rows):
             raise UserError(
@@ -94,8 +95,10 @@ def write_outputs(name, splits, probabilities, classes, seconds, device, out) ->
         if split_name not in probabilities:
             continue
         split, p = splits[split_name], probabilities[split_name]
-        metrics[split_name] = evaluate(split.labels, p, classes)
-        frames.append(predictions_frame(split_name, split.images, split.labels, p, classes))
+        metrics[split_name] = evaluate(split.labels, p, classes, split.groups)
+        frames.append(
+            predictions_frame(split_name, split.images, split.labels, p, classes, split.groups)
+        )
         log.info(
             "%s %s: accuracy %.4f (n=%d)",
             name,

@@ -10,12 +10,21 @@ import matplotlib
 matplotlib.use("Agg")  # no display on cluster nodes
 import matplotlib.pyplot as plt  # noqa: E402
 
-# evaluated splits in display order, and how the report names them
+# evaluated splits in display order, and how the report names them (val: by protocol)
 SPLIT_NAMES = {
-    "val": "val (random split of TRAIN)",
+    "val": "val (grouped by source cell)",
     "test": "TEST folder",
     "test_simple": "TEST_SIMPLE folder",
 }
+VAL_NAMES = {"source_cell": SPLIT_NAMES["val"], "none": "val (random split of TRAIN)"}
+
+
+def split_names(group_by: str = "source_cell") -> dict[str, str]:
+    """The splits' names on every axis and table: val says which protocol made it
+    (config key split.group_by)."""
+    return {**SPLIT_NAMES, "val": VAL_NAMES[group_by]}
+
+
 METRIC_COLUMNS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
 ENSEMBLE_TITLE = "ensemble (soft vote)"
 
@@ -25,6 +34,12 @@ plt.rcParams.update({"figure.dpi": 100, "font.size": 11, "axes.titlesize": 12})
 def title(model: str, titles: dict[str, str]) -> str:
     """How the report names a model (its registry title; the ensemble's own)."""
     return ENSEMBLE_TITLE if model == "ensemble" else titles.get(model, model)
+
+
+def with_interval(value: float, interval) -> str:
+    """``0.812 (0.750–0.870)``: a figure and its 95 % interval."""
+    lo, hi = interval
+    return f"{value:.3f} ({lo:.3f}–{hi:.3f})"
 
 
 def evaluated_splits(metrics: dict) -> list[str]:

@@ -16,7 +16,9 @@ from .common import (
     html_table,
     message_figure,
     save_figure,
+    split_names,
     title,
+    with_interval,
     write_section,
 )
 
@@ -26,7 +28,7 @@ def probability_matrix(predictions: pd.DataFrame) -> tuple[list[str], np.ndarray
     return [c[2:] for c in columns], predictions[columns].to_numpy(dtype=float)
 
 
-def plot_confusion_matrices(predictions: pd.DataFrame, model: str, titles: dict, path) -> None:
+def plot_confusion_matrices(predictions, model: str, titles: dict, path, names=SPLIT_NAMES):
     """Counts and row-normalised (recall per true class) side by side, one row per split."""
     classes, _ = probability_matrix(predictions)
     splits = [s for s in SPLIT_NAMES if s in set(predictions["split"])]
@@ -43,7 +45,7 @@ def plot_confusion_matrices(predictions: pd.DataFrame, model: str, titles: dict,
                 rows["label"], rows["predicted"], labels=classes, normalize=normalize,
                 values_format=fmt, cmap="Blues", colorbar=False, ax=ax,
             )  # fmt: skip
-            ax.set_title(f"{SPLIT_NAMES[split]}: {what}")
+            ax.set_title(f"{names[split]}: {what}")
             ax.tick_params(axis="x", labelrotation=20)
     fig.suptitle(f"{title(model, titles)}: confusion matrices", fontsize=13)
     fig.tight_layout()
@@ -63,7 +65,7 @@ def roc_summary(labels, probabilities: np.ndarray, classes: list[str]) -> dict:
     return summary
 
 
-def plot_roc_curves(predictions: pd.DataFrame, model: str, titles: dict, path) -> None:
+def plot_roc_curves(predictions, model: str, titles: dict, path, names=SPLIT_NAMES) -> None:
     """One-vs-rest ROC per class plus the micro- and macro-average, one panel per split."""
     classes, probabilities = probability_matrix(predictions)
     splits = [s for s in SPLIT_NAMES if s in set(predictions["split"])]
@@ -102,7 +104,7 @@ def plot_roc_curves(predictions: pd.DataFrame, model: str, titles: dict, path) -
                 title_fontsize=8,
             )
         missing = [classes[i] for i in range(len(classes)) if i not in present]
-        heading = SPLIT_NAMES[split]
+        heading = names[split]
         if missing:
             heading += f"\n(no ROC for {', '.join(missing)}: one class only in this split)"
         ax.set_title(heading)
@@ -154,12 +156,13 @@ def split_auc(predictions: pd.DataFrame, split: str) -> dict:
     return roc_summary(rows["label"], probabilities, classes)
 
 
-def write(model, metrics, predictions, training, titles, captions, template, out) -> None:
+def write(model, metrics, predictions, training, titles, group_by, captions, template, out):
     """The model's figures (``out``: confusion, roc) and its fragment (``out["html"]``),
     which shows its training curves too where it has them (``training``: rule
     report_training's figure, or None)."""
-    plot_confusion_matrices(predictions, model, titles, out["confusion"])
-    plot_roc_curves(predictions, model, titles, out["roc"])
+    names = split_names(group_by)
+    plot_confusion_matrices(predictions, model, titles, out["confusion"], names)
+    plot_roc_curves(predictions, model, titles, out["roc"], names)
     figures = {"confusion": out["confusion"], "roc": out["roc"]}
     if training is not None:
         figures["training"] = training
@@ -168,12 +171,18 @@ def write(model, metrics, predictions, training, titles, captions, template, out
         m, aucs = metrics[split], split_auc(predictions, split)
         classes = per_class_table(metrics, split)
         classes["ROC AUC"] = classes["class"].map(aucs)
-        summary = f"n = {m['n']}, accuracy {m['accuracy']:.3f}, macro F1 {m['macro_f1']:.3f}"
+        ci = m["ci95"]
+        summary = (
+            f"{m['n']} images of {m['n_groups']} cells; accuracy "
+            f"{with_interval(m['accuracy'], ci['accuracy'])}, balanced accuracy "
+            f"{with_interval(m['balanced_accuracy'], ci['balanced_accuracy'])}, macro F1 "
+            f"{with_interval(m['macro_f1'], ci['macro_f1'])} (95 % intervals over cells); "
+            f"cells mostly right {m['cell_accuracy']:.3f}; "
+            f"majority-class baseline {m['baseline_accuracy']:.3f}"
+        )
         if aucs:
             summary += f", ROC AUC micro {aucs['micro']:.3f} / macro {aucs['macro']:.3f}"
-        splits.append(
-            {"name": SPLIT_NAMES[split], "summary": summary, "table": html_table(classes)}
-        )
+        splits.append({"name": names[split], "summary": summary, "table": html_table(classes)})
     write_section(
         out["html"],
         template,

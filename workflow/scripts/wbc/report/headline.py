@@ -1,0 +1,133 @@
+"""The report's first screen: per model, the honest accuracy with its 95 % interval, the
+majority-class baseline, and which differences between models are real."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from .common import html_table, save_figure, split_names, title, with_interval, write_section
+
+
+def honest_split(splits: set[str], group_by: str) -> str:
+    """The split that measures recognition of cells never seen in training: the TEST
+    folder when present, else val when grouped by source cell, else TEST_SIMPLE."""
+    if "test" in splits:
+        return "test"
+    if group_by == "source_cell" or "test_simple" not in splits:
+        return "val"
+    return "test_simple"
+
+
+def versus_best(pairs: pd.DataFrame, split: str, best: str, model: str) -> str:
+    """The best model's accuracy minus this one's, with its paired 95 % interval."""
+    if model == best:
+        return "best"
+    rows = pairs[(pairs["split"] == split)]
+    row = rows[(rows["model_a"] == best) & (rows["model_b"] == model)]
+    sign = 1
+    if row.empty:
+        row, sign = rows[(rows["model_a"] == model) & (rows["model_b"] == best)], -1
+    row = row.iloc[0]
+    lo, hi = sorted((sign * row["difference_lo"], sign * row["difference_hi"]))
+    verdict = "real difference" if str(row["significant"]) == "True" else "not distinguishable"
+    return f"{sign * row['difference']:+.3f} ({lo:+.3f} to {hi:+.3f}): {verdict}"
+
+
+def plot_headline(rows: pd.DataFrame, names: dict, titles: dict, reference: dict, path):
+    """Accuracy with its 95 % interval per model, the baseline, and the reference study's
+    random-split figures for contrast."""
+    rows = rows.iloc[::-1]  # best at the top
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(rows) + 1.6))
+    y = range(len(rows))
+    errors = [rows["accuracy"] - rows["accuracy_lo"], rows["accuracy_hi"] - rows["accuracy"]]
+    split = names[rows["split"].iloc[0]]
+    ax.errorbar(
+        rows["accuracy"],
+        y,
+        xerr=errors,
+        fmt="o",
+        color="tab:blue",
+        capsize=4,
+        label=f"accuracy, {split} (95 % interval over cells)",
+    )
+    for k, model in enumerate(rows["model"]):
+        if reference.get(model) is not None:
+            ax.plot(
+                reference[model],
+                k,
+                marker="x",
+                color="grey",
+                linestyle="none",
+                label="reference study, random split of TRAIN (leaky)",
+            )
+    baseline = float(rows["baseline_accuracy"].iloc[0])
+    ax.axvline(
+        baseline,
+        color="tab:red",
+        linestyle="--",
+        label=f"always the majority class ({baseline:.3f})",
+    )
+    ax.set_yticks(list(y), [title(m, titles) for m in rows["model"]])
+    ax.set_xlim(0, 1.02)
+    ax.set_xlabel(f"accuracy on {split}")
+    ax.grid(axis="x", alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    fig.legend(
+        unique.values(), unique.keys(), loc="lower center", ncol=1, fontsize=9, frameon=False
+    )
+    fig.tight_layout(rect=(0, 0.05 + 0.18 * 3 / (len(rows) + 3), 1, 1))
+    save_figure(fig, path)
+
+
+def write(table, pairs, titles, reference, group_by, captions, template, out) -> None:
+    names = split_names(group_by)
+    split = honest_split(set(table["split"]), group_by)
+    rows = table[table["split"] == split].sort_values("accuracy", ascending=False, kind="stable")
+    best = rows["model"].iloc[0]
+    plot_headline(rows, names, titles, reference, out["figure"])
+    shown = pd.DataFrame(
+        {
+            "model": [title(m, titles) for m in rows["model"]],
+            "accuracy (95 % interval)": [
+                with_interval(r.accuracy, (r.accuracy_lo, r.accuracy_hi))
+                for r in rows.itertuples()
+            ],
+            "balanced accuracy": [
+                with_interval(
+                    r.balanced_accuracy, (r.balanced_accuracy_lo, r.balanced_accuracy_hi)
+                )
+                for r in rows.itertuples()
+            ],
+            "macro F1": [
+                with_interval(r.macro_f1, (r.macro_f1_lo, r.macro_f1_hi))
+                for r in rows.itertuples()
+            ],
+            "cells mostly right": rows["cell_accuracy"].map("{:.3f}".format),
+            f"accuracy vs {title(best, titles)}": [
+                versus_best(pairs, split, best, m) for m in rows["model"]
+            ],
+            "reference study (random split of TRAIN, leaky)": [
+                "" if reference.get(m) is None else f"{reference[m]:.3f}" for m in rows["model"]
+            ],
+        }
+    )
+    first = rows.iloc[0]
+    write_section(
+        out["html"],
+        template,
+        split=split,
+        split_name=names[split],
+        n=int(first["n"]),
+        n_groups=int(first["n_groups"]),
+        best=title(best, titles),
+        best_accuracy=with_interval(
+            first["accuracy"], (first["accuracy_lo"], first["accuracy_hi"])
+        ),
+        baseline=float(first["baseline_accuracy"]),
+        table=html_table(shown),
+        leaky=split == "val" and group_by == "none",
+        figure=out["figure"],
+        captions=captions,
+    )
