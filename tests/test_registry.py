@@ -25,13 +25,13 @@ FACTS = ModelFacts(
     title="k-nearest neighbours",
     env="sklearn",
     model_file="model.joblib",
+    recipes={
+        "reference": {"image_size": 32, "n_neighbors": 5},
+        "improved": {"image_size": 32, "n_neighbors": 5},
+    },
     config={
-        "n_neighbors": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 5,
-            "description": "Neighbours that vote.",
-        },
+        "image_size": {"type": "integer", "minimum": 8, "description": "Side in pixels."},
+        "n_neighbors": {"type": "integer", "minimum": 1, "description": "Neighbours that vote."},
     },
 )
 
@@ -40,12 +40,12 @@ def device(settings, threads):
     return "CPU"
 
 
-def fit(train, val, settings, threads):
+def fit(train, val, settings, threads, resume_dir):
     import numpy as np
     from sklearn.neighbors import KNeighborsClassifier
 
     x = train.rows.read(np.arange(len(train))).reshape(len(train), -1)
-    return KNeighborsClassifier(settings["n_neighbors"]).fit(x, train.labels), None
+    return KNeighborsClassifier(settings["n_neighbors"]).fit(x, train.labels), None, None
 
 
 def predict(model, x):

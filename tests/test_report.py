@@ -215,7 +215,9 @@ def test_report_has_every_section(mini_run):
 @pytest.mark.slow
 def test_metrics_table_agrees_with_every_metrics_json(mini_run):
     table = pd.read_csv(mini_run / "results/report/metrics.tsv", sep="\t")
-    assert list(table.columns) == ["model", "split", "n", *METRIC_COLUMNS]
+    assert list(table.columns)[:7] == ["model", "split", "n", *METRIC_COLUMNS]
+    figures = ["n_groups", "balanced_accuracy", "cell_accuracy", "baseline_accuracy"]
+    assert set(figures) <= set(table.columns)
     expected = set()
     for model in ("rf", "vgg16", "cnn", "ensemble"):
         metrics = json.loads((mini_run / f"results/models/{model}/metrics.json").read_text())
@@ -225,8 +227,14 @@ def test_metrics_table_agrees_with_every_metrics_json(mini_run):
                 row = table[(table["model"] == model) & (table["split"] == split)]
                 assert len(row) == 1
                 assert row["n"].item() == metrics[split]["n"]
-                for column in METRIC_COLUMNS:
+                for column in (*METRIC_COLUMNS, *figures):
                     assert row[column].item() == pytest.approx(metrics[split][column], abs=1e-6)
+                for metric, (lo, hi) in metrics[split]["ci95"].items():
+                    assert row[f"{metric}_lo"].item() == pytest.approx(lo, abs=1e-6)
+                    assert row[f"{metric}_hi"].item() == pytest.approx(hi, abs=1e-6)
+                if model != "ensemble":  # what made the model, to join two runs' tables
+                    assert row["recipe"].item() == metrics["recipe"]
+                    assert row["setting.image_size"].item() == metrics["settings"]["image_size"]
     assert set(zip(table["model"], table["split"], strict=True)) == expected
     assert {split for _, split in expected} == {"val", "test_simple"}
 

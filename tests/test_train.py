@@ -33,7 +33,7 @@ QUICK = {
     "models": {
         "rf": {"n_estimators": 20},
         "vgg16": {"weights": None, "epochs": 2},
-        "cnn": {"epochs": 1, "momentum": 0.5},
+        "cnn": {"epochs": 1, "optimizer": "sgd", "momentum": 0.5},
     },
 }
 
@@ -96,7 +96,7 @@ def test_every_artefact_on_the_mini_archive(trained_mini):
     results = workdir / "results"
     # the mini archive has no TEST folder: metrics.json has no "test" entry
     splits = {"val": 24, "test_simple": 71}
-    arrays = np.load(results / "arrays" / "train.npy", mmap_mode="r")
+    arrays = np.load(results / "arrays" / "32px" / "train.npy", mmap_mode="r")
     assert arrays.dtype == np.uint8 and arrays.shape == (96, 32, 32, 3)
     for model in MODELS:
         folder = results / "models" / model
@@ -106,7 +106,7 @@ def test_every_artefact_on_the_mini_archive(trained_mini):
         # the saved model reproduces the reported probabilities from the crops
         family = import_module(f"wbc.models.{model}")
         fitted = family.load(folder / family.FACTS.model_file)
-        val = np.load(results / "arrays" / "val.npy")[:5]
+        val = np.load(results / "arrays" / "32px" / "val.npy")[:5]
         if model == "rf":
             p = fitted.predict_proba(val.reshape(5, -1))  # classes_ are sorted like CLASSES
         else:

@@ -1,3 +1,4 @@
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -32,7 +33,7 @@ sys.path.insert(0, str(SCRIPTS))
 from wbc import EVAL_SPLITS, SPLITS
 from wbc import models as registry
 from wbc.imports import package_modules
-from wbc.settings import config_schema, model_settings
+from wbc.settings import config_schema, model_ids, model_settings, parse_id
 from wbc.source import list_files, parse_source
 
 
@@ -122,24 +123,38 @@ def split_tables():
 
 
 # --- models (train.smk, predict.smk) ---------------------------------------------------
+# A model id is <model>[-<variant>][_s<seed>]: a registry model, one of the variants of
+# its config block, one of models.seeds (wbc.settings).
 
-MODELS = list(config["models"]["enabled"])
+FAMILIES = list(config["models"]["enabled"])
 
 
 def check_models():
-    unknown = [m for m in MODELS if m not in registry.MODELS]
+    unknown = [m for m in FAMILIES if m not in registry.MODELS]
     if unknown:
         raise WorkflowError(
             f"config key 'models.enabled': {', '.join(unknown)} not in the model registry "
             f"({', '.join(registry.MODELS)}; see workflow/scripts/wbc/models/)"
         )
+    for member in config["models"]["ensemble"] or []:
+        if member not in MODELS:
+            raise WorkflowError(
+                f"config key 'models.ensemble': {member} is not a model of this run "
+                f"({', '.join(MODELS)})"
+            )
 
 
+MODELS = model_ids(config)
 check_models()
 
 
+def family(model):
+    """The registry model a model id is an instance of."""
+    return parse_id(model)[0]
+
+
 def facts(model):
-    return registry.facts_of(model)
+    return registry.facts_of(family(model))
 
 
 def settings(model):
@@ -147,76 +162,144 @@ def settings(model):
     return model_settings(config, model)
 
 
-def model_inputs(model):
-    """What a model's training rule reads per split, in SPLITS order."""
-    if facts(model).inputs == "vgg16_features":
-        return expand(rules.vgg16_features.output[0], split=SPLITS)
-    return expand(rules.training_arrays.output[0], split=SPLITS)
+def id_pattern(ids):
+    """A wildcard constraint matching exactly these ids."""
+    return "|".join(re.escape(i) for i in ids) or "(?!)"
 
 
-def model_outputs(model):
-    folder = f"results/models/{model}"
-    outputs = {
-        "model": f"{folder}/{facts(model).model_file}",
-        "metrics": f"{folder}/metrics.json",
-        "predictions": f"{folder}/predictions.tsv",
-    }
-    if facts(model).keras:
-        outputs["history"] = f"{folder}/history.tsv"
-    return outputs
+def arrays(size):
+    """The training arrays of every split at ``size`` px (rule training_arrays)."""
+    return expand(rules.training_arrays.output[0], size=size, split=SPLITS)
 
 
-def vgg16_weights_file():
-    """The weights file train/features rules read: fetched, the user's own, or none."""
-    weights = config["models"]["vgg16"]["weights"]
+def backbone(model):
+    """The VGG16 backbone a model's features come from: its weights and image size, as
+    a folder name (results/features/vgg16/<backbone>/); a random one depends on the seed.
+    """
+    s = settings(model)
+    weights = s["weights"]
+    tag = (
+        f"random{s['seed']}"
+        if weights is None
+        else "imagenet" if weights == "imagenet" else Path(weights).stem
+    )
+    return f"{tag}-{s['image_size']}px"
+
+
+def backbones():
+    """backbone name -> the settings of its features, for this run's models (variants
+    that differ only in training share their features)."""
+    found = {}
+    for model in MODELS:
+        if facts(model).inputs == "vgg16_features":
+            s = settings(model)
+            found[backbone(model)] = {
+                k: s[k] for k in ("weights", "image_size", "seed", "deterministic")
+            }
+    return found
+
+
+def weights_file(weights):
+    """The weights file the VGG16 rules read: fetched, the user's own, or none."""
     if weights == "imagenet":
         return rules.vgg16_weights.output[0]
     return [] if weights is None else weights
 
 
-def backbone_weights(model):
-    """The VGG16 weights input of a model trained on VGG16 features (saved with it)."""
+def model_inputs(wildcards):
+    """What a model's training reads (split files, per-split arrays at its image size
+    or VGG16 features and their weights) and the code it runs."""
+    model = wildcards.model
     if facts(model).inputs == "vgg16_features":
-        return {"weights": vgg16_weights_file()}
-    return {}
+        data = expand(
+            rules.vgg16_features.output[0], backbone=backbone(model), split=SPLITS
+        )
+        extra = {"weights": weights_file(settings(model)["weights"])}
+    else:
+        data, extra = arrays(settings(model)["image_size"]), {}
+    return {
+        "tables": split_tables(),
+        "arrays": data,
+        **extra,
+        "code": code("train_model.py", f"wbc.models.{family(model)}"),
+    }
+
+
+def model_outputs(name):
+    """The training rule's outputs for registry model ``name``, a pattern in {model}."""
+    folder = "results/models/{model}"
+    outputs = {
+        "model": f"{folder}/{registry.facts_of(name).model_file}",
+        "metrics": f"{folder}/metrics.json",
+        "predictions": f"{folder}/predictions.tsv",
+    }
+    if registry.facts_of(name).keras:
+        outputs["history"] = f"{folder}/history.tsv"
+    return outputs
 
 
 def model_output(model, name):
     """An artefact (model, metrics, predictions, history) of a model or the ensemble."""
-    producer = (
-        rules.ensemble if model == "ensemble" else getattr(rules, f"train_{model}")
-    )
-    return producer.output[name]
+    if model == "ensemble":
+        return rules.ensemble.output[name]
+    return expand(getattr(rules, f"train_{family(model)}").output[name], model=model)[0]
+
+
+def ensemble_members():
+    """The models the ensemble averages: config key models.ensemble, or each enabled
+    model's base settings (its first seed)."""
+    chosen = config["models"]["ensemble"]
+    if chosen:
+        return list(chosen)
+    first = {}
+    for model in MODELS:  # the base settings of each model: no variant, first seed
+        if parse_id(model)[1] is None:
+            first.setdefault(family(model), model)
+    return list(first.values())
 
 
 def reported_models():
-    """The enabled models, plus their ensemble when there are at least two to vote."""
-    return MODELS + ["ensemble"] if len(MODELS) > 1 else list(MODELS)
+    """This run's models, plus the ensemble when it has at least two to vote."""
+    return MODELS + ["ensemble"] if len(ensemble_members()) > 1 else list(MODELS)
 
 
 def titles():
-    return {m: facts(m).title for m in registry.MODELS}
+    """How the report names each model: its registry title, and its variant and seed."""
+    named = {m: registry.facts_of(m).title for m in registry.MODELS}
+    for model in MODELS:
+        _, variant, seed = parse_id(model)
+        extra = ", ".join(x for x in (variant, seed and f"seed {seed}") if x)
+        named[model] = facts(model).title + (f" ({extra})" if extra else "")
+    return named
 
 
 def reference_accuracy():
-    """The reference study's figures (registry facts), for the report and its captions."""
-    return {m: facts(m).reference_accuracy for m in MODELS}
+    """The reference study's figures (registry facts) beside each model that is not a
+    variant, for the report and its captions."""
+    return {m: facts(m).reference_accuracy for m in MODELS if parse_id(m)[1] is None}
 
 
 PREDICT = config["predict"]
 
 
 def predict_candidates():
-    """The models predict chooses among: the chosen one, or for 'best' every enabled
-    model and their ensemble (by val accuracy, in their metrics.json)."""
+    """The models predict chooses among: the chosen one, or for 'best' every model of
+    the run and the ensemble (by val accuracy, in their metrics.json)."""
     chosen = PREDICT["model"]
+    if chosen not in ("best", "ensemble", *MODELS):
+        raise WorkflowError(
+            f"config key 'predict.model': {chosen} is not a model of this run; use best, "
+            f"ensemble or one of {', '.join(MODELS)}"
+        )
     return reported_models() if chosen == "best" else [chosen]
 
 
 def predict_members():
-    """The trained models predict may load: the ensemble's are all enabled models."""
+    """The trained models predict may load (for 'best', only the chosen one is)."""
     chosen = PREDICT["model"]
-    return MODELS if chosen in ("best", "ensemble") else [chosen]
+    if chosen == "best":
+        return MODELS
+    return ensemble_members() if chosen == "ensemble" else [chosen]
 
 
 def predict_images(wildcards):
@@ -235,18 +318,17 @@ def predict_images(wildcards):
 
 def benchmark_files():
     """Every benchmark file of the jobs the report describes: data, crops, models."""
-    producers = [
-        rules.manifest,
-        rules.crop_qc,
-        rules.split,
-        *[getattr(rules, f"train_{m}") for m in MODELS],
-    ]
-    files = [producer.benchmark for producer in producers]
+    files = [rules.manifest.benchmark, rules.crop_qc.benchmark, rules.split.benchmark]
+    for model in MODELS:
+        files += expand(getattr(rules, f"train_{family(model)}").benchmark, model=model)
     files += expand(rules.crop_shard.benchmark, shard=SHARDS)
-    files += expand(rules.training_arrays.benchmark, split=SPLITS)
-    if any(facts(m).inputs == "vgg16_features" for m in MODELS):
-        files += expand(rules.vgg16_features.benchmark, split=SPLITS)
-    if len(MODELS) > 1:
+    sizes = {settings(m)["image_size"] for m in MODELS if facts(m).inputs == "images"}
+    sizes |= {b["image_size"] for b in backbones().values()}
+    files += expand(rules.training_arrays.benchmark, size=sorted(sizes), split=SPLITS)
+    files += expand(
+        rules.vgg16_features.benchmark, backbone=list(backbones()), split=SPLITS
+    )
+    if "ensemble" in reported_models():
         files.append(rules.ensemble.benchmark)
     return files
 
@@ -266,7 +348,7 @@ def report_model_inputs(wildcards):
 def final_outputs():
     outputs = [rules.crop_qc.output[0], *rules.split.output]
     for model in MODELS:
-        outputs += getattr(rules, f"train_{model}").output
+        outputs += [model_output(model, name) for name in model_outputs(family(model))]
     outputs += [rules.report.output.html, rules.report_comparison.output.table]
     if PREDICT["input"] is not None:
         outputs += rules.predict.output

@@ -16,8 +16,8 @@ rule predict:
         model=PREDICT["model"],
         candidates=predict_candidates(),
         models=predict_members(),
-        members=MODELS,
-        families={m: m for m in predict_members()},
+        members=ensemble_members(),
+        families={m: family(m) for m in predict_members()},
         sizes={m: settings(m)["image_size"] for m in predict_members()},
         seed=config["models"]["seed"],
     threads: 2

@@ -9,8 +9,8 @@ report: "../report/workflow.rst"
 
 rule ensemble:
     input:
-        predictions=[model_output(m, "predictions") for m in MODELS],
-        metrics=[model_output(m, "metrics") for m in MODELS],
+        predictions=[model_output(m, "predictions") for m in ensemble_members()],
+        metrics=[model_output(m, "metrics") for m in ensemble_members()],
         code=code("ensemble.py"),
     output:
         metrics="results/models/ensemble/metrics.json",
@@ -20,7 +20,7 @@ rule ensemble:
     benchmark:
         "results/benchmarks/ensemble.tsv"
     params:
-        models=MODELS,
+        models=ensemble_members(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -100,6 +100,7 @@ rule report_comparison:
             caption="../report/comparisons_table.rst",
             category="2. Comparison",
         ),
+        seeds="results/report/seeds.tsv",
         chart=report(
             "results/report/figures/comparison.png",
             caption="../report/comparison.rst",
@@ -114,7 +115,7 @@ rule report_comparison:
         models=reported_models(),
         titles=titles(),
         reference=reference_accuracy(),
-        disabled=[m for m in registry.MODELS if m not in MODELS],
+        disabled=[m for m in registry.MODELS if m not in FAMILIES],
         group_by=config["split"]["group_by"],
     conda:
         "../../envs/report.yaml"
@@ -126,6 +127,7 @@ rule report_headline:
     input:
         table=rules.report_comparison.output.table,
         pairs=rules.report_comparison.output.pairs,
+        seeds=rules.report_comparison.output.seeds,
         template=workflow.source_path("../report/sections/headline.html.j2"),
         caption_figure=workflow.source_path("../report/headline.rst"),
         code=code("report_headline.py"),
@@ -177,7 +179,7 @@ rule report_model:
     benchmark:
         "results/benchmarks/report_model/{model}.tsv"
     wildcard_constraints:
-        model="|".join([*registry.MODELS, "ensemble"]),
+        model=id_pattern(reported_models()),
     params:
         titles=titles(),
         group_by=config["split"]["group_by"],
@@ -203,7 +205,7 @@ rule report_training:
     benchmark:
         "results/benchmarks/report_training/{model}.tsv"
     wildcard_constraints:
-        model="|".join(m for m in registry.MODELS if facts(m).keras),
+        model=id_pattern([m for m in MODELS if facts(m).keras]),
     params:
         titles=titles(),
     conda:

@@ -1,8 +1,10 @@
-# Training: each split's crops resized once into a uint8 array, then one training rule per
-# model of the registry (workflow/scripts/wbc/models/), named train_<model>, all running
-# the same script. The Keras rules stream batches from the arrays and log their device.
+# Training: each split's crops resized once into a uint8 array per image size, then one
+# training rule per model of the registry (workflow/scripts/wbc/models/), named
+# train_<model>, all running the same script; a rule's jobs are the model's variants and
+# seeds. The Keras rules stream batches from the arrays and log their device.
 wildcard_constraints:
     split="|".join(SPLITS),
+    size=r"\d+",
 
 
 # Compute nodes often have no internet: fetch the weights where Snakemake runs.
@@ -16,13 +18,13 @@ rule training_arrays:
         crops=crop_dirs,
         code=code("training_arrays.py"),
     output:
-        "results/arrays/{split}.npy",
+        "results/arrays/{size}px/{split}.npy",
     log:
-        "results/logs/training_arrays/{split}.log",
+        "results/logs/training_arrays/{size}px/{split}.log",
     benchmark:
-        "results/benchmarks/training_arrays/{split}.tsv"
+        "results/benchmarks/training_arrays/{size}px/{split}.tsv"
     params:
-        size=config["image_size"],
+        size=lambda wildcards: int(wildcards.size),
     conda:
         "../../envs/crop.yaml"
     script:
@@ -47,17 +49,21 @@ rule vgg16_weights:
 # The backbone is frozen and there is no augmentation: its features are computed once.
 rule vgg16_features:
     input:
-        images=rules.training_arrays.output[0],
-        weights=vgg16_weights_file(),
+        images=lambda w: expand(
+            rules.training_arrays.output[0],
+            size=backbones()[w.backbone]["image_size"],
+            split=w.split,
+        ),
+        weights=lambda w: weights_file(backbones()[w.backbone]["weights"]),
         code=code("vgg16_features.py"),
     output:
-        "results/features/vgg16/{split}.npy",
+        "results/features/vgg16/{backbone}/{split}.npy",
     log:
-        "results/logs/vgg16_features/{split}.log",
+        "results/logs/vgg16_features/{backbone}/{split}.log",
     benchmark:
-        "results/benchmarks/vgg16_features/{split}.tsv"
+        "results/benchmarks/vgg16_features/{backbone}/{split}.tsv"
     params:
-        settings=settings("vgg16"),
+        settings=lambda w: backbones()[w.backbone],
     threads: 8
     resources:
         gpu=config["models"]["gpu"],
@@ -67,31 +73,35 @@ rule vgg16_features:
         "../scripts/vgg16_features.py"
 
 
-for model in registry.MODELS:
+for name in registry.MODELS:
 
     rule:
         name:
-            f"train_{model}"
+            f"train_{name}"
         input:
-            **backbone_weights(model),
-            tables=split_tables(),
-            arrays=model_inputs(model),
-            code=code("train_model.py", f"wbc.models.{model}"),
+            unpack(model_inputs),
         output:
-            **model_outputs(model),
+            **model_outputs(name),
         log:
-            f"results/logs/train_{model}.log",
+            "results/logs/train_{model}.log",
         benchmark:
-            f"results/benchmarks/train_{model}.tsv"
+            "results/benchmarks/train_{model}.tsv"
+        wildcard_constraints:
+            model=id_pattern([m for m in MODELS if family(m) == name]),
         params:
-            model=model,
             splits=SPLITS,
-            settings=settings(model),
+            family=name,
+            settings=lambda wildcards: settings(wildcards.model),
+            provenance={"source": config["source"]},
         threads: 8
         resources:
             # Keras models use a GPU where there is one (a SLURM request)
-            **({"gpu": config["models"]["gpu"]} if facts(model).keras else {}),
+            **(
+                {"gpu": config["models"]["gpu"]}
+                if registry.facts_of(name).keras
+                else {}
+            ),
         conda:
-            f"../../envs/{facts(model).env}.yaml"
+            f"../../envs/{registry.facts_of(name).env}.yaml"
         script:
             "../scripts/train_model.py"

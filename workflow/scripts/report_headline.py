@@ -11,6 +11,7 @@ def main():
     headline.write(
         pd.read_csv(inputs.table, sep="\t", dtype=text),
         pd.read_csv(inputs.pairs, sep="\t", dtype=text),
+        pd.read_csv(inputs.seeds, sep="\t", dtype=text | {"seeds": int}),
         params.titles,
         params.reference,
         params.group_by,

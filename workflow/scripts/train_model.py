@@ -1,5 +1,5 @@
 # The training rule of every model in the registry (wbc/models/): rule train_<model>.
-from wbc.models.training import train_model
+from wbc.models.training import provenance, train_model
 from wbc.runtime import run_rule
 
 
@@ -9,12 +9,14 @@ def main():
     if "weights" in inputs.keys():  # VGG16: the weights file fetched or given, or none
         settings["weights"] = str(inputs.weights) if inputs.weights else None
     train_model(
-        params.model,
+        snakemake.wildcards.model,
+        params.family,
         dict(zip(params.splits, inputs.tables, strict=True)),
         dict(zip(params.splits, inputs.arrays, strict=True)),
         settings,
         snakemake.threads,
         snakemake.output,
+        provenance(params.provenance, snakemake.scriptdir),
     )
 
 

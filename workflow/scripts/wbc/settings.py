@@ -9,11 +9,13 @@ declared beside its code.
 from __future__ import annotations
 
 import copy
+import re
 
 from . import models as registry
 
-# what every model's settings hold beside its own block
-SHARED_SETTINGS = ("image_size", "seed", "deterministic")
+RECIPES = ("reference", "improved")
+# a model id: its registry name, a variant of its config block, a seed of models.seeds
+MODEL_ID = re.compile(r"^(?P<family>[a-z0-9]+)(-(?P<variant>[A-Za-z0-9]+))?(_s(?P<seed>\d+))?$")
 
 
 def config_schema(base: dict) -> dict:
@@ -23,27 +25,79 @@ def config_schema(base: dict) -> dict:
     models["enabled"]["items"]["enum"] = list(registry.MODELS)
     models["enabled"]["default"] = list(registry.MODELS)
     for name in registry.MODELS:
+        title = registry.facts_of(name).title
+        properties = copy.deepcopy(registry.facts_of(name).config)
+        variant = {"type": "object", "additionalProperties": False, "properties": properties}
         models[name] = {
             "type": "object",
             "additionalProperties": False,
             "default": {},
-            "description": f"Settings of model {name} ({registry.facts_of(name).title}).",
-            "properties": copy.deepcopy(registry.facts_of(name).config),
+            "description": f"Overrides of model {name}'s recipe ({title}).",
+            "properties": {
+                **copy.deepcopy(properties),
+                "seeds": {
+                    "type": ["array", "null"],
+                    "items": {"type": "integer"},
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "description": "This model's seeds, instead of models.seeds.",
+                },
+                "variants": {
+                    "type": "object",
+                    "propertyNames": {"pattern": "^[A-Za-z0-9]+$"},
+                    "additionalProperties": variant,
+                    "description": "Variants of this model: name -> settings that differ; "
+                    "each is trained and reported as <model>-<name>.",
+                },
+            },
         }
     predict = schema["properties"]["predict"]["properties"]["model"]
     predict["enum"] = ["best", "ensemble", *registry.MODELS]
     return schema
 
 
-def model_settings(config: dict, name: str) -> dict:
-    """Everything that decides model ``name``'s training: its block of the (validated)
-    config and the shared keys, flat."""
-    shared = {
-        "image_size": config["image_size"],
-        "seed": config["models"]["seed"],
-        "deterministic": config["models"]["deterministic"],
-    }
-    return {**shared, **config["models"][name]}
+def parse_id(model_id: str) -> tuple[str, str | None, int | None]:
+    """``cnn-e20_s2`` -> ("cnn", "e20", 2); ``rf`` -> ("rf", None, None)."""
+    match = MODEL_ID.match(model_id)
+    if match is None:
+        raise ValueError(f"{model_id!r} is not a model id (<model>[-<variant>][_s<seed>])")
+    seed = match["seed"]
+    return match["family"], match["variant"], None if seed is None else int(seed)
+
+
+def model_ids(config: dict) -> list[str]:
+    """Every model the run trains: each enabled model and each of its variants, once per
+    seed of models.seeds when that is set (then with a _s<seed> suffix)."""
+    models = config["models"]
+    ids = []
+    for family in models["enabled"]:
+        block = models.get(family, {})
+        names = [family, *(f"{family}-{v}" for v in block.get("variants", {}))]
+        seeds = block.get("seeds") or models.get("seeds")
+        ids += [f"{i}_s{seed}" for i in names for seed in seeds] if seeds else names
+    return ids
+
+
+def model_settings(config: dict, model_id: str) -> dict:
+    """Everything that decides a model's training, flat: its recipe's settings (config
+    key models.recipe), overridden by the top-level image_size when set, by its config
+    block models.<model>, and by its variant; the recipe's name, seed and determinism."""
+    family, variant, seed = parse_id(model_id)
+    models = config["models"]
+    block = dict(models.get(family, {}))
+    variants = block.pop("variants", {})
+    block.pop("seeds", None)
+    recipe = models["recipe"]
+    settings = {"recipe": recipe, **registry.facts_of(family).recipes[recipe]}
+    if config.get("image_size") is not None:
+        settings["image_size"] = config["image_size"]
+    settings.update(block)
+    if variant is not None:
+        settings.update(variants[variant])
+    settings.update(
+        seed=models["seed"] if seed is None else seed, deterministic=models["deterministic"]
+    )
+    return settings
 
 
 def schema_keys(properties: dict, prefix: str = ""):

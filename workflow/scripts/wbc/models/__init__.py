@@ -2,9 +2,11 @@
 
 Each module holds its model's facts (``FACTS``), architecture, training and inference::
 
-    FACTS: ModelFacts                       # name, env, inputs, config schema, ...
+    FACTS: ModelFacts        # name, env, inputs, recipes (settings), config schema, ...
     device(settings, threads) -> str        # set up the framework; the device it will use
-    fit(train, val, settings, threads)      # -> (fitted model, history table or None)
+    fit(train, val, settings, threads, resume_dir)
+        # -> (fitted model, history table or None, best epoch or None); train and val are
+        # wbc.models.training.Split (rows: a NpyRows of uint8 images, labels, groups)
     predict(model, x) -> probabilities      # a batch of its training inputs
     save(model, path, settings); load(path)
     predict_images(model, images)           # uint8 RGB images -> probabilities (predict rule)

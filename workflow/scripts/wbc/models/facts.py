@@ -18,6 +18,9 @@ class ModelFacts:
     keras: bool = False  # a Keras model: writes history.tsv, runs on a GPU where there is one
     # the reference study's accuracy, measured on a random split of TRAIN (None: not in it)
     reference_accuracy: float | None = None
-    # JSON schema properties of its config block models.<name> (defaults included): the
-    # workflow's schema gets them from here, so a model's settings live with its code
+    # its settings under each recipe (config key models.recipe): "reference" (the reference
+    # study's) and "improved"; a config block models.<name> overrides any of them
+    recipes: dict = field(default_factory=dict)
+    # JSON schema properties of its config block models.<name> (types, ranges, meaning):
+    # the workflow's schema gets them from here, so a model's settings live with its code
     config: dict = field(default_factory=dict)

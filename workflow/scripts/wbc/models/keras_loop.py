@@ -1,14 +1,23 @@
-"""What the Keras models share: TensorFlow set-up, batches streamed from ``.npy`` rows, the
-training loop with one log line per epoch, and the history table.
+"""What the Keras models share: TensorFlow set-up, batches streamed from ``.npy`` rows
+(augmented on the fly where a recipe asks), and one training loop that logs an epoch a
+line, keeps the best epoch on val, and resumes after an interruption.
+
+Every random choice of an epoch (the order of the images, their augmentation, the
+dropout masks) is a function of the seed and the epoch's number, and the loop saves its
+whole state after every epoch: a run killed after epoch n and rerun goes on from epoch n+1
+and ends with the weights an uninterrupted run ends with.
 
 Imported only by Keras models, in the TensorFlow env.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -46,9 +55,48 @@ def device(settings: dict, threads: int) -> str:
     return configure_tensorflow(threads, settings["seed"], settings["deterministic"])
 
 
-def batches(rows: NpyRows, labels, classes, batch_size: int, shuffle=False, seed=0):
-    """A keras.utils.PyDataset of (x, one-hot y) over ``rows``, reshuffled each epoch when
-    ``shuffle``; x is float32 in the rows' own scale (models scale their inputs)."""
+# --- data -----------------------------------------------------------------------------
+
+
+def augment(x: np.ndarray, rng: np.random.Generator, shift: float, jitter: float) -> np.ndarray:
+    """Random flips and 90° turns (a cell has no up or left), shifts of up to ``shift`` of
+    the side with black fill (as Kaggle's augmented copies have), and a brightness and
+    per-channel stain jitter of up to ``jitter``; uint8-range float32 in and out."""
+    n, size = len(x), x.shape[1]
+    out = np.empty_like(x)
+    for i in range(n):
+        image = np.rot90(x[i], k=int(rng.integers(4)))
+        if rng.random() < 0.5:
+            image = image[:, ::-1]
+        if shift:
+            limit = int(round(shift * size))
+            dy, dx = rng.integers(-limit, limit + 1, size=2)
+            moved = np.zeros_like(image)
+            ys, yd = (
+                (slice(0, size - dy), slice(dy, size))
+                if dy >= 0
+                else (slice(-dy, size), slice(0, size + dy))
+            )
+            xs, xd = (
+                (slice(0, size - dx), slice(dx, size))
+                if dx >= 0
+                else (slice(-dx, size), slice(0, size + dx))
+            )
+            moved[yd, xd] = image[ys, xs]
+            image = moved
+        out[i] = image
+    if jitter:
+        scale = 1 + rng.uniform(-jitter, jitter, size=(n, 1, 1, 1))
+        stain = 1 + rng.uniform(-jitter / 2, jitter / 2, size=(n, 1, 1, 3))
+        out = np.clip(out * scale * stain, 0, 255)
+    return out
+
+
+def batches(rows: NpyRows, labels, classes, batch_size: int, shuffle=False, seed=0, aug=None):
+    """A keras.utils.PyDataset of (x, one-hot y) over ``rows``; x is float32 in the rows'
+    own scale (models scale their inputs). With ``shuffle``, epoch e's order is a function
+    of (seed, e), set by ``set_epoch`` (the training loop calls it); ``aug``: the keyword
+    arguments of ``augment``, drawn per (seed, epoch, batch)."""
     import keras
 
     targets = one_hot(labels, classes)
@@ -56,71 +104,216 @@ def batches(rows: NpyRows, labels, classes, batch_size: int, shuffle=False, seed
     class Batches(keras.utils.PyDataset):
         def __init__(self):
             super().__init__()
-            self.rng = np.random.default_rng(seed)
-            self.order = np.arange(len(rows))
-            self.on_epoch_end()
+            self.set_epoch(0)
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+            n = len(rows)
+            self.order = (
+                np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+            )
 
         def __len__(self):
             return -(-len(rows) // batch_size)
 
-        def on_epoch_end(self):
-            if shuffle:
-                self.order = self.rng.permutation(len(rows))
-
         def __getitem__(self, i):
             take = np.sort(self.order[i * batch_size : (i + 1) * batch_size])
-            return rows.read(take).astype(np.float32), targets[take]
+            x = rows.read(take).astype(np.float32)
+            if aug:
+                x = augment(x, np.random.default_rng([seed, self.epoch, i, 1]), **aug)
+            return x, targets[take]
 
     return Batches()
 
 
-def log_epochs():
-    """Keras' per-epoch figures as log lines (a rule's stdout is not its log)."""
-    import keras
-
-    class LogEpochs(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            figures = " ".join(f"{k}={v:.4g}" for k, v in (logs or {}).items())
-            log.info("epoch %d: %.1f s %s", epoch + 1, time.perf_counter() - self.start, figures)
-
-    return LogEpochs()
+# --- the training loop -----------------------------------------------------------------
 
 
-def early_stopping(patience: int):
-    import keras
-
-    return keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, restore_best_weights=True
-    )
+def _seed_states(model) -> list:
+    """The random generators' states (dropout masks): Keras does not save them with the
+    weights, so a resumed run restores them itself."""
+    return [v for v in model.variables if "seed_generator_state" in v.path]
 
 
-def reduce_lr_on_plateau(patience: int, factor: float):
-    import keras
+class Trainer:
+    """Fit with a per-epoch log line, the best epoch kept, early stopping, a learning-rate
+    schedule, and a checkpoint in ``resume_dir`` after every epoch (removed at the end).
 
-    return keras.callbacks.ReduceLROnPlateau(
-        monitor="val_accuracy", patience=patience, factor=factor, min_lr=1e-6
-    )
+    ``monitor``: the val figure that picks the best epoch and early stopping ("val_loss" or
+    "val_accuracy"); ``patience``: epochs without improvement before stopping (None: run
+    every epoch); ``restore_best``: end with the best epoch's weights (else the last);
+    ``plateau``: {"monitor", "patience", "factor"} to cut the learning rate when a val figure
+    stalls; ``cosine``: decay the learning rate to 0 along a half cosine over the epochs.
+    """
 
+    def __init__(
+        self,
+        model,
+        epochs,
+        resume_dir,
+        monitor="val_loss",
+        patience=None,
+        restore_best=True,
+        plateau=None,
+        cosine=False,
+    ):
+        self.model, self.epochs, self.dir = model, epochs, Path(resume_dir)
+        self.monitor, self.patience, self.restore_best = monitor, patience, restore_best
+        self.plateau, self.cosine = plateau, cosine
+        self.state = {
+            "epoch": 0,
+            "history": [],
+            "best": None,
+            "best_epoch": 0,
+            "wait": 0,
+            "plateau_best": None,
+            "plateau_wait": 0,
+        }
 
-def fit(model, train, val, epochs: int, callbacks=()):
-    """Fit and return the history table (HISTORY_COLUMNS) as a DataFrame."""
-    import pandas as pd
+    def better(self, value, best, monitor) -> bool:
+        if best is None:
+            return True
+        return value < best if monitor.endswith("loss") else value > best
 
-    history = model.fit(
-        train,
-        validation_data=val,
-        epochs=epochs,
-        callbacks=[log_epochs(), *callbacks],
-        verbose=0,
-    )
-    table = pd.DataFrame(history.history)
-    table.insert(0, "epoch", np.arange(1, len(table) + 1))
-    if "learning_rate" not in table:  # added by Keras when a callback changes it
-        table["learning_rate"] = float(np.asarray(model.optimizer.learning_rate))
-    return table[list(HISTORY_COLUMNS)]
+    def learning_rate(self):
+        return float(np.asarray(self.model.optimizer.learning_rate))
+
+    # checkpoint: weights (optimizer included), best weights, random states, counters
+    def save(self, improved: bool) -> None:
+        partial = self.dir.with_name(self.dir.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        self.model.save_weights(partial / "last.weights.h5")
+        best = self.dir / "best.weights.h5"
+        if improved:
+            self.model.save_weights(partial / "best.weights.h5")
+        elif best.exists():
+            shutil.copy2(best, partial / "best.weights.h5")
+        seeds = [np.asarray(v).tolist() for v in _seed_states(self.model)]
+        state = {**self.state, "seeds": seeds, "learning_rate": self.learning_rate()}
+        (partial / "state.json").write_text(json.dumps(state))
+        # swap in the new checkpoint: at every moment a whole one exists (or .old does)
+        old = self.dir.with_name(self.dir.name + ".old")
+        if self.dir.exists():
+            self.dir.rename(old)
+        partial.rename(self.dir)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load(self) -> int:
+        """Restore the last checkpoint, if any; returns the epoch to start from."""
+        old = self.dir.with_name(self.dir.name + ".old")
+        if not self.dir.exists() and old.exists():  # killed mid-swap
+            old.rename(self.dir)
+        state_file = self.dir / "state.json"
+        if not state_file.exists():
+            shutil.rmtree(self.dir, ignore_errors=True)
+            return 0
+        state = json.loads(state_file.read_text())
+        self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(self.dir / "last.weights.h5")
+        for variable, value in zip(_seed_states(self.model), state.pop("seeds"), strict=True):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+        self.model.optimizer.learning_rate.assign(state.pop("learning_rate"))
+        self.state = state
+        return state["epoch"]
+
+    def fit(self, train, val):
+        import keras
+
+        trainer = self
+        start_epoch = self.load()
+        if start_epoch:
+            log.info(
+                "resuming from epoch %d of %d (checkpoint %s)",
+                start_epoch + 1,
+                self.epochs,
+                self.dir,
+            )
+        base_rate = self.learning_rate() if not start_epoch else None
+
+        class Loop(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.start = time.perf_counter()
+                train.set_epoch(epoch)
+                if trainer.cosine:
+                    rate = (
+                        0.5
+                        * trainer.state.setdefault("base_rate", base_rate)
+                        * (1 + np.cos(np.pi * epoch / trainer.epochs))
+                    )
+                    self.model.optimizer.learning_rate.assign(rate)
+
+            def on_epoch_end(self, epoch, logs=None):
+                trainer.end_epoch(epoch, logs or {}, time.perf_counter() - self.start)
+
+        self.model._initial_epoch = start_epoch  # as keras.callbacks.BackupAndRestore does
+        if start_epoch < self.epochs and not self.state.get("stopped"):
+            self.model.fit(
+                train, validation_data=val, epochs=self.epochs, callbacks=[Loop()], verbose=0
+            )
+        self.model._initial_epoch = None
+        best = self.dir / "best.weights.h5"
+        if self.restore_best and best.exists():
+            self.model.load_weights(best)
+            log.info(
+                "kept epoch %d, the best on %s (%.4g)",
+                self.state["best_epoch"],
+                self.monitor,
+                self.state["best"],
+            )
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.history(), (
+            self.state["best_epoch"] if self.restore_best else len(self.state["history"])
+        )
+
+    def end_epoch(self, epoch: int, logs: dict, seconds: float) -> None:
+        state = self.state
+        row = {
+            "epoch": epoch + 1,
+            **{k: float(logs.get(k, np.nan)) for k in HISTORY_COLUMNS[1:-1]},
+            "learning_rate": self.learning_rate(),
+            "seconds": round(seconds, 1),
+        }
+        state["history"].append(row)
+        value = row[self.monitor]
+        improved = self.better(value, state["best"], self.monitor)
+        if improved:
+            state["best"], state["best_epoch"], state["wait"] = value, epoch + 1, 0
+        else:
+            state["wait"] += 1
+        if self.plateau:
+            figure = row[self.plateau["monitor"]]
+            if self.better(figure, state["plateau_best"], self.plateau["monitor"]):
+                state["plateau_best"], state["plateau_wait"] = figure, 0
+            else:
+                state["plateau_wait"] += 1
+                if state["plateau_wait"] >= self.plateau["patience"]:
+                    new = max(self.learning_rate() * self.plateau["factor"], 1e-6)
+                    self.model.optimizer.learning_rate.assign(new)
+                    state["plateau_wait"] = 0
+                    log.info("learning rate lowered to %.3g", new)
+        state["epoch"] = epoch + 1
+        if self.patience is not None and state["wait"] >= self.patience:
+            state["stopped"] = True
+            self.model.stop_training = True
+        self.save(improved)
+        left = (self.epochs - epoch - 1) * np.mean([r["seconds"] for r in state["history"]])
+        figures = " ".join(f"{k}={row[k]:.4g}" for k in HISTORY_COLUMNS[1:])
+        ending = (
+            "; stopping early: no val improvement"
+            if state.get("stopped")
+            else f"; about {left / 60:.0f} min left"
+            if left >= 90
+            else f"; about {left:.0f} s left"
+        )
+        log.info("epoch %d/%d: %.1f s %s%s", epoch + 1, self.epochs, seconds, figures, ending)
+
+    def history(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.state["history"], columns=[*HISTORY_COLUMNS, "seconds"])[
+            list(HISTORY_COLUMNS)
+        ]
 
 
 def predict(model, x: np.ndarray) -> np.ndarray:

@@ -60,17 +60,49 @@ def class_list(splits: dict[str, Split]) -> list[str]:
     return sorted(set(splits["train"].labels) | set(splits["val"].labels))
 
 
-def train_model(name: str, tables: dict, arrays: dict, settings: dict, threads: int, out):
-    """Train model ``name`` (a registry entry) and write its artefacts; returns metrics."""
+def provenance(given: dict, scriptdir) -> dict:
+    """What a model's metrics.json records of where it came from: ``given`` (the data
+    source) and the workflow's git commit (with "-dirty" for uncommitted changes), read
+    when the job runs so that a new commit retrains nothing."""
+    import subprocess
+
+    def git(*args):
+        proc = subprocess.run(
+            ["git", "-C", str(scriptdir), *args], capture_output=True, text=True, check=False
+        )
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit and git("status", "--porcelain", "--untracked-files=no", "--", "."):
+        commit += "-dirty"
+    return {**given, "workflow_commit": commit}
+
+
+def train_model(
+    name: str,
+    family: str,
+    tables: dict,
+    arrays: dict,
+    settings: dict,
+    threads: int,
+    out,
+    provenance: dict | None = None,
+):
+    """Train model ``name`` (an instance of registry model ``family``) and write its
+    artefacts; returns its metrics."""
     # the module itself, not the registry: adding a model to the registry must not make
     # Snakemake retrain the others (rules depend on the code they import)
-    model_module = import_module(f"{__package__}.{name}")
+    model_module = import_module(f"{__package__}.{family}")
     splits = load_splits(tables, arrays)
     classes = class_list(splits)
     settings = {**settings, "classes": classes}
     device = model_module.device(settings, threads)
+    # an interrupted training resumes from here (Keras models; removed when it ends)
+    resume_dir = Path(out["model"]).parent / ".resume"
     start = time.perf_counter()
-    model, history = model_module.fit(splits["train"], splits["val"], settings, threads)
+    model, history, best_epoch = model_module.fit(
+        splits["train"], splits["val"], settings, threads, resume_dir
+    )
     seconds = time.perf_counter() - start
     log.info("%s fitted in %.1f s on %s", name, seconds, device)
     with atomic_path(out["model"]) as partial:
@@ -84,12 +116,21 @@ def train_model(name: str, tables: dict, arrays: dict, settings: dict, threads: 
         for split in splits.values()
         if split.name in EVAL_SPLITS and len(split)
     }
-    return write_outputs(name, splits, probabilities, classes, seconds, device, out)
+    facts = {
+        "family": family,
+        "recipe": settings["recipe"],
+        "seed": settings["seed"],
+        "settings": {k: v for k, v in settings.items() if k != "classes"},
+        **({} if best_epoch is None else {"best_epoch": best_epoch}),
+        "provenance": provenance or {},
+    }
+    return write_outputs(name, splits, probabilities, classes, seconds, device, out, facts)
 
 
-def write_outputs(name, splits, probabilities, classes, seconds, device, out) -> dict:
-    """metrics.json and predictions.tsv; test splits only where their files have rows."""
-    metrics: dict = {"model": name, "classes": list(classes)}
+def write_outputs(name, splits, probabilities, classes, seconds, device, out, facts) -> dict:
+    """metrics.json and predictions.tsv; test splits only where their files have rows.
+    ``facts``: what made the model (recipe, settings, best epoch), recorded with it."""
+    metrics: dict = {"model": name, "classes": list(classes), **facts}
     frames = []
     for split_name in EVAL_SPLITS:
         if split_name not in probabilities:

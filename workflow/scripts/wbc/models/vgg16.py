@@ -25,36 +25,68 @@ FACTS = ModelFacts(
     inputs="vgg16_features",
     keras=True,
     reference_accuracy=0.91,
+    recipes={
+        "reference": {
+            "weights": "imagenet",
+            "image_size": 128,
+            "head": "flatten",
+            "epochs": 15,
+            "batch_size": 32,
+            "learning_rate": 0.001,
+            "label_smoothing": 0.0,
+            "patience": 5,
+        },
+        "improved": {
+            "weights": "imagenet",
+            "image_size": 128,
+            "head": "gap",
+            "epochs": 30,
+            "batch_size": 32,
+            "learning_rate": 0.001,
+            "label_smoothing": 0.1,
+            "patience": 8,
+        },
+    },
     config={
         "weights": {
             "type": ["string", "null"],
-            "default": "imagenet",
-            "description": "Backbone weights: imagenet (fetched once into resources/), null "
-            "(random init) or the path of a weights file of VGG16 without its top.",
+            "description": "Backbone weights: imagenet (fetched once into resources/), "
+            "null (random init) or the path of a weights file of VGG16 without its top.",
+        },
+        "image_size": {
+            "type": "integer",
+            "minimum": 32,
+            "maximum": 1024,
+            "description": "Side in pixels of the images the backbone sees.",
+        },
+        "head": {
+            "enum": ["flatten", "gap"],
+            "description": "flatten: the reference's head (Flatten, BN, dense 256-128-64 "
+            "with dropout); gap: global average pooling, dense 256, dropout.",
         },
         "epochs": {
             "type": "integer",
             "minimum": 1,
-            "default": 15,
             "description": "Most epochs of head training (early stopping on val_loss).",
         },
-        "batch_size": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 32,
-            "description": "Batch size of head training.",
-        },
+        "batch_size": {"type": "integer", "minimum": 1, "description": "Batch size."},
         "learning_rate": {
             "type": "number",
             "exclusiveMinimum": 0,
-            "default": 0.001,
-            "description": "Adam learning rate of the head.",
+            "description": "Adam learning rate of the head (cut x 0.3 after 2 "
+            "epochs without val accuracy gain).",
+        },
+        "label_smoothing": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 0.5,
+            "description": "Label smoothing of the cross-entropy.",
         },
         "patience": {
             "type": "integer",
             "minimum": 1,
-            "default": 5,
-            "description": "Epochs without val_loss improvement before early stopping.",
+            "description": "Epochs without val_loss improvement before early "
+            "stopping; the best epoch's weights are kept.",
         },
     },
 )
@@ -116,11 +148,23 @@ def backbone(size: int, weights: str | None, seed: int = 42):
     return keras.Model(inputs, outputs, name="vgg16_backbone")
 
 
-def head(feature_shape: tuple[int, ...], n_classes: int):
-    """The reference study's head on the backbone's feature maps."""
+def head(feature_shape: tuple[int, ...], n_classes: int, kind: str = "flatten"):
+    """The head on the backbone's feature maps: the reference study's, or global average
+    pooling and one dense layer."""
     import keras
     from keras import layers
 
+    if kind == "gap":
+        return keras.Sequential(
+            [
+                keras.Input(feature_shape),
+                layers.GlobalAveragePooling2D(),
+                layers.Dense(256, activation="relu"),
+                layers.Dropout(0.5),
+                layers.Dense(n_classes, activation="softmax"),
+            ],
+            name="vgg16_head",
+        )
     return keras.Sequential(
         [
             keras.Input(feature_shape),
@@ -154,30 +198,34 @@ def extract_features(images, settings: dict, out: str | Path) -> None:
     write_npy(out, shape, np.float32, batches)
 
 
-def fit(train, val, settings: dict, threads: int):
-    """The head on cached backbone features (``train.rows`` are features, not images)."""
+def fit(train, val, settings: dict, threads: int, resume_dir):
+    """The head on cached backbone features (``train.rows`` are features, not images):
+    early stopping on val_loss keeping the best epoch, the learning rate cut on plateaus."""
     import keras
 
-    classes, batch = settings["classes"], settings["batch_size"]
-    model = head(train.rows.row_shape, len(classes))
+    s, classes = settings, settings["classes"]
+    model = head(train.rows.row_shape, len(classes), s["head"])
     model.compile(
-        optimizer=keras.optimizers.Adam(settings["learning_rate"]),
-        loss="categorical_crossentropy",
+        optimizer=keras.optimizers.Adam(s["learning_rate"]),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=s["label_smoothing"]),
         metrics=["accuracy"],
     )
-    history = keras_loop.fit(
+    trainer = keras_loop.Trainer(
         model,
-        keras_loop.batches(
-            train.rows, train.labels, classes, batch, shuffle=True, seed=settings["seed"]
-        ),
-        keras_loop.batches(val.rows, val.labels, classes, batch),
-        settings["epochs"],
-        [
-            keras_loop.early_stopping(settings["patience"]),
-            keras_loop.reduce_lr_on_plateau(patience=2, factor=0.3),
-        ],
+        s["epochs"],
+        resume_dir,
+        monitor="val_loss",
+        patience=s["patience"],
+        restore_best=True,
+        plateau={"monitor": "val_accuracy", "patience": 2, "factor": 0.3},
     )
-    return model, history
+    history, best_epoch = trainer.fit(
+        keras_loop.batches(
+            train.rows, train.labels, classes, s["batch_size"], shuffle=True, seed=s["seed"]
+        ),
+        keras_loop.batches(val.rows, val.labels, classes, s["batch_size"]),
+    )
+    return model, history, best_epoch
 
 
 predict = keras_loop.predict  # the head, on a batch of features

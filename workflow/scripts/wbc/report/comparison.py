@@ -34,19 +34,63 @@ PAIR_COLUMNS = (
 )  # fmt: skip
 
 
+PROVENANCE_COLUMNS = ("family", "recipe", "seed", "source", "workflow_commit")
+
+
 def metrics_table(all_metrics: dict[str, dict]) -> pd.DataFrame:
     """One row per model × evaluated split: the figures of each model's metrics.json,
-    with the 95 % intervals (bootstrap over source cells) as ``<metric>_lo/_hi``."""
+    with the 95 % intervals (bootstrap over source cells) as ``<metric>_lo/_hi``, then
+    what made the model: family, recipe, seed, data source, workflow commit and every
+    setting (``setting.<key>``), so that tables of two runs can be joined."""
     rows = []
     for model, metrics in all_metrics.items():
+        made = {
+            "family": metrics.get("family", model),
+            "recipe": metrics.get("recipe", ""),
+            "seed": metrics.get("seed", ""),
+            **{k: metrics.get("provenance", {}).get(k, "") for k in PROVENANCE_COLUMNS[3:]},
+            **{f"setting.{k}": _cell(v) for k, v in metrics.get("settings", {}).items()},
+        }
         for split in evaluated_splits(metrics):
             m = metrics[split]
             row = {"model": model, "split": split}
             row.update({k: m[k] for k in TABLE_COLUMNS if k in m})
             for metric in INTERVAL_METRICS:
                 row[f"{metric}_lo"], row[f"{metric}_hi"] = m["ci95"][metric]
-            rows.append(row)
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+            rows.append({**row, **made})
+    settings = sorted({k for row in rows for k in row if k.startswith("setting.")})
+    return pd.DataFrame(rows, columns=[*TABLE_COLUMNS, *PROVENANCE_COLUMNS, *settings])
+
+
+def _cell(value) -> str:
+    """A setting as a table cell: lists joined with '+', None as 'null'."""
+    if isinstance(value, list | tuple):
+        return "+".join(map(str, value))
+    return "null" if value is None else str(value)
+
+
+SEED_COLUMNS = ("model", "split", "seeds", "accuracy_mean", "accuracy_sd", "accuracy_min",
+                "accuracy_max", "macro_f1_mean", "macro_f1_sd")  # fmt: skip
+
+
+def seed_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Models trained once per seed (ids ``<model>_s<seed>``): mean and spread of their
+    figures across seeds, per model and split."""
+    seeded = table[table["model"].str.contains(r"_s\d+$", regex=True)]
+    if seeded.empty:
+        return pd.DataFrame(columns=SEED_COLUMNS)
+    base = seeded["model"].str.replace(r"_s\d+$", "", regex=True)
+    grouped = seeded.assign(model=base).groupby(["model", "split"], sort=False)
+    out = grouped.agg(
+        seeds=("accuracy", "size"),
+        accuracy_mean=("accuracy", "mean"),
+        accuracy_sd=("accuracy", "std"),
+        accuracy_min=("accuracy", "min"),
+        accuracy_max=("accuracy", "max"),
+        macro_f1_mean=("macro_f1", "mean"),
+        macro_f1_sd=("macro_f1", "std"),
+    )
+    return out.reset_index()[list(SEED_COLUMNS)]
 
 
 def pairwise(predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -84,49 +128,82 @@ def pairwise(predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def plot_comparison(table, titles: dict, reference: dict, path: str | Path, names=SPLIT_NAMES):
-    """Accuracy and macro precision, recall, F1 per model, one panel per evaluated split;
-    the reference study's accuracy marked on the panel of its protocol (val)."""
+    """Accuracy (with its 95 % interval), macro F1 and balanced accuracy per model, one
+    panel per evaluated split, a row per model: readable for a dozen models. The
+    reference study's accuracy (a random split of TRAIN) is marked on val's panel."""
     splits = [s for s in SPLIT_NAMES if s in set(table["split"])]
     models = list(dict.fromkeys(table["model"]))
     if not splits:
         return message_figure(path, "no model was evaluated")
-    fig, axes = plt.subplots(1, len(splits), figsize=(6.5 * len(splits), 4.6), squeeze=False)
-    width = 0.8 / len(models)
-    x = np.arange(len(METRIC_COLUMNS))
+    height = 1.2 + 0.42 * len(models)
+    fig, axes = plt.subplots(
+        1, len(splits), figsize=(5.6 * len(splits) + 2.5, height), sharey=True, squeeze=False
+    )
+    y = np.arange(len(models))[::-1]  # first model at the top
     for ax, split in zip(axes[0], splits, strict=True):
-        rows = table[table["split"] == split].set_index("model")
-        for i, model in enumerate(models):
-            if model not in rows.index:
-                continue
-            values = rows.loc[model, list(METRIC_COLUMNS)].astype(float).to_numpy()
-            offset = (i - (len(models) - 1) / 2) * width
-            bars = ax.bar(x + offset, values, width, label=title(model, titles))
-            ax.bar_label(bars, fmt="%.2f", fontsize=8, padding=1)
-            if split == "val" and reference.get(model) is not None:  # their protocol
+        rows = table[table["split"] == split].set_index("model").reindex(models)
+        acc = rows["accuracy"].astype(float)
+        errors = [acc - rows["accuracy_lo"].astype(float), rows["accuracy_hi"].astype(float) - acc]
+        ax.errorbar(
+            acc,
+            y,
+            xerr=errors,
+            fmt="o",
+            color="tab:blue",
+            capsize=3,
+            label="accuracy (95 % interval over cells)",
+        )
+        ax.plot(
+            rows["macro_f1"].astype(float),
+            y,
+            "s",
+            color="tab:orange",
+            markersize=5,
+            label="macro F1",
+        )
+        ax.plot(
+            rows["balanced_accuracy"].astype(float),
+            y,
+            "^",
+            color="tab:green",
+            markersize=5,
+            label="balanced accuracy",
+        )
+        baseline = float(rows["baseline_accuracy"].dropna().iloc[0])
+        ax.axvline(
+            baseline,
+            color="tab:red",
+            linestyle="--",
+            linewidth=1,
+            label="always the majority class",
+        )
+        if split == "val":
+            marks = [(reference[m], k) for m, k in zip(models, y, strict=True) if reference.get(m)]
+            if marks:
                 ax.plot(
-                    x[0] + offset,
-                    reference[model],
-                    marker="_",
-                    markersize=22,
-                    markeredgewidth=2.5,
-                    color="black",
-                    linestyle="none",
-                    label="reference study accuracy",
+                    *zip(*marks, strict=True),
+                    "x",
+                    color="grey",
+                    markersize=8,
+                    label="reference study, random split of TRAIN",
                 )
-        n = int(rows["n"].astype(int).max())
+        n = int(rows["n"].dropna().astype(int).max())
         ax.set_title(f"{names[split]}, n = {n}")
-        ax.set_xticks(x, ["accuracy", "macro\nprecision", "macro\nrecall", "macro F1"])
-        ax.set_ylim(0, 1.08)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("score")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))  # the reference marker once
+        ax.set_xlim(0, 1.02)
+        ax.set_xlabel("score")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(y, [title(m, titles) for m in models])
+    handles = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
     fig.legend(
-        list(unique.values()),
-        list(unique),
+        handles.values(),
+        handles.keys(),
         loc="upper center",
-        ncol=len(unique),
-        bbox_to_anchor=(0.5, 1.07),
+        ncol=3,
+        fontsize=9,
+        bbox_to_anchor=(0.5, 1 + 0.9 / height),
         frameon=False,
     )
     fig.tight_layout()
@@ -157,6 +234,8 @@ def write(
     table = metrics_table(all_metrics)
     write_table(out["table"], table, float_format="%.6f")
     write_table(out["pairs"], pairwise(predictions), float_format="%.6f")
+    seeds = seed_table(table)
+    write_table(out["seeds"], seeds, float_format="%.6f")
     names = split_names(group_by)
     plot_comparison(table, titles, reference, out["chart"], names)
     write_section(
@@ -164,13 +243,16 @@ def write(
         template,
         has_test="test" in set(table["split"]),
         split_names=[names[s] for s in SPLIT_NAMES if s in set(table["split"])],
-        metrics_table=html_table(table.assign(model=[title(m, titles) for m in table["model"]])),
+        metrics_table=html_table(
+            table[list(TABLE_COLUMNS)].assign(model=[title(m, titles) for m in table["model"]])
+        ),
         reference_table=html_table(
             comparison_with_reference(table, titles, reference, names),
             float_format="{:.1%}".format,
         ),
         chart=out["chart"],
         disabled_models=[title(m, titles) for m in disabled],
+        seeds_table=html_table(seeds) if len(seeds) else "",
         captions=captions,
     )
     return table

@@ -42,9 +42,15 @@ def plot_confusion_matrices(predictions, model: str, titles: dict, path, names=S
             (row[1], "true", ".2f", "row-normalised"),
         ):
             ConfusionMatrixDisplay.from_predictions(
-                rows["label"], rows["predicted"], labels=classes, normalize=normalize,
-                values_format=fmt, cmap="Blues", colorbar=False, ax=ax,
-            )  # fmt: skip
+                rows["label"],
+                rows["predicted"],
+                labels=classes,
+                normalize=normalize,
+                values_format=fmt,
+                cmap="Blues",
+                colorbar=False,
+                ax=ax,
+            )
             ax.set_title(f"{names[split]}: {what}")
             ax.tick_params(axis="x", labelrotation=20)
     fig.suptitle(f"{title(model, titles)}: confusion matrices", fontsize=13)
