@@ -32,7 +32,7 @@ sys.path.insert(0, str(SCRIPTS))
 from wbc import EVAL_SPLITS, SPLITS
 from wbc import models as registry
 from wbc.imports import package_modules
-from wbc.settings import config_schema, model_settings
+from wbc.settings import config_schema, model_settings, typed_from_command_line
 from wbc.source import list_files, parse_source
 
 
@@ -47,9 +47,11 @@ def validate_config(config):
             workflow.current_basedir.join("../schemas/config.schema.yaml")
         ).read()
     )
+    full = config_schema(base)
+    config.update(typed_from_command_line(config, full))
     with tempfile.TemporaryDirectory() as folder:
         schema = Path(folder) / "config.schema.yaml"
-        schema.write_text(yaml.safe_dump(config_schema(base)))
+        schema.write_text(yaml.safe_dump(full))
         try:
             validate(config, schema=str(schema))
         except WorkflowError as err:
