@@ -33,7 +33,7 @@ from wbc import EVAL_SPLITS, SPLITS
 from wbc import models as registry
 from wbc.imports import package_modules
 from wbc.settings import config_schema, model_settings, typed_from_command_line
-from wbc.source import list_files, parse_source
+from wbc.source import list_files, parse_source, snakemake_inputs
 
 
 def validate_config(config):
@@ -95,10 +95,16 @@ def dataset_root():
     )
 
 
+# A folder is read in place: its files are the manifest's inputs, so an added or edited
+# image reruns it, and a touched one does not (Snakemake checksums small files); files
+# Snakemake cannot take as inputs rerun it through their fingerprint (a param).
+DATASET_FILES, DATASET_UNTRACKED = (
+    snakemake_inputs(list_files(SOURCE.value)) if SOURCE.kind == "folder" else ([], "")
+)
+
+
 def dataset_input():
-    # A folder is read in place: its files are the inputs, so an added or edited image
-    # reruns the manifest, and a touched one does not (Snakemake checksums small files).
-    return list_files(SOURCE.value) if SOURCE.kind == "folder" else dataset_root()
+    return DATASET_FILES if SOURCE.kind == "folder" else dataset_root()
 
 
 SHARDS = range(config["crop"]["shards"])
@@ -213,7 +219,8 @@ def predict_models():
     return MODELS if PREDICT["model"] == "best" else [PREDICT["model"]]
 
 
-def predict_images(wildcards):
+def predict_files():
+    """The inputs of rule predict, and the fingerprint of the folder's other files."""
     folder = PREDICT["input"]
     if folder is None or not Path(folder).is_dir():
         problem = "is not set" if folder is None else f"{folder} is not a folder"
@@ -221,7 +228,7 @@ def predict_images(wildcards):
             f"config key 'predict.input' {problem}: set it to the folder of images to "
             "classify (in a --configfile: predict: {input: path/to/images})"
         )
-    return list_files(folder)
+    return snakemake_inputs(list_files(folder))
 
 
 # --- report (report.smk) ---------------------------------------------------------------

@@ -22,7 +22,7 @@ rule download_kaggle:
 
 rule unpack_zip:
     input:
-        archive=config["source"],
+        archive=SOURCE.value,
         code=code("unpack_zip.py"),
     output:
         directory("results/data/unpacked"),
@@ -52,6 +52,7 @@ rule manifest:
         root=lambda wildcards, input: (
             dataset_root() if SOURCE.kind == "folder" else input.images
         ),
+        untracked=DATASET_UNTRACKED,
     conda:
         "../../envs/data.yaml"
     script:

@@ -1,7 +1,7 @@
 # `snakemake predict`: classify the images of config key predict.input with a trained model.
 rule predict:
     input:
-        images=predict_images,
+        images=lambda wildcards: predict_files()[0],
         models=[model_output(m, "model") for m in predict_models()],
         metrics=[model_output(m, "metrics") for m in predict_models()],
         code=code("predict.py", *(f"wbc.models.{m}" for m in predict_models())),
@@ -13,6 +13,7 @@ rule predict:
         "results/benchmarks/predict.tsv"
     params:
         folder=PREDICT["input"],
+        untracked=lambda wildcards: predict_files()[1],
         models=predict_models(),
         families={m: m for m in predict_models()},
         sizes={m: settings(m)["image_size"] for m in predict_models()},

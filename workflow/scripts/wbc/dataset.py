@@ -12,7 +12,7 @@ from PIL import Image
 from . import CLASSES, FOLDERS, IMAGE_SUFFIXES
 from .io import write_tsv
 from .runtime import UserError
-from .source import shard_of
+from .source import is_utf8, printable, shard_of, why_skipped
 
 # Where Kaggle's archive keeps the cell images (dataset-master holds whole slides).
 KAGGLE_IMAGE_ROOT = "dataset2-master/dataset2-master/images"
@@ -55,11 +55,19 @@ def find_image_tree(root: Path) -> tuple[Path, bool]:
 
 
 def _visible(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    """The folder's entries but hidden ones, and those whose name is not UTF-8 (no table
+    or log could hold it), skipped with a warning."""
+    entries = []
+    for path in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
+        if is_utf8(path.name):
+            entries.append(path)
+        else:
+            _stray(path, why_skipped(path))
+    return entries
 
 
-def _stray(path: Path, what: str) -> None:
-    log.warning("skipping %s: %s (not an image in a <CLASS> folder)", path, what)
+def _stray(path: Path, why: str) -> None:
+    log.warning("skipping %s: %s", printable(path), why)
 
 
 def scan_dataset(root: str | Path) -> list[Entry]:
@@ -71,7 +79,7 @@ def scan_dataset(root: str | Path) -> list[Entry]:
         split_dirs = []
         for path in _visible(tree):
             if not path.is_dir():
-                _stray(path, "file beside the split folders")
+                _stray(path, "a file beside the split folders, not an image in a <CLASS> folder")
             elif path.name.upper() in FOLDERS:
                 split_dirs.append((path.name.upper(), path))
             elif path.name != "__MACOSX":
@@ -86,7 +94,7 @@ def scan_dataset(root: str | Path) -> list[Entry]:
     for split, split_dir in split_dirs:
         for class_dir in _visible(split_dir):
             if not class_dir.is_dir():
-                _stray(class_dir, "file beside the class folders")
+                _stray(class_dir, "a file beside the class folders, not an image in one")
                 continue
             label = class_dir.name.upper()
             if label not in CLASSES:
@@ -96,10 +104,10 @@ def scan_dataset(root: str | Path) -> list[Entry]:
                 )
             images = []
             for path in _visible(class_dir):
-                if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-                    images.append(path)
+                if why := why_skipped(path):
+                    _stray(path, why)
                 else:
-                    _stray(path, "folder" if path.is_dir() else "not an image type")
+                    images.append(path)
             if not images:
                 raise UserError(
                     f"{class_dir}: class folder holds no images "

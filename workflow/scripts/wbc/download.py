@@ -49,6 +49,11 @@ def unpack_zip(archive: str | Path, dest: str | Path) -> Path:
     dest = Path(dest)
     try:
         with zipfile.ZipFile(archive) as zf:
+            if not any(not member.is_dir() for member in zf.infolist()):
+                raise UserError(
+                    f"{archive}: the archive holds no files; point config key 'source' "
+                    "at the archive of the images (or download it again)"
+                )
             for member in zf.infolist():
                 parts = PurePosixPath(member.filename).parts
                 if member.filename.startswith("/") or ".." in parts:
