@@ -146,6 +146,9 @@ def unreadable_files(source):
 def test_unreadable_images_are_listed_and_left_out(workflow_dir, tmp_path):
     source = make_dataset(tmp_path / "cells", per_class=6)
     bad = unreadable_files(source)
+    # a whole JPEG with bytes after its end-of-image marker, as some cameras write: readable
+    whole = (source / "TRAIN" / "MONOCYTE" / "monocyte_000.jpeg").read_bytes()
+    (source / "TRAIN" / "MONOCYTE" / "trailer.jpeg").write_bytes(whole + b"\0" * 100)
     cfg = write_config(workflow_dir, source=str(source), crop={"shards": SHARDS})
     proc = run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
     qc = read_tsv(workflow_dir / "results" / "qc" / "crops.tsv")
@@ -156,7 +159,7 @@ def test_unreadable_images_are_listed_and_left_out(workflow_dir, tmp_path):
         for n in ("train", "val")
         for r in read_tsv(workflow_dir / "results" / "splits" / f"{n}.tsv")
     }
-    assert len(kept) == 24 and not kept & bad
+    assert len(kept) == 25 and not kept & bad and "TRAIN/MONOCYTE/trailer.jpeg" in kept
 
 
 def test_strict_makes_unreadable_fatal_and_leaves_no_partial_output(workflow_dir, tmp_path):
