@@ -4,9 +4,13 @@ result, no good image dropped, any class set, one clear line for bad input."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import zipfile
+
+import numpy as np
+import pytest
 
 from conftest import SPINE, run_snakemake, write_config
 from synthetic import draw_cell, make_dataset
@@ -108,3 +112,121 @@ def test_odd_file_names_work_or_are_skipped_with_a_warning(workflow_dir, tmp_pat
         workflow_dir, source=str(source), crop={"shards": SHARDS}, predict={"input": str(folder)}
     )
     run_snakemake(workflow_dir, "predict", "--dry-run", "--configfile", str(cfg))
+
+
+# --- one image, two labels --------------------------------------------------------------
+
+
+def split_images(workdir, names=("train", "val", "test", "test_simple")):
+    return {
+        r["image"]
+        for name in names
+        for r in read_tsv(workdir / "results" / "splits" / f"{name}.tsv")
+    }
+
+
+def test_one_image_with_two_labels_stops_the_run_or_is_left_out(workflow_dir, tmp_path):
+    source = make_dataset(tmp_path / "cells", per_class=6)
+    original = "TRAIN/MONOCYTE/monocyte_001.jpeg"
+    copy = "TRAIN/NEUTROPHIL/zz_copy.jpeg"
+    (source / copy).write_bytes((source / original).read_bytes())
+    cfg = write_config(workflow_dir, source=str(source), crop={"shards": SHARDS})
+    proc = run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg), check=False)
+    assert proc.returncode != 0
+    lines = error_lines(proc, "under two labels")
+    assert len(lines) == 1 and original in lines[0] and copy in lines[0]
+    assert "conflicting_labels: drop" in lines[0]
+    assert not (workflow_dir / "results" / "manifest.tsv").exists()
+
+    cfg = write_config(
+        workflow_dir, source=str(source), crop={"shards": SHARDS}, conflicting_labels="drop"
+    )
+    proc = run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
+    assert not {original, copy} & split_images(workflow_dir)
+    assert len(split_images(workflow_dir)) == 4 * 6 - 1
+    qc = {r["image"]: r for r in read_tsv(workflow_dir / "results" / "qc" / "crops.tsv")}
+    assert qc[original]["label_conflict"] == copy and qc[copy]["label_conflict"] == original
+    assert sum(1 for r in qc.values() if r["label_conflict"]) == 2
+    assert len(error_lines(proc, "conflicting labels")) == 1  # the warning, on the terminal
+    log = (workflow_dir / "results" / "logs" / "manifest.log").read_text()
+    assert copy in log and original in log
+
+
+# --- TRAIN images copied into TEST ------------------------------------------------------
+
+
+def test_copies_of_train_images_in_test_are_listed_and_left_out(workflow_dir, tmp_path):
+    source = make_dataset(tmp_path / "cells", per_class=5, splits=("TRAIN", "TEST"))
+    planted = {}
+    for i, label in enumerate(["EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL", "MONOCYTE"]):
+        folder = "TEST" if i < 3 else "TEST_SIMPLE"
+        original = f"TRAIN/{label}/{label.lower()}_{i:03d}.jpeg"
+        copy = f"{folder}/{label}/copy_{i}.jpeg"
+        (source / copy).parent.mkdir(parents=True, exist_ok=True)
+        (source / copy).write_bytes((source / original).read_bytes())
+        planted[copy] = original
+    cfg = write_config(workflow_dir, source=str(source), crop={"shards": SHARDS})
+    section = "results/report/sections/dataset.html"
+    run_snakemake(workflow_dir, *SPINE, section, "--configfile", str(cfg))
+    tests = split_images(workflow_dir, ("test", "test_simple"))
+    assert not tests & set(planted) and len(tests) == 20
+    qc = {r["image"]: r for r in read_tsv(workflow_dir / "results" / "qc" / "crops.tsv")}
+    assert {i: r["copy_of_train"] for i, r in qc.items() if r["copy_of_train"]} == planted
+    html = (workflow_dir / section).read_text()
+    assert all(copy in html and original in html for copy, original in planted.items())
+
+    cfg = write_config(
+        workflow_dir,
+        source=str(source),
+        crop={"shards": SHARDS},
+        split={"train_copies_in_test": "keep"},
+    )
+    run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
+    assert set(planted) <= split_images(workflow_dir, ("test", "test_simple"))
+
+
+# --- any class set ----------------------------------------------------------------------
+
+QUICK = {
+    "image_size": 16,
+    "crop": {"shards": SHARDS},
+    "models": {"enabled": ["rf", "cnn"], "rf": {"n_estimators": 10}, "cnn": {"epochs": 1}},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "classes",
+    [
+        ("BASOPHIL", "EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"),
+        ("LYMPHOCYTE", "MONOCYTE"),
+    ],
+    ids=["five classes", "two classes"],
+)
+def test_any_class_set_end_to_end(workflow_dir, tmp_path, classes):
+    """A user's own folders, named by the data: models, metrics, report and predict."""
+    source = make_dataset(
+        tmp_path / "cells", per_class=6, splits=("TRAIN", "TEST"), classes=classes
+    )
+    new = tmp_path / "new"
+    new.mkdir()
+    for label in classes:
+        shutil.copy(source / "TEST" / label / f"{label.lower()}_000.jpeg", new / f"{label}.jpeg")
+    cfg = write_config(workflow_dir, source=str(source), predict={"input": str(new)}, **QUICK)
+    run_snakemake(workflow_dir, "--configfile", str(cfg))
+    results = workflow_dir / "results"
+    for model in ("rf", "cnn", "ensemble"):
+        metrics = json.loads((results / "models" / model / "metrics.json").read_text())
+        assert metrics["test"]["labels"] == sorted(classes)
+        assert np.array(metrics["test"]["confusion_matrix"]).shape == (len(classes),) * 2
+    table = read_tsv(results / "report" / "metrics.tsv")
+    assert {(r["model"], r["split"]) for r in table} == {
+        (m, s) for m in ("rf", "cnn", "ensemble") for s in ("val", "test")
+    }
+    html = (results / "report" / "report.html").read_text()
+    assert all(label in html for label in classes)
+    (predictions,) = results.glob("predict/*/predictions.tsv")
+    rows = read_tsv(predictions)
+    assert len(rows) == len(classes)
+    assert [c for c in rows[0] if c.startswith("p_")] == [f"p_{c}" for c in sorted(classes)]
+    assert {r["predicted"] for r in rows} <= set(classes)

@@ -163,7 +163,7 @@ def test_unreadable_images_are_listed_and_left_out(workflow_dir, tmp_path):
 
 
 def test_strict_makes_unreadable_fatal_and_leaves_no_partial_output(workflow_dir, tmp_path):
-    source = make_dataset(tmp_path / "cells", per_class=3)
+    source = make_dataset(tmp_path / "cells", per_class=5)
     (source / "TRAIN" / "MONOCYTE" / "zero.jpeg").write_bytes(b"")
     cfg = write_config(workflow_dir, source=str(source), crop={"shards": SHARDS}, strict=True)
     proc = run_snakemake(
@@ -181,7 +181,10 @@ def test_strict_makes_unreadable_fatal_and_leaves_no_partial_output(workflow_dir
 @pytest.mark.parametrize(
     "make_bad, message",
     [
-        (lambda s: (s / "TRAIN" / "BASOPHIL").mkdir(), "TRAIN/BASOPHIL: unknown class folder"),
+        (
+            lambda s: draw_cell(s / "TEST" / "BASOPHIL" / "b.jpeg"),
+            "TEST/BASOPHIL: class BASOPHIL has no TRAIN folder",
+        ),
         (
             lambda s: [p.unlink() for p in (s / "TRAIN" / "MONOCYTE").iterdir()],
             "TRAIN/MONOCYTE: class folder holds no images",
@@ -203,8 +206,10 @@ def test_archive_without_layout_fails_with_one_line(workflow_dir, tmp_path):
     import zipfile
 
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("holiday/a.jpeg", draw_cell(tmp_path / "a.jpeg").read_bytes())
-        zf.writestr("work/b.jpeg", b"x")
+        # images loose at the top: no class folder to label them
+        zf.writestr("a.jpeg", draw_cell(tmp_path / "a.jpeg").read_bytes())
+        zf.writestr("b.jpeg", b"x")
+        zf.writestr("docs/readme.txt", b"x")
     proc = run_snakemake(workflow_dir, *SPINE, "--config", f"source={archive}", check=False)
     assert proc.returncode != 0
     assert "no image folders in the expected layout" in proc.stderr

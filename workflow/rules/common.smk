@@ -1,3 +1,4 @@
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +34,7 @@ from wbc import EVAL_SPLITS, SPLITS
 from wbc import models as registry
 from wbc.imports import package_modules
 from wbc.settings import config_schema, model_settings, typed_from_command_line
-from wbc.source import list_files, parse_source, snakemake_inputs
+from wbc.source import folder_id, list_files, parse_source, snakemake_inputs
 
 
 def validate_config(config):
@@ -212,6 +213,13 @@ def reference_accuracy():
 
 
 PREDICT = config["predict"]
+# the input folder, absolute, and its results folder's name (see folder_id)
+PREDICT_FOLDER = (
+    None
+    if PREDICT["input"] is None
+    else os.path.abspath(os.path.expanduser(PREDICT["input"]))
+)
+PREDICT_ID = "unset" if PREDICT_FOLDER is None else folder_id(PREDICT_FOLDER)
 
 
 def predict_models():
@@ -221,7 +229,7 @@ def predict_models():
 
 def predict_files():
     """The inputs of rule predict, and the fingerprint of the folder's other files."""
-    folder = PREDICT["input"]
+    folder = PREDICT_FOLDER
     if folder is None or not Path(folder).is_dir():
         problem = "is not set" if folder is None else f"{folder} is not a folder"
         raise WorkflowError(

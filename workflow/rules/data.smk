@@ -53,6 +53,9 @@ rule manifest:
             dataset_root() if SOURCE.kind == "folder" else input.images
         ),
         untracked=DATASET_UNTRACKED,
+        # the class check needs it: each class must have images for train and val
+        val_fraction=config["split"]["val_fraction"],
+        conflicting_labels=config["conflicting_labels"],
     conda:
         "../../envs/data.yaml"
     script:

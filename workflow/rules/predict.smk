@@ -1,4 +1,5 @@
-# `snakemake predict`: classify the images of config key predict.input with a trained model.
+# `snakemake predict`: classify the images of config key predict.input with a trained model,
+# into a results folder of that input folder's own (a run on another folder replaces nothing).
 rule predict:
     input:
         images=lambda wildcards: predict_files()[0],
@@ -6,13 +7,15 @@ rule predict:
         metrics=[model_output(m, "metrics") for m in predict_models()],
         code=code("predict.py", *(f"wbc.models.{m}" for m in predict_models())),
     output:
-        "results/predict/predictions.tsv",
+        # update: not deleted before the job, and restored when the job fails
+        predictions=update(f"results/predict/{PREDICT_ID}/predictions.tsv"),
+        folder=update(f"results/predict/{PREDICT_ID}/folder.txt"),
     log:
         "results/logs/predict.log",
     benchmark:
         "results/benchmarks/predict.tsv"
     params:
-        folder=PREDICT["input"],
+        folder=PREDICT_FOLDER,
         untracked=lambda wildcards: predict_files()[1],
         models=predict_models(),
         families={m: m for m in predict_models()},

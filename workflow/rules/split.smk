@@ -12,6 +12,7 @@ rule split:
     params:
         val_fraction=config["split"]["val_fraction"],
         seed=config["split"]["seed"],
+        train_copies_in_test=config["split"]["train_copies_in_test"],
     conda:
         "../../envs/sklearn.yaml"
     script:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,14 @@ def why_skipped(path: Path) -> str:
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         return f"not an image type ({', '.join(sorted(IMAGE_SUFFIXES))})"
     return ""
+
+
+def folder_id(folder: str | Path) -> str:
+    """A results folder name for an input folder: its name (made safe for a path) and a
+    short hash of its absolute path, so two folders never share a result."""
+    absolute = os.path.abspath(os.path.expanduser(folder))
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(absolute)).strip("._") or "folder"
+    return f"{name}-{hashlib.sha1(os.fsencode(absolute)).hexdigest()[:8]}"
 
 
 def shard_of(image: str, shards: int) -> int:

@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
-from sklearn.model_selection import train_test_split
-
 from . import SPLITS, UNREADABLE
+from .dataset import label_conflicts
 from .runtime import UserError
 
 SPLIT_COLUMNS = ("image", "label", "crop")
+
+
+def copies_of_train(manifest: list[dict[str, str]], key: str = "sha256") -> dict[str, str]:
+    """TEST and TEST_SIMPLE images that share ``key`` with a TRAIN image (for sha256: its
+    byte-identical copies): image -> the first such TRAIN image. Scored as test images,
+    they would score a model on what it was trained on."""
+    train: dict[str, str] = {}
+    for row in sorted(manifest, key=lambda r: r["image"]):
+        if row["split"] == "TRAIN":
+            train.setdefault(row[key], row["image"])
+    return {
+        row["image"]: train[row[key]]
+        for row in manifest
+        if row["split"] != "TRAIN" and row[key] in train
+    }
+
+
+# what the crop QC table says of images the split files leave out (or keep) as copies
+INTEGRITY_COLUMNS = ("label_conflict", "copy_of_train")
+
+
+def integrity(manifest: list[dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Per image: the copies filed under another label, and the TRAIN image a TEST or
+    TEST_SIMPLE image copies (the crop QC table's INTEGRITY_COLUMNS)."""
+    conflicts, copies = label_conflicts(manifest), copies_of_train(manifest)
+    return {
+        row["image"]: {
+            "label_conflict": "; ".join(conflicts.get(row["image"], [])),
+            "copy_of_train": copies.get(row["image"], ""),
+        }
+        for row in manifest
+    }
 
 
 def make_splits(
@@ -15,17 +46,26 @@ def make_splits(
     qc: list[dict[str, str]],
     val_fraction: float,
     seed: int,
+    train_copies_in_test: str = "drop",
 ) -> dict[str, list[dict[str, str]]]:
     """Stratified train/val split of TRAIN; TEST and TEST_SIMPLE pass through.
 
     Byte-identical copies stay on one side of the train/val split so the same pixels are
-    never both trained on and validated on. Unreadable images are left out.
+    never both trained on and validated on, and copies of TRAIN images are left out of the
+    test splits (``train_copies_in_test='keep'`` keeps them). Unreadable images, and
+    images filed under two labels (the manifest stops on those unless told to drop them),
+    are left out.
     """
+    from sklearn.model_selection import train_test_split  # not in the crop QC rule's env
+
     crops = {row["image"]: row["crop"] for row in qc if row["status"] != UNREADABLE}
+    left_out = set(label_conflicts(manifest))
+    if train_copies_in_test == "drop":
+        left_out |= set(copies_of_train(manifest))
     rows_by_split: dict[str, list[dict[str, str]]] = {s: [] for s in SPLITS}
     train_groups: dict[str, list[dict[str, str]]] = {}
     for entry in sorted(manifest, key=lambda r: r["image"]):
-        if entry["image"] not in crops:
+        if entry["image"] not in crops or entry["image"] in left_out:
             continue
         row = {"image": entry["image"], "label": entry["label"], "crop": crops[entry["image"]]}
         if entry["split"] == "TRAIN":
@@ -39,8 +79,9 @@ def make_splits(
     for label in sorted(set(labels)):
         if labels.count(label) < 2:
             raise UserError(
-                f"class {label} has {labels.count(label)} distinct TRAIN image(s): too "
-                "few to split into train and val; add images of that class"
+                f"class {label} has {labels.count(label)} distinct TRAIN image(s) left after "
+                "the unreadable ones: too few to split into train and val; add images of "
+                "that class"
             )
     try:
         train_digests, val_digests = train_test_split(
