@@ -230,3 +230,35 @@ def test_any_class_set_end_to_end(workflow_dir, tmp_path, classes):
     assert len(rows) == len(classes)
     assert [c for c in rows[0] if c.startswith("p_")] == [f"p_{c}" for c in sorted(classes)]
     assert {r["predicted"] for r in rows} <= set(classes)
+
+
+# --- offline: what needs the network, said before any job starts -----------------------
+
+OFFLINE = {"KAGGLE_API_ENDPOINT": "http://127.0.0.1:9"}  # a closed port: no network needed
+
+
+def test_offline_run_names_each_missing_download_before_any_job(workflow_dir, tmp_path):
+    env = {**OFFLINE, "KAGGLEHUB_CACHE": str(tmp_path / "empty-cache")}
+    proc = run_snakemake(workflow_dir, check=False, env=env)  # `make run`: the defaults
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    source, weights = lines[-2:]  # the last thing the user reads: one line each
+    assert source.startswith("config key 'source': cannot reach Kaggle")
+    assert "--config source=" in source
+    assert weights.startswith("config key 'models.vgg16.weights': cannot download")
+    assert "models: {vgg16: {weights: " in weights and "null" in weights
+    assert not error_lines(proc, "Error") and not error_lines(proc, "Traceback")
+    assert len(lines) <= 60, len(lines)  # was 99, with the fixes at lines 73 and 83
+    assert not (workflow_dir / "results").exists()  # no job started
+
+
+def test_offline_run_uses_kagglehubs_cache(workflow_dir, tmp_path):
+    from test_dataset import seed_kagglehub_cache
+
+    cache = tmp_path / "kagglehub"
+    seed_kagglehub_cache(cache, "someone", "cells", 2, per_class=5)
+    env = {**OFFLINE, "KAGGLEHUB_CACHE": str(cache)}
+    cfg = write_config(workflow_dir, source="kaggle:someone/cells", crop={"shards": SHARDS})
+    proc = run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg), env=env)
+    assert len(error_lines(proc, "using its cached version 2")) == 1
+    assert len(read_tsv(workflow_dir / "results" / "splits" / "test.tsv")) == 20

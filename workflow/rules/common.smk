@@ -33,6 +33,8 @@ sys.path.insert(0, str(SCRIPTS))
 from wbc import EVAL_SPLITS, SPLITS
 from wbc import models as registry
 from wbc.imports import package_modules
+from wbc.models.vgg16 import WEIGHTS_URL as VGG16_WEIGHTS_URL
+from wbc.preflight import offline_problems
 from wbc.settings import config_schema, model_settings, typed_from_command_line
 from wbc.source import folder_id, list_files, parse_source, snakemake_inputs
 
@@ -71,6 +73,18 @@ try:
     SOURCE = parse_source(config["source"])
 except ValueError as err:
     raise WorkflowError(str(err)) from None
+
+
+onstart:
+    # before any job starts: one line per download this run needs and cannot make
+    problems = offline_problems(
+        {job.rule.name for job in workflow.dag.needrun_jobs()},
+        SOURCE.value if SOURCE.kind == "kaggle" else None,
+        VGG16_WEIGHTS_URL,
+    )
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        sys.exit(1)
 
 
 def code(script, *modules):

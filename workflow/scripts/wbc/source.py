@@ -49,6 +49,29 @@ def parse_source(source: str) -> Source:
     )
 
 
+def kagglehub_cache() -> Path:
+    """kagglehub's cache folder (``$KAGGLEHUB_CACHE``, else ``~/.cache/kagglehub``)."""
+    return Path(os.environ.get("KAGGLEHUB_CACHE", Path.home() / ".cache" / "kagglehub"))
+
+
+def kaggle_cached(handle: str) -> tuple[int, Path] | None:
+    """The version of a Kaggle dataset kagglehub's cache holds complete, and its folder:
+    the handle's own version, or for a handle without one the newest cached. Read as
+    kagglehub lays it out: ``datasets/<owner>/<dataset>/versions/<n>/`` beside the
+    marker ``datasets/<owner>/<dataset>/<n>.complete`` of a finished download."""
+    owner, dataset, *version = handle.split("/")
+    base = kagglehub_cache() / "datasets" / owner / dataset
+    wanted = [int(version[1])] if version else []
+    if not wanted and (base / "versions").is_dir():
+        wanted = sorted(
+            (int(p.name) for p in (base / "versions").iterdir() if p.name.isdigit()), reverse=True
+        )
+    for n in wanted:
+        if (base / f"{n}.complete").is_file() and (base / "versions" / str(n)).is_dir():
+            return n, base / "versions" / str(n)
+    return None
+
+
 def list_files(root: str | Path) -> list[str]:
     """Every non-hidden file under ``root`` (broken links too), sorted."""
     found = []
