@@ -7,12 +7,16 @@ import csv
 import json
 import os
 import shutil
+import signal
+import subprocess
+import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import SPINE, run_snakemake, write_config
+from conftest import SNAKEMAKE, SPINE, run_snakemake, write_config
 from synthetic import draw_cell, make_dataset
 
 SHARDS = 2
@@ -262,3 +266,101 @@ def test_offline_run_uses_kagglehubs_cache(workflow_dir, tmp_path):
     proc = run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg), env=env)
     assert len(error_lines(proc, "using its cached version 2")) == 1
     assert len(read_tsv(workflow_dir / "results" / "splits" / "test.tsv")) == 20
+
+
+# --- an orphaned job never writes over a newer run ---------------------------------------
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc: Linux)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def job_process(snakemake_pid: int, script: str) -> int:
+    """The Python process running a rule's script under a Snakemake process."""
+    for pid in descendants(snakemake_pid):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if b"python" in cmdline[0] and any(script.encode() in part for part in cmdline):
+            return pid
+    raise AssertionError(f"no {script} job under Snakemake {snakemake_pid}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has finished: its parent, init, reaps it
+
+
+def wait_until(condition, timeout=300, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_an_orphaned_job_never_writes_over_a_newer_run(workflow_dir, tmp_path):
+    """`kill -9` of Snakemake leaves its running job alive; after `--unlock` a rerun with
+    a small setting must not let the orphan write its results over the new ones."""
+    import joblib
+
+    source = make_dataset(tmp_path / "cells", per_class=6, splits=("TRAIN", "TEST"))
+
+    def config(trees):
+        return write_config(
+            workflow_dir,
+            source=str(source),
+            image_size=16,
+            crop={"shards": SHARDS},
+            models={"enabled": ["rf"], "rf": {"n_estimators": trees}},
+        )
+
+    target = "results/models/rf/model.joblib"
+    model = workflow_dir / target
+    first = subprocess.Popen(
+        [SNAKEMAKE, "--cores", "2", target, "--configfile", str(config(20000))],
+        cwd=workflow_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    log = workflow_dir / "results" / "logs" / "train_rf.log"
+    wait_until(log.exists, what="train_rf to start")
+    time.sleep(1)  # into its 20,000 trees
+    orphan = job_process(first.pid, "train_model")
+    os.kill(orphan, signal.SIGSTOP)  # held, so that it finishes when the test says
+    os.kill(first.pid, signal.SIGKILL)  # Snakemake alone, as `kill -9 <snakemake>` does
+    first.wait()
+    try:
+        run_snakemake(workflow_dir, "--unlock", "--configfile", str(config(5)))
+        second = run_snakemake(workflow_dir, target, "--configfile", str(config(5)), check=False)
+    finally:
+        os.kill(orphan, signal.SIGCONT)
+    wait_until(lambda: not alive(orphan), what="the orphan to finish")
+    # the orphan never wrote its 20,000-tree forest where the newer run writes
+    assert not model.exists() or joblib.load(model).n_estimators == 5
+    # the rerun stopped at once, saying which process to stop
+    assert second.returncode != 0
+    lines = error_lines(second, f"PID {orphan}")
+    assert len(lines) == 1 and "train_rf" in lines[0] and f"kill {orphan}" in lines[0]
+    # the orphan gone, the rerun makes the newer result, and it stays
+    run_snakemake(workflow_dir, target, "--configfile", str(config(5)))
+    assert joblib.load(model).n_estimators == 5
+    dry = run_snakemake(workflow_dir, target, "--configfile", str(config(5)), "--dry-run")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    leftovers = [p for p in (workflow_dir / "results").rglob(".*") if "snakemake" not in p.name]
+    assert not leftovers, leftovers

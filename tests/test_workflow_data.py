@@ -282,7 +282,8 @@ def test_interrupted_run_resumes(workflow_dir, tmp_path):
     )
     crops = workflow_dir / "results" / "crops" / "0"
     deadline = time.monotonic() + 120
-    while not (crops.is_dir() and any(crops.rglob("*.png"))) and time.monotonic() < deadline:
+    # the job writes its crops under a temporary name until it ends (wbc.runtime)
+    while not any(crops.parent.rglob("*.png")) and time.monotonic() < deadline:
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # as a lost node or a closed laptop would
     proc.wait()
@@ -294,4 +295,6 @@ def test_interrupted_run_resumes(workflow_dir, tmp_path):
     run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
     rows = read_tsv(qc)
     assert len(rows) == 400 and all(r["status"] == "cropped" for r in rows)
-    assert len(list(crops.rglob("*.png"))) == 400
+    assert all(r["crop"].startswith(f"{crops.relative_to(workflow_dir)}/") for r in rows)
+    # the killed job's half-written crops are gone
+    assert len(list(crops.rglob("*.png"))) == len(list(crops.parent.rglob("*.png"))) == 400

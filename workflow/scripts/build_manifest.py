@@ -14,4 +14,4 @@ def main():
     logging.info("classes (the TRAIN folders): %s", ", ".join(manifest_classes(rows)))
 
 
-run_rule(main, snakemake.log[0])
+run_rule(main, snakemake)

@@ -27,4 +27,4 @@ def main():
     logging.info("%d images of %s classified with %s", len(table), params.folder, name)
 
 
-run_rule(main, snakemake.log[0])
+run_rule(main, snakemake)

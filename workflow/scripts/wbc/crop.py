@@ -132,7 +132,7 @@ def crop_images(
     images: list[tuple[str, str]], crops_dir: str | Path, strict: bool = False
 ) -> list[dict[str, str]]:
     """Crop ``(image, path)`` pairs into ``crops_dir``; returns one QC row per image."""
-    from .runtime import UserError
+    from .runtime import UserError, final_path
 
     Path(crops_dir).mkdir(parents=True, exist_ok=True)  # an empty shard too
     rows = []
@@ -151,6 +151,6 @@ def crop_images(
         if result.image is not None:
             out = crop_path(crops_dir, image)
             write_png(out, result.image)
-            row["crop"] = str(out)
+            row["crop"] = final_path(out)  # the name it has once the job ends
         rows.append(row)
     return rows
