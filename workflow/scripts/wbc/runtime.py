@@ -126,8 +126,9 @@ class Lease:
             self._write({**holder, "revoked_by": self._whoami()})
             raise UserError(self._refusal(holder))
         if holder is not None:  # a dead job's: its half-written outputs go
-            for leftover in holder.get("staged", []):
-                _remove(Path(leftover))
+            for leftover in map(Path, holder.get("staged", [])):
+                if leftover.name.startswith(".") and ".staged" in leftover.name:  # ours only
+                    _remove(leftover)
         self._write(self.me)
         if not self.ours():  # another job took it in the same instant
             raise UserError(f"rule {self.rule}: another job took these outputs; run again")
