@@ -78,6 +78,29 @@ def test_unreadable_files(tmp_path, content, reason):
     assert result.status == UNREADABLE and reason in result.reason and result.image is None
 
 
+@pytest.mark.parametrize(
+    "trailer",
+    [b"\x00" * 62, b"\x00" * 64, b"CAMERA-TRAILER " * 40],
+    ids=["62 bytes", "64 bytes", "600 bytes"],
+)
+def test_jpeg_with_bytes_after_its_end_is_read_whole(tmp_path, trailer):
+    """Some cameras and exporters write bytes after the end-of-image marker: decoders
+    read the image whole, and so must the crop (and predict, through crop_file)."""
+    good = draw_cell(tmp_path / "good.jpeg")
+    path = tmp_path / "trailer.jpeg"
+    path.write_bytes(good.read_bytes() + trailer)
+    np.testing.assert_array_equal(read_rgb(path), read_rgb(good))
+    assert crop_file(path).status == CROPPED
+
+
+def test_jpeg_cut_anywhere_is_unreadable(tmp_path):
+    good = draw_cell(tmp_path / "good.jpeg").read_bytes()
+    path = tmp_path / "cut.jpeg"
+    for keep in (len(good) // 4, len(good) // 2, len(good) - 64, len(good) - 2):
+        path.write_bytes(good[:keep])
+        assert crop_file(path).status == UNREADABLE, keep
+
+
 def test_crop_images_writes_crops_and_qc(tmp_path):
     good = draw_cell(tmp_path / "in" / "good.jpeg")
     bad = tmp_path / "in" / "bad.jpeg"

@@ -9,7 +9,7 @@ import pytest
 
 from synthetic import draw_cell, make_dataset
 from wbc import CLASSES
-from wbc.dataset import build_manifest, scan_dataset, write_shard_lists
+from wbc.dataset import build_manifest, manifest_classes, scan_dataset, write_shard_lists
 from wbc.download import download_kaggle, unpack_zip
 from wbc.io import read_tsv
 from wbc.runtime import UserError
@@ -54,21 +54,55 @@ def test_stray_files_are_skipped_with_a_warning(tmp_path, caplog):
     assert "notes.txt" in warned and "README.md" in warned and ".DS_Store" not in warned
 
 
-@pytest.mark.parametrize(
-    "make_bad, message",
-    [
-        (
-            lambda root: (root / "TRAIN" / "BASOPHIL").mkdir(),
-            r"TRAIN/BASOPHIL: unknown class folder.*rename or remove",
-        ),
-        (lambda root: (root / "VALIDATION").mkdir(), r"VALIDATION: unknown split folder"),
-    ],
-)
-def test_unknown_folders_are_errors(tmp_path, make_bad, message):
+def test_unknown_split_folder_is_an_error(tmp_path):
     make_dataset(tmp_path, per_class=1)
-    make_bad(tmp_path)
-    with pytest.raises(UserError, match=message):
+    (tmp_path / "VALIDATION").mkdir()
+    with pytest.raises(UserError, match=r"VALIDATION: unknown split folder"):
         scan_dataset(tmp_path)
+
+
+def test_test_class_without_train_folder_is_an_error(tmp_path):
+    make_dataset(tmp_path, per_class=5, splits=("TRAIN", "TEST"))
+    draw_cell(tmp_path / "TEST" / "BASOPHIL" / "b.jpeg")
+    with pytest.raises(
+        UserError, match=r"TEST/BASOPHIL: class BASOPHIL has no TRAIN folder.*rename or remove"
+    ):
+        build_manifest(tmp_path)
+
+
+@pytest.mark.parametrize("classes", [("BASOPHIL", *CLASSES), ("LYMPHOCYTE", "NEUTROPHIL")])
+def test_the_classes_are_the_train_folders(tmp_path, classes):
+    make_dataset(tmp_path / "mine", per_class=5, splits=(), classes=classes)
+    rows = build_manifest(tmp_path)
+    assert {r["label"] for r in rows} == set(classes)
+    assert manifest_classes(rows) == sorted(classes)
+
+
+def test_one_class_is_not_a_classifier(tmp_path):
+    make_dataset(tmp_path, per_class=5, classes=("MONOCYTE",))
+    with pytest.raises(UserError, match=r"TRAIN holds one class \(MONOCYTE\).*add a folder"):
+        build_manifest(tmp_path)
+
+
+def test_too_few_images_of_a_class_says_what_to_add(tmp_path):
+    make_dataset(tmp_path, per_class=5, classes=("MONOCYTE", "BASOPHIL"))
+    for path in sorted((tmp_path / "TRAIN" / "BASOPHIL").iterdir())[2:]:
+        path.unlink()
+    with pytest.raises(
+        UserError, match=r"TRAIN/BASOPHIL: 2 distinct images.*add at least 3 more"
+    ) as err:
+        build_manifest(tmp_path, val_fraction=0.2)
+    assert "\n" not in str(err.value)
+    assert build_manifest(tmp_path, val_fraction=0.5)  # 2 are enough for a half-half split
+
+
+def test_kaggle_layout_with_other_classes_warns(tmp_path, caplog):
+    images = tmp_path / "dataset2-master" / "dataset2-master" / "images"
+    make_dataset(images, per_class=5, classes=("BASOPHIL", *CLASSES))
+    with caplog.at_level(logging.WARNING):
+        build_manifest(tmp_path)
+    warned = [r.getMessage() for r in caplog.records if "BASOPHIL" in r.getMessage()]
+    assert len(warned) == 1 and "reference study" in warned[0]
 
 
 def test_empty_class_folder_is_an_error(tmp_path):
@@ -80,9 +114,11 @@ def test_empty_class_folder_is_an_error(tmp_path):
 
 
 def test_folder_without_the_layout_is_an_error(tmp_path):
-    (tmp_path / "a").mkdir()
+    # images loose beside folders of anything but images: no class folder to label them
+    (tmp_path / "a" / "deeper").mkdir(parents=True)
     (tmp_path / "b").mkdir()
-    draw_cell(tmp_path / "a" / "x.jpeg")
+    draw_cell(tmp_path / "x.jpeg")
+    draw_cell(tmp_path / "a" / "deeper" / "y.jpeg")
     with pytest.raises(UserError, match=r"no image folders in the expected layout"):
         scan_dataset(tmp_path)
 
@@ -92,7 +128,7 @@ def test_manifest_rows(tmp_path):
     copy = tmp_path / "TEST_SIMPLE" / "MONOCYTE" / "zz_copy.jpeg"
     original = tmp_path / "TEST_SIMPLE" / "MONOCYTE" / "monocyte_000.jpeg"
     copy.write_bytes(original.read_bytes())
-    rows = build_manifest(tmp_path)
+    rows = build_manifest(tmp_path, val_fraction=0.5)  # 2 TRAIN images a class: one in val
     assert len(rows) == 17
     by_image = {r["image"]: r for r in rows}
     dup = by_image["TEST_SIMPLE/MONOCYTE/zz_copy.jpeg"]

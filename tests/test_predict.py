@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import zipfile
 
@@ -22,7 +23,8 @@ def read_tsv(path):
 
 
 def new_images(folder, archive):
-    """Four real TEST_SIMPLE images, a corrupt JPEG, a text file and a nested PNG."""
+    """Four real TEST_SIMPLE images, a corrupt JPEG, a text file, a nested PNG, a name with
+    braces (a wildcard to Snakemake) and one that is not UTF-8."""
     folder.mkdir()
     with zipfile.ZipFile(archive) as zf:
         names = sorted(n for n in zf.namelist() if "TEST_SIMPLE/" in n and n.endswith(".jpeg"))
@@ -32,7 +34,20 @@ def new_images(folder, archive):
     (folder / "notes.txt").write_text("not an image")
     (folder / "sub").mkdir()
     shutil.copy(folder / "cell_0.jpeg", folder / "sub" / "copy.png")  # JPEG bytes, .png name
+    shutil.copy(folder / "cell_1.jpeg", folder / "cell{1}.jpeg")
+    shutil.copy(folder / "cell_1.jpeg", os.path.join(os.fsencode(folder), b"caf\xe9.jpeg"))
     return folder
+
+
+def result_folder(workdir, folder):
+    """Where predict writes the result of ``folder``: one per input folder."""
+    (found,) = [
+        p.parent
+        for p in (workdir / "results" / "predict").glob("*/folder.txt")
+        if p.read_text().strip() == str(folder.resolve())
+    ]
+    assert found.name.startswith(f"{folder.name}-")
+    return found
 
 
 @pytest.mark.slow
@@ -47,7 +62,7 @@ def test_predict_a_folder_with_a_bad_file(workflow_dir, mini_zip, tmp_path):
         predict={"input": str(folder)},
     )
     run_snakemake(workflow_dir, "predict", "--configfile", str(cfg))
-    out = workflow_dir / "results" / "predict" / "predictions.tsv"
+    out = result_folder(workflow_dir, folder) / "predictions.tsv"
     rows = {r["image"]: r for r in read_tsv(out)}
     assert sorted(rows) == [
         "broken.jpeg",
@@ -55,6 +70,7 @@ def test_predict_a_folder_with_a_bad_file(workflow_dir, mini_zip, tmp_path):
         "cell_1.jpeg",
         "cell_2.jpeg",
         "cell_3.jpeg",
+        "cell{1}.jpeg",
         "sub/copy.png",
     ]
     assert rows["broken.jpeg"]["crop_status"] == "unreadable"
@@ -73,21 +89,27 @@ def test_predict_a_folder_with_a_bad_file(workflow_dir, mini_zip, tmp_path):
         p = np.array([float(row[f"p_{c}"]) for c in CLASSES])
         assert p.sum() == pytest.approx(1, abs=1e-4) and row["predicted"] == CLASSES[p.argmax()]
     assert rows["sub/copy.png"]["p_EOSINOPHIL"] == rows["cell_0.jpeg"]["p_EOSINOPHIL"]
-    assert "notes.txt" in (workflow_dir / "results" / "logs" / "predict.log").read_text()
+    assert rows["cell{1}.jpeg"]["p_EOSINOPHIL"] == rows["cell_1.jpeg"]["p_EOSINOPHIL"]
+    log = (workflow_dir / "results" / "logs" / "predict.log").read_text()
+    assert "notes.txt" in log and "caf\\xe9.jpeg: its name is not UTF-8" in log
 
-    # another model: predict reruns alone, with the Keras model; then the ensemble, whose
-    # probabilities are the mean of its members', as in rule ensemble
-    probabilities = {}
-    for model in ("cnn", "rf", "ensemble"):
+    def predict(folder, **settings):
         cfg = write_config(
             workflow_dir,
             source=str(mini_zip),
             image_size=32,
             crop={"shards": 2},
             models=QUICK_MODELS,
-            predict={"input": str(folder), "model": model},
+            predict={"input": str(folder), **settings},
         )
-        proc = run_snakemake(workflow_dir, "predict", "--configfile", str(cfg))
+        return run_snakemake(workflow_dir, "predict", "--configfile", str(cfg), check=False)
+
+    # another model: predict reruns alone, with the Keras model; then the ensemble, whose
+    # probabilities are the mean of its members', as in rule ensemble
+    probabilities = {}
+    for model in ("rf", "ensemble", "cnn"):
+        proc = predict(folder, model=model)
+        assert proc.returncode == 0, proc.stderr[-3000:]
         assert not {"train_cnn", "train_rf"} & set(scheduled_jobs(proc))
         rows = read_tsv(out)
         assert {r["model"] for r in rows} == {model}
@@ -96,6 +118,23 @@ def test_predict_a_folder_with_a_bad_file(workflow_dir, mini_zip, tmp_path):
         )
     mean = (probabilities["cnn"] + probabilities["rf"]) / 2
     np.testing.assert_allclose(probabilities["ensemble"], mean, atol=1e-5)
+    first = out.read_bytes()
+
+    # another folder: a result of its own, the first one kept
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(folder / "cell_2.jpeg", other / "only.jpeg")
+    assert predict(other).returncode == 0
+    assert [r["image"] for r in read_tsv(result_folder(workflow_dir, other) / "predictions.tsv")]
+    assert out.read_bytes() == first
+
+    # a run that fails keeps the good result it would have replaced
+    for path in folder.rglob("*"):
+        if path.is_file() and path.suffix != ".txt":
+            path.unlink()
+    proc = predict(folder, model="cnn")
+    assert proc.returncode != 0 and "holds no images" in proc.stderr
+    assert out.read_bytes() == first
 
 
 def test_predict_without_input_folder_says_which_key(workflow_dir, tmp_path):

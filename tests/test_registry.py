@@ -120,7 +120,8 @@ def test_a_model_added_through_the_registry_alone(workflow_dir, mini_zip, tmp_pa
     ensemble = json.loads((results / "models" / "ensemble" / "metrics.json").read_text())
     assert ensemble["members"] == ["rf", "knn"]
     # predict with it (the default target includes predict when predict.input is set)
-    rows = read_tsv(results / "predict" / "predictions.tsv")
+    (predictions,) = (results / "predict").glob("new-*/predictions.tsv")  # one per folder
+    rows = read_tsv(predictions)
     assert len(rows) == 3 and {r["model"] for r in rows} == {"knn"}
     assert all(r["predicted"] in metrics["classes"] for r in rows)
     shutil.rmtree(new)

@@ -8,7 +8,7 @@ import pytest
 
 from wbc import CLASSES
 from wbc.runtime import UserError
-from wbc.splits import make_splits
+from wbc.splits import copies_of_train, make_splits
 
 
 def fake_inputs(per_class=25, duplicates=()):
@@ -65,3 +65,22 @@ def test_too_few_images_of_a_class():
     manifest, qc = fake_inputs(per_class=1)
     with pytest.raises(UserError, match=r"class EOSINOPHIL has 1 distinct TRAIN image"):
         make_splits(manifest, qc, 0.2, seed=42)
+
+
+def test_copies_of_train_images_leave_the_test_splits_unless_kept():
+    manifest, qc = fake_inputs()
+    copy, original = "TEST/MONOCYTE/copy.jpeg", "TRAIN/MONOCYTE/003.jpeg"
+    manifest.append({"image": copy, "split": "TEST", "label": "MONOCYTE", "sha256": original})
+    qc.append({"image": copy, "status": "cropped", "crop": "c2.png"})
+    assert copies_of_train(manifest) == {copy: original}
+    assert copy not in {r["image"] for r in make_splits(manifest, qc, 0.2, seed=42)["test"]}
+    kept = make_splits(manifest, qc, 0.2, seed=42, train_copies_in_test="keep")
+    assert copy in {r["image"] for r in kept["test"]}
+
+
+def test_images_under_two_labels_are_left_out():
+    manifest, qc = fake_inputs()
+    manifest[0]["sha256"] = manifest[-1]["sha256"]  # an EOSINOPHIL file = a MONOCYTE one
+    splits = make_splits(manifest, qc, 0.2, seed=42)
+    kept = {r["image"] for rows in splits.values() for r in rows}
+    assert manifest[0]["image"] not in kept and manifest[-1]["image"] not in kept

@@ -146,6 +146,9 @@ def unreadable_files(source):
 def test_unreadable_images_are_listed_and_left_out(workflow_dir, tmp_path):
     source = make_dataset(tmp_path / "cells", per_class=6)
     bad = unreadable_files(source)
+    # a whole JPEG with bytes after its end-of-image marker, as some cameras write: readable
+    whole = (source / "TRAIN" / "MONOCYTE" / "monocyte_000.jpeg").read_bytes()
+    (source / "TRAIN" / "MONOCYTE" / "trailer.jpeg").write_bytes(whole + b"\0" * 100)
     cfg = write_config(workflow_dir, source=str(source), crop={"shards": SHARDS})
     proc = run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
     qc = read_tsv(workflow_dir / "results" / "qc" / "crops.tsv")
@@ -156,11 +159,11 @@ def test_unreadable_images_are_listed_and_left_out(workflow_dir, tmp_path):
         for n in ("train", "val")
         for r in read_tsv(workflow_dir / "results" / "splits" / f"{n}.tsv")
     }
-    assert len(kept) == 24 and not kept & bad
+    assert len(kept) == 25 and not kept & bad and "TRAIN/MONOCYTE/trailer.jpeg" in kept
 
 
 def test_strict_makes_unreadable_fatal_and_leaves_no_partial_output(workflow_dir, tmp_path):
-    source = make_dataset(tmp_path / "cells", per_class=3)
+    source = make_dataset(tmp_path / "cells", per_class=5)
     (source / "TRAIN" / "MONOCYTE" / "zero.jpeg").write_bytes(b"")
     cfg = write_config(workflow_dir, source=str(source), crop={"shards": SHARDS}, strict=True)
     proc = run_snakemake(
@@ -178,7 +181,10 @@ def test_strict_makes_unreadable_fatal_and_leaves_no_partial_output(workflow_dir
 @pytest.mark.parametrize(
     "make_bad, message",
     [
-        (lambda s: (s / "TRAIN" / "BASOPHIL").mkdir(), "TRAIN/BASOPHIL: unknown class folder"),
+        (
+            lambda s: draw_cell(s / "TEST" / "BASOPHIL" / "b.jpeg"),
+            "TEST/BASOPHIL: class BASOPHIL has no TRAIN folder",
+        ),
         (
             lambda s: [p.unlink() for p in (s / "TRAIN" / "MONOCYTE").iterdir()],
             "TRAIN/MONOCYTE: class folder holds no images",
@@ -200,8 +206,10 @@ def test_archive_without_layout_fails_with_one_line(workflow_dir, tmp_path):
     import zipfile
 
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("holiday/a.jpeg", draw_cell(tmp_path / "a.jpeg").read_bytes())
-        zf.writestr("work/b.jpeg", b"x")
+        # images loose at the top: no class folder to label them
+        zf.writestr("a.jpeg", draw_cell(tmp_path / "a.jpeg").read_bytes())
+        zf.writestr("b.jpeg", b"x")
+        zf.writestr("docs/readme.txt", b"x")
     proc = run_snakemake(workflow_dir, *SPINE, "--config", f"source={archive}", check=False)
     assert proc.returncode != 0
     assert "no image folders in the expected layout" in proc.stderr
@@ -274,7 +282,8 @@ def test_interrupted_run_resumes(workflow_dir, tmp_path):
     )
     crops = workflow_dir / "results" / "crops" / "0"
     deadline = time.monotonic() + 120
-    while not (crops.is_dir() and any(crops.rglob("*.png"))) and time.monotonic() < deadline:
+    # the job writes its crops under a temporary name until it ends (wbc.runtime)
+    while not any(crops.parent.rglob("*.png")) and time.monotonic() < deadline:
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # as a lost node or a closed laptop would
     proc.wait()
@@ -286,4 +295,6 @@ def test_interrupted_run_resumes(workflow_dir, tmp_path):
     run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
     rows = read_tsv(qc)
     assert len(rows) == 400 and all(r["status"] == "cropped" for r in rows)
-    assert len(list(crops.rglob("*.png"))) == 400
+    assert all(r["crop"].startswith(f"{crops.relative_to(workflow_dir)}/") for r in rows)
+    # the killed job's half-written crops are gone
+    assert len(list(crops.rglob("*.png"))) == len(list(crops.parent.rglob("*.png"))) == 400

@@ -1,3 +1,4 @@
+import os
 import re
 import sys
 import tempfile
@@ -33,8 +34,16 @@ sys.path.insert(0, str(SCRIPTS))
 from wbc import EVAL_SPLITS, SPLITS
 from wbc import models as registry
 from wbc.imports import package_modules
-from wbc.settings import config_schema, model_ids, model_settings, parse_id
-from wbc.source import list_files, parse_source
+from wbc.models.vgg16 import WEIGHTS_URL as VGG16_WEIGHTS_URL
+from wbc.preflight import offline_problems
+from wbc.settings import (
+    config_schema,
+    model_ids,
+    model_settings,
+    parse_id,
+    typed_from_command_line,
+)
+from wbc.source import folder_id, list_files, parse_source, snakemake_inputs
 
 
 def validate_config(config):
@@ -48,9 +57,11 @@ def validate_config(config):
             workflow.current_basedir.join("../schemas/config.schema.yaml")
         ).read()
     )
+    full = config_schema(base)
+    config.update(typed_from_command_line(config, full))
     with tempfile.TemporaryDirectory() as folder:
         schema = Path(folder) / "config.schema.yaml"
-        schema.write_text(yaml.safe_dump(config_schema(base)))
+        schema.write_text(yaml.safe_dump(full))
         try:
             validate(config, schema=str(schema))
         except WorkflowError as err:
@@ -69,6 +80,18 @@ try:
     SOURCE = parse_source(config["source"])
 except ValueError as err:
     raise WorkflowError(str(err)) from None
+
+
+onstart:
+    # before any job starts: one line per download this run needs and cannot make
+    problems = offline_problems(
+        {job.rule.name for job in workflow.dag.needrun_jobs()},
+        SOURCE.value if SOURCE.kind == "kaggle" else None,
+        VGG16_WEIGHTS_URL,
+    )
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        sys.exit(1)
 
 
 def code(script, *modules):
@@ -94,10 +117,16 @@ def dataset_root():
     )
 
 
+# A folder is read in place: its files are the manifest's inputs, so an added or edited
+# image reruns it, and a touched one does not (Snakemake checksums small files); files
+# Snakemake cannot take as inputs rerun it through their fingerprint (a param).
+DATASET_FILES, DATASET_UNTRACKED = (
+    snakemake_inputs(list_files(SOURCE.value)) if SOURCE.kind == "folder" else ([], "")
+)
+
+
 def dataset_input():
-    # A folder is read in place: its files are the inputs, so an added or edited image
-    # reruns the manifest, and a touched one does not (Snakemake checksums small files).
-    return list_files(SOURCE.value) if SOURCE.kind == "folder" else dataset_root()
+    return DATASET_FILES if SOURCE.kind == "folder" else dataset_root()
 
 
 SHARDS = range(config["crop"]["shards"])
@@ -280,6 +309,13 @@ def reference_accuracy():
 
 
 PREDICT = config["predict"]
+# the input folder, absolute, and its results folder's name (see folder_id)
+PREDICT_FOLDER = (
+    None
+    if PREDICT["input"] is None
+    else os.path.abspath(os.path.expanduser(PREDICT["input"]))
+)
+PREDICT_ID = "unset" if PREDICT_FOLDER is None else folder_id(PREDICT_FOLDER)
 
 
 def predict_candidates():
@@ -302,15 +338,16 @@ def predict_members():
     return ensemble_members() if chosen == "ensemble" else [chosen]
 
 
-def predict_images(wildcards):
-    folder = PREDICT["input"]
+def predict_files():
+    """The inputs of rule predict, and the fingerprint of the folder's other files."""
+    folder = PREDICT_FOLDER
     if folder is None or not Path(folder).is_dir():
         problem = "is not set" if folder is None else f"{folder} is not a folder"
         raise WorkflowError(
             f"config key 'predict.input' {problem}: set it to the folder of images to "
             "classify (in a --configfile: predict: {input: path/to/images})"
         )
-    return list_files(folder)
+    return snakemake_inputs(list_files(folder))
 
 
 # --- report (report.smk) ---------------------------------------------------------------

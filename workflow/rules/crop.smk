@@ -51,6 +51,7 @@ rule crop_shard:
 rule crop_qc:
     input:
         qc=expand(rules.crop_shard.output.qc, shard=SHARDS),
+        manifest=rules.manifest.output[0],
         code=code("collect_crop_qc.py"),
     output:
         "results/qc/crops.tsv",

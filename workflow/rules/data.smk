@@ -22,7 +22,7 @@ rule download_kaggle:
 
 rule unpack_zip:
     input:
-        archive=config["source"],
+        archive=SOURCE.value,
         code=code("unpack_zip.py"),
     output:
         directory("results/data/unpacked"),
@@ -52,6 +52,10 @@ rule manifest:
         root=lambda wildcards, input: (
             dataset_root() if SOURCE.kind == "folder" else input.images
         ),
+        untracked=DATASET_UNTRACKED,
+        # the class check needs it: each class must have images for train and val
+        val_fraction=config["split"]["val_fraction"],
+        conflicting_labels=config["conflicting_labels"],
     conda:
         "../../envs/data.yaml"
     script:

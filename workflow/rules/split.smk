@@ -13,6 +13,7 @@ rule split:
         val_fraction=config["split"]["val_fraction"],
         seed=config["split"]["seed"],
         group_by=config["split"]["group_by"],
+        train_copies_in_test=config["split"]["train_copies_in_test"],
     conda:
         "../../envs/sklearn.yaml"
     script:

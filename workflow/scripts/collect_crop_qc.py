@@ -5,14 +5,16 @@ from wbc import UNREADABLE
 from wbc.crop import QC_COLUMNS
 from wbc.io import read_tsv, write_tsv
 from wbc.runtime import run_rule
+from wbc.splits import INTEGRITY_COLUMNS, integrity
 
 
 def main():
+    notes = integrity(read_tsv(snakemake.input.manifest))
     rows = sorted(
-        (row for table in snakemake.input.qc for row in read_tsv(table)),
+        (row | notes[row["image"]] for table in snakemake.input.qc for row in read_tsv(table)),
         key=lambda row: row["image"],
     )
-    write_tsv(snakemake.output[0], rows, QC_COLUMNS)
+    write_tsv(snakemake.output[0], rows, (*QC_COLUMNS, *INTEGRITY_COLUMNS))
     counts = Counter(row["status"] for row in rows)
     logging.info("crop status counts: %s", dict(sorted(counts.items())))
     if counts[UNREADABLE]:
@@ -23,4 +25,4 @@ def main():
         )
 
 
-run_rule(main, snakemake.log[0])
+run_rule(main, snakemake)

@@ -9,4 +9,4 @@ def main():
         yaml.safe_dump(snakemake.params.config, fh, sort_keys=False, default_flow_style=False)
 
 
-run_rule(main, snakemake.log[0])
+run_rule(main, snakemake)

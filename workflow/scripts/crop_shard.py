@@ -14,4 +14,4 @@ def main():
     logging.info("cropped %d images", len(rows))
 
 
-run_rule(main, snakemake.log[0])
+run_rule(main, snakemake)

@@ -3,5 +3,5 @@ from wbc.runtime import run_rule
 
 run_rule(
     lambda: download_kaggle(snakemake.params.handle, snakemake.output[0]),
-    snakemake.log[0],
+    snakemake,
 )

@@ -17,4 +17,4 @@ def main():
     logging.info("soft vote of %s over %d images", ", ".join(models), len(votes))
 
 
-run_rule(main, snakemake.log[0])
+run_rule(main, snakemake)

@@ -1,7 +1,7 @@
 import logging
 from importlib import import_module
 
-from wbc.io import read_json, write_table
+from wbc.io import atomic_write, read_json, write_table
 from wbc.predict import best_model, predict_folder
 from wbc.runtime import run_rule
 
@@ -21,8 +21,10 @@ def main():
             params.sizes[model],
         )
     table = predict_folder(params.folder, predictors, read_json(metrics[name])["classes"], name)
-    write_table(snakemake.output[0], table)
-    logging.info("%d images classified with %s", len(table), name)
+    write_table(snakemake.output.predictions, table)
+    with atomic_write(snakemake.output.folder) as fh:
+        fh.write(f"{params.folder}\n")
+    logging.info("%d images of %s classified with %s", len(table), params.folder, name)
 
 
-run_rule(main, snakemake.log[0])
+run_rule(main, snakemake)

@@ -14,5 +14,5 @@ run_rule(
         snakemake.input.template,
         snakemake.output[0],
     ),
-    snakemake.log[0],
+    snakemake,
 )

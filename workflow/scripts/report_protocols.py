@@ -6,5 +6,5 @@ run_rule(
     lambda: protocols.write(
         bool(read_tsv(snakemake.input.test)), snakemake.input.template, snakemake.output[0]
     ),
-    snakemake.log[0],
+    snakemake,
 )

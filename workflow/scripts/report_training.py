@@ -9,5 +9,5 @@ run_rule(
         snakemake.params.titles,
         snakemake.output[0],
     ),
-    snakemake.log[0],
+    snakemake,
 )

@@ -20,4 +20,4 @@ def main():
     )
 
 
-run_rule(main, snakemake.log[0])
+run_rule(main, snakemake)

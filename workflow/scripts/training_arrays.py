@@ -11,4 +11,4 @@ def main():
     logging.info("%d crops resized to %d px", len(crops), snakemake.params.size)
 
 
-run_rule(main, snakemake.log[0])
+run_rule(main, snakemake)

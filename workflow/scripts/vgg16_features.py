@@ -14,4 +14,4 @@ def main():
     logging.info("VGG16 features of %d images", len(images))
 
 
-run_rule(main, snakemake.log[0])
+run_rule(main, snakemake)

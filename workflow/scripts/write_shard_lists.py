@@ -4,5 +4,5 @@ from wbc.runtime import run_rule
 
 run_rule(
     lambda: write_shard_lists(read_tsv(snakemake.input.manifest), snakemake.output),
-    snakemake.log[0],
+    snakemake,
 )

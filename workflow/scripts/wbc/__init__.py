@@ -5,7 +5,8 @@ This file and ``source.py``, ``imports.py`` and ``models/__init__.py`` are read 
 Snakefile at parse time: they need nothing beyond the standard library.
 """
 
-# the reference study's classes: what Kaggle's archive holds
+# the reference study's classes: what Kaggle's archive holds. A run's classes are its TRAIN
+# folders (wbc.dataset.manifest_classes); these are only expected of Kaggle's layout.
 CLASSES = ("EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL")
 # the dataset's folders, and the split files made from them (TRAIN -> train + val)
 FOLDERS = ("TRAIN", "TEST", "TEST_SIMPLE")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,14 +38,27 @@ def read_rgb(path: str | Path) -> np.ndarray:
     data = Path(path).read_bytes()
     if not data:
         raise UnreadableImage("empty file (0 bytes)")
-    # libjpeg decodes a truncated JPEG into a grey-filled image with only a warning:
-    # require the end-of-image marker so a half-copied file is never trained on.
-    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
-        raise UnreadableImage("truncated JPEG (no end-of-image marker)")
+    if data[:2] == b"\xff\xd8":
+        _check_jpeg_complete(data)
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise UnreadableImage("not a decodable image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _check_jpeg_complete(data: bytes) -> None:
+    """Decode the JPEG's whole entropy-coded data with Pillow, which raises where it ends
+    early (``ImageFile.LOAD_TRUNCATED_IMAGES``, False by default). OpenCV's libjpeg fills
+    a truncated JPEG with grey and only warns: a half-copied file must never be trained
+    on. Bytes after the end-of-image marker, as some cameras write, are no truncation."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.draft("RGB", (img.width // 8, img.height // 8))  # 1/8 scale: same check, faster
+            img.load()
+    except Exception as err:  # Pillow: OSError on truncation, others on corrupt headers
+        raise UnreadableImage(f"truncated JPEG ({err})") from None
 
 
 def _edges(mask: np.ndarray) -> np.ndarray:
@@ -118,7 +132,7 @@ def crop_images(
     images: list[tuple[str, str]], crops_dir: str | Path, strict: bool = False
 ) -> list[dict[str, str]]:
     """Crop ``(image, path)`` pairs into ``crops_dir``; returns one QC row per image."""
-    from .runtime import UserError
+    from .runtime import UserError, final_path
 
     Path(crops_dir).mkdir(parents=True, exist_ok=True)  # an empty shard too
     rows = []
@@ -137,6 +151,6 @@ def crop_images(
         if result.image is not None:
             out = crop_path(crops_dir, image)
             write_png(out, result.image)
-            row["crop"] = str(out)
+            row["crop"] = final_path(out)  # the name it has once the job ends
         rows.append(row)
     return rows

@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from .runtime import UserError
+from .source import kaggle_cached
+
+log = logging.getLogger(__name__)
 
 
 def download_kaggle(handle: str, dest: str | Path) -> Path:
-    """Download a Kaggle dataset with kagglehub (cached) and copy it to ``dest``."""
+    """Download a Kaggle dataset with kagglehub (cached) and copy it to ``dest``.
+
+    Offline, a handle without a version (which kagglehub resolves online) is read from
+    the newest version in kagglehub's cache, if there is one."""
     import kagglehub
     import requests
 
     try:
         cached = kagglehub.dataset_download(handle)
     except requests.exceptions.ConnectionError as err:
+        found = kaggle_cached(handle)
+        if found is not None:
+            version, cached = found
+            log.warning(
+                "cannot reach Kaggle to ask for the latest version of %s: using its cached "
+                "version %d (%s)",
+                handle,
+                version,
+                cached,
+            )
+            _copy_tree(Path(cached), Path(dest))
+            return Path(dest)
         raise UserError(
             f"cannot reach Kaggle to download {handle} ({type(err).__name__}); "
             "download the archive on a machine with internet and set config key "
@@ -49,6 +68,11 @@ def unpack_zip(archive: str | Path, dest: str | Path) -> Path:
     dest = Path(dest)
     try:
         with zipfile.ZipFile(archive) as zf:
+            if not any(not member.is_dir() for member in zf.infolist()):
+                raise UserError(
+                    f"{archive}: the archive holds no files; point config key 'source' "
+                    "at the archive of the images (or download it again)"
+                )
             for member in zf.infolist():
                 parts = PurePosixPath(member.filename).parts
                 if member.filename.startswith("/") or ".." in parts:

@@ -14,6 +14,7 @@ from .crop import crop_file
 from .io import read_json
 from .metrics import probability_columns
 from .runtime import UserError
+from .source import printable, why_skipped
 
 log = logging.getLogger(__name__)
 BATCH = 64
@@ -36,14 +37,12 @@ def image_files(folder: str | Path) -> list[Path]:
     files = []
     for path in sorted(folder.rglob("*")):
         hidden = any(part.startswith(".") for part in path.relative_to(folder).parts)
-        if hidden or not path.is_file():
+        if hidden or path.is_dir():
             continue
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            files.append(path)
+        if why := why_skipped(path):
+            log.warning("skipping %s: %s", printable(path), why)
         else:
-            log.warning(
-                "skipping %s: not an image type (%s)", path, ", ".join(sorted(IMAGE_SUFFIXES))
-            )
+            files.append(path)
     if not files:
         raise UserError(
             f"config key 'predict.input': {folder} holds no images "

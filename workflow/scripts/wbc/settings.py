@@ -99,6 +99,36 @@ def model_settings(config: dict, model_id: str) -> dict:
     return settings
 
 
+# YAML 1.1's booleans, any case: Snakemake's --config reads only True/False as booleans
+BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def typed_from_command_line(config: dict, schema: dict) -> dict:
+    """``config`` with strings typed as the schema's booleans and numbers where they read
+    as one: ``--config strict=true`` or ``crop={shards: 2}`` hand Snakemake's config
+    strings (``strict=True`` alone gives a boolean). Anything else is left to validation."""
+
+    def typed(value, spec: dict):
+        kinds = spec.get("type")
+        kinds = [kinds] if isinstance(kinds, str) else (kinds or [])
+        if isinstance(value, dict) and "properties" in spec:
+            return {k: typed(v, spec["properties"].get(k, {})) for k, v in value.items()}
+        if not isinstance(value, str) or "string" in kinds:
+            return value
+        text = value.strip()
+        if "boolean" in kinds and text.lower() in BOOLEANS:
+            return BOOLEANS[text.lower()]
+        for kind, parse in (("integer", int), ("number", float)):
+            if kind in kinds:
+                try:
+                    return parse(text)
+                except ValueError:
+                    pass
+        return value
+
+    return typed(config, schema)
+
+
 def schema_keys(properties: dict, prefix: str = ""):
     """Every leaf key of a schema, dotted (``models.cnn.epochs``): what the README lists."""
     for key, spec in properties.items():

@@ -9,14 +9,44 @@ copies of one cell in train and in val, and val then measures memory, not recogn
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
-
 from . import SPLITS, UNREADABLE
+from .dataset import label_conflicts
 from .runtime import UserError
 
 SPLIT_COLUMNS = ("image", "label", "group", "crop")
 GROUP_BY = ("source_cell", "none")
+
+
+def copies_of_train(manifest: list[dict[str, str]], key: str = "sha256") -> dict[str, str]:
+    """TEST and TEST_SIMPLE images that share ``key`` with a TRAIN image (for sha256: its
+    byte-identical copies): image -> the first such TRAIN image. Scored as test images,
+    they would score a model on what it was trained on."""
+    train: dict[str, str] = {}
+    for row in sorted(manifest, key=lambda r: r["image"]):
+        if row["split"] == "TRAIN":
+            train.setdefault(row[key], row["image"])
+    return {
+        row["image"]: train[row[key]]
+        for row in manifest
+        if row["split"] != "TRAIN" and row[key] in train
+    }
+
+
+# what the crop QC table says of images the split files leave out (or keep) as copies
+INTEGRITY_COLUMNS = ("label_conflict", "copy_of_train")
+
+
+def integrity(manifest: list[dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Per image: the copies filed under another label, and the TRAIN image a TEST or
+    TEST_SIMPLE image copies (the crop QC table's INTEGRITY_COLUMNS)."""
+    conflicts, copies = label_conflicts(manifest), copies_of_train(manifest)
+    return {
+        row["image"]: {
+            "label_conflict": "; ".join(conflicts.get(row["image"], [])),
+            "copy_of_train": copies.get(row["image"], ""),
+        }
+        for row in manifest
+    }
 
 
 def make_splits(
@@ -26,20 +56,29 @@ def make_splits(
     seed: int,
     group_by: str = "none",
     groups: dict[str, str] | None = None,
+    train_copies_in_test: str = "drop",
 ) -> dict[str, list[dict[str, str]]]:
     """Stratified train/val split of TRAIN; TEST and TEST_SIMPLE pass through.
 
     ``groups`` maps each image to its source cell (results/groups.tsv), the ``group``
     column of every split file; without it an image's group is its set of byte-identical
-    copies. Byte-identical copies always stay on one side of the train/val split.
-    Unreadable images are left out.
+    copies. Byte-identical copies always stay on one side of the train/val split, and
+    copies of TRAIN images are left out of the test splits (``train_copies_in_test='keep'``
+    keeps them). Unreadable images, and images filed under two labels (the manifest stops
+    on those unless told to drop them), are left out.
     """
+    # not in the crop QC rule's env, which imports this module for its QC columns
+    from sklearn.model_selection import train_test_split
+
     crops = {row["image"]: row["crop"] for row in qc if row["status"] != UNREADABLE}
+    left_out = set(label_conflicts(manifest))
+    if train_copies_in_test == "drop":
+        left_out |= set(copies_of_train(manifest))
     rows_by_split: dict[str, list[dict[str, str]]] = {s: [] for s in SPLITS}
     train_groups: dict[str, list[dict[str, str]]] = {}
     first_with: dict[str, str] = {}  # sha256 -> first image with those bytes
     for entry in sorted(manifest, key=lambda r: r["image"]):
-        if entry["image"] not in crops:
+        if entry["image"] not in crops or entry["image"] in left_out:
             continue
         copies = first_with.setdefault(entry["sha256"], entry["image"])
         row = {
@@ -64,8 +103,9 @@ def make_splits(
     for label in sorted(set(labels)):
         if labels.count(label) < 2:
             raise UserError(
-                f"class {label} has {labels.count(label)} distinct TRAIN image(s): too "
-                "few to split into train and val; add images of that class"
+                f"class {label} has {labels.count(label)} distinct TRAIN image(s) left after "
+                "the unreadable ones: too few to split into train and val; add images of "
+                "that class"
             )
     try:
         train_digests, val_digests = train_test_split(
@@ -90,6 +130,9 @@ def grouped_split(rows: list[dict], val_fraction: float, seed: int):
     first fold that holds every class. Deterministic for a seed, and an edited image that
     stays in its group moves no other image.
     """
+    import numpy as np
+    from sklearn.model_selection import StratifiedGroupKFold
+
     labels = np.array([r["label"] for r in rows])
     groups = np.array([r["group"] for r in rows])
     for label in sorted(set(labels)):

@@ -9,7 +9,6 @@ itself, so a saved ``model.keras`` classifies resized crops as they are.
 
 from __future__ import annotations
 
-from . import keras_loop
 from .facts import ModelFacts
 
 FACTS = ModelFacts(
@@ -116,9 +115,32 @@ FACTS = ModelFacts(
     },
 )
 AUGMENT = {"shift": 0.1, "jitter": 0.1}
-device = keras_loop.device
-predict = predict_images = keras_loop.predict
-save, load = keras_loop.save, keras_loop.load
+# TensorFlow and numpy are imported inside the functions: the Snakefile reads FACTS
+
+
+def device(settings: dict, threads: int) -> str:
+    from .keras_loop import device
+
+    return device(settings, threads)
+
+
+def predict(model, x):
+    from .keras_loop import predict
+
+    return predict(model, x)
+
+
+predict_images = predict
+
+
+def save(model, path, settings) -> None:
+    model.save(path)
+
+
+def load(path):
+    import keras
+
+    return keras.saving.load_model(path)
 
 
 def build(size: int, n_classes: int, width: float = 1.0, head: str = "flatten", units=1024):
@@ -164,6 +186,8 @@ def build(size: int, n_classes: int, width: float = 1.0, head: str = "flatten", 
 
 def fit(train, val, settings: dict, threads: int, resume_dir):
     import keras
+
+    from . import keras_loop
 
     s, classes = settings, settings["classes"]
     model = build(s["image_size"], len(classes), s["width"], s["head"], s["dense_units"])

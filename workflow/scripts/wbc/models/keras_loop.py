@@ -319,13 +319,3 @@ class Trainer:
 def predict(model, x: np.ndarray) -> np.ndarray:
     """Class probabilities of a batch (the Keras models' ``predict``)."""
     return np.asarray(model.predict_on_batch(x.astype(np.float32)))
-
-
-def save(model, path, settings) -> None:
-    model.save(path)
-
-
-def load(path):
-    import keras
-
-    return keras.saving.load_model(path)

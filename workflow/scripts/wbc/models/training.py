@@ -45,12 +45,12 @@ def load_splits(tables: dict, arrays: dict) -> dict[str, Split]:
     """The splits by name; every class of train must also be in val, and vice versa."""
     splits = {name: Split(name, tables[name], arrays[name]) for name in tables}
     classes = class_list(splits)
-    for name in ("train", "val"):
+    for name, change in (("train", "lower"), ("val", "raise")):
         missing = sorted(set(classes) - set(splits[name].labels))
         if missing:
             raise UserError(
                 f"the {name} split has no images of {', '.join(missing)}: add images "
-                "of every class or lower config key 'split.val_fraction'"
+                f"of that class or {change} config key 'split.val_fraction'"
             )
     return splits
 

@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 from ..runtime import UserError
-from . import keras_loop
 from .facts import ModelFacts
 
 FACTS = ModelFacts(
@@ -98,7 +97,12 @@ WEIGHTS_URL = (
 WEIGHTS_MD5 = "6d6bbae143d832006294945121d1f1fc"
 FEATURE_BATCH = 16  # at 128 px a batch of 64 needs ~0.5 GB for block 1's activations alone
 log = logging.getLogger(__name__)
-device = keras_loop.device
+
+
+def device(settings: dict, threads: int) -> str:
+    from .keras_loop import device
+
+    return device(settings, threads)
 
 
 def _preprocess_layer():
@@ -203,6 +207,8 @@ def fit(train, val, settings: dict, threads: int, resume_dir):
     early stopping on val_loss keeping the best epoch, the learning rate cut on plateaus."""
     import keras
 
+    from . import keras_loop
+
     s, classes = settings, settings["classes"]
     model = head(train.rows.row_shape, len(classes), s["head"])
     model.compile(
@@ -228,8 +234,15 @@ def fit(train, val, settings: dict, threads: int, resume_dir):
     return model, history, best_epoch
 
 
-predict = keras_loop.predict  # the head, on a batch of features
-predict_images = keras_loop.predict  # the saved model, on a batch of images
+def predict(model, x):
+    """Class probabilities of a batch: of features for the head (training), of images for
+    the saved model (predict)."""
+    from .keras_loop import predict
+
+    return predict(model, x)
+
+
+predict_images = predict
 
 
 def save(trained_head, path, settings) -> None:
@@ -242,8 +255,10 @@ def save(trained_head, path, settings) -> None:
 
 
 def load(path):
+    import keras
+
     _preprocess_layer()  # registered before the model that uses it is read
-    return keras_loop.load(path)
+    return keras.saving.load_model(path)
 
 
 def fetch_weights(dest: str | Path, url: str = WEIGHTS_URL, timeout: float = 60) -> Path:

@@ -124,9 +124,33 @@ def plot_gallery(selection: pd.DataFrame, dataset_root: str | Path, path: str | 
     save_figure(fig, path)
 
 
+LISTED = 50  # rows of a copies table shown; results/qc/crops.tsv lists every one
+
+
+def copies_tables(qc: pd.DataFrame, splits: dict[str, pd.DataFrame]) -> dict:
+    """Test images that copy a TRAIN image (and whether a test split file still has
+    them), and images whose copies are filed under another label."""
+    scored = {image for name in ("test", "test_simple") for image in splits[name]["image"]}
+    columns = qc.columns
+    copies = qc[qc["copy_of_train"] != ""] if "copy_of_train" in columns else qc.iloc[:0]
+    conflicts = qc[qc["label_conflict"] != ""] if "label_conflict" in columns else qc.iloc[:0]
+    copies = pd.DataFrame(
+        {
+            "image": copies["image"],
+            "byte-identical to TRAIN image": copies["copy_of_train"],
+            "scored as a test image": ["yes" if i in scored else "no" for i in copies["image"]],
+        }
+    )
+    conflicts = pd.DataFrame(
+        {"image": conflicts["image"], "same bytes, other label": conflicts["label_conflict"]}
+    )
+    return {"copies": copies, "conflicts": conflicts}
+
+
 def write(manifest, qc, splits: dict, root, figures: dict, captions: dict, template, out, source):
     """The figures (``figures``: counts, gallery) and the section's fragment ``out``."""
     tables = dataset_tables(manifest, qc, splits)
+    copies = copies_tables(qc, splits)
     plot_dataset(tables, figures["counts"])
     plot_gallery(gallery_selection(qc, manifest, per_status=4), root, figures["gallery"])
     status = tables["crop_status"]
@@ -142,4 +166,14 @@ def write(manifest, qc, splits: dict, root, figures: dict, captions: dict, templ
         captions=captions,
         n_images=len(manifest),
         source=source,
+        classes=sorted(set(manifest.loc[manifest["split"] == "TRAIN", "label"])),
+        copies={
+            name: {
+                "n": len(table),
+                "table": html_table(table.head(LISTED)),
+                "more": max(0, len(table) - LISTED),
+            }
+            for name, table in copies.items()
+        },
+        copies_scored=int((copies["copies"]["scored as a test image"] == "yes").sum()),
     )

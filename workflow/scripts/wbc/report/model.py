@@ -8,7 +8,6 @@ import pandas as pd
 from matplotlib import pyplot as plt
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, auc, roc_auc_score, roc_curve
-from sklearn.preprocessing import label_binarize
 
 from .common import (
     SPLIT_NAMES,
@@ -58,9 +57,14 @@ def plot_confusion_matrices(predictions, model: str, titles: dict, path, names=S
     save_figure(fig, path)
 
 
+def one_vs_rest(labels, classes: list[str]) -> np.ndarray:
+    """Indicator matrix, one column per class: label_binarize gives two classes one column."""
+    return (np.asarray(labels)[:, None] == np.asarray(classes)[None, :]).astype(int)
+
+
 def roc_summary(labels, probabilities: np.ndarray, classes: list[str]) -> dict:
     """One-vs-rest AUC per class present among ``labels``, and their micro/macro averages."""
-    y = label_binarize(labels, classes=classes)
+    y = one_vs_rest(labels, classes)
     present = [i for i in range(len(classes)) if 0 < y[:, i].sum() < len(y)]
     if not present:
         return {}
@@ -81,7 +85,7 @@ def plot_roc_curves(predictions, model: str, titles: dict, path, names=SPLIT_NAM
     for ax, split in zip(axes[0], splits, strict=True):
         mask = (predictions["split"] == split).to_numpy()
         labels, p = predictions.loc[mask, "label"], probabilities[mask]
-        y = label_binarize(labels, classes=classes)
+        y = one_vs_rest(labels, classes)
         present = [i for i in range(len(classes)) if 0 < y[:, i].sum() < len(y)]
         grid = np.linspace(0, 1, 201)
         mean_tpr = np.zeros_like(grid)

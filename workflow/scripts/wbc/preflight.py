@@ -1,0 +1,52 @@
+"""What a run needs from the network, checked before any job starts (the Snakefile's
+``onstart``): one line per download that cannot happen, naming the config key to set
+instead, rather than each download job failing in turn among the run's output.
+
+Read by the Snakefile: standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+
+from .source import kaggle_cached, kagglehub_cache
+
+KAGGLE_ENDPOINT = "https://www.kaggle.com"  # kagglehub's, unless $KAGGLE_API_ENDPOINT
+TIMEOUT = 5  # seconds: an answer, any answer, means the host is reachable
+
+
+def reachable(url: str, timeout: float = TIMEOUT) -> bool:
+    """Whether ``url``'s server answers (through the proxies the environment sets)."""
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout)
+    except urllib.error.HTTPError:
+        return True  # it answered, if only with an error status
+    except (OSError, ValueError):  # URLError, refused, timed out, no DNS; a bad URL
+        return False
+    return True
+
+
+def offline_problems(rules: set[str], kaggle_handle: str | None, weights_url: str) -> list[str]:
+    """One line per download among ``rules`` (the rules of the jobs to run) that cannot
+    happen: the Kaggle dataset neither in kagglehub's cache nor reachable, the VGG16
+    ImageNet weights not reachable."""
+    problems = []
+    if "download_kaggle" in rules and kaggle_cached(kaggle_handle) is None:
+        endpoint = os.environ.get("KAGGLE_API_ENDPOINT", KAGGLE_ENDPOINT)
+        if not reachable(endpoint):
+            problems.append(
+                f"config key 'source': cannot reach Kaggle ({endpoint}) to download "
+                f"{kaggle_handle}, and kagglehub's cache ({kagglehub_cache()}) does not hold "
+                "it; download the archive on a machine with internet and run with "
+                "--config source=path/to/blood-cells.zip (or its unpacked folder)"
+            )
+    if "vgg16_weights" in rules and not reachable(weights_url):
+        problems.append(
+            f"config key 'models.vgg16.weights': cannot download the VGG16 ImageNet weights "
+            f"({weights_url}); download that file on a machine with internet and give its "
+            "path in a --configfile: models: {vgg16: {weights: path/to/"
+            f"{os.path.basename(weights_url)}}}}} (or null for a random backbone)"
+        )
+    return problems
