@@ -352,14 +352,14 @@ def test_an_orphaned_job_never_writes_over_a_newer_run(workflow_dir, tmp_path):
         os.kill(orphan, signal.SIGCONT)
     wait_until(lambda: not alive(orphan), what="the orphan to finish")
     # the orphan never wrote its 20,000-tree forest where the newer run writes
-    assert not model.exists() or joblib.load(model).n_estimators == 5
+    assert not model.exists() or joblib.load(model).named_steps["forest"].n_estimators == 5
     # the rerun stopped at once, saying which process to stop
     assert second.returncode != 0
     lines = error_lines(second, f"PID {orphan}")
     assert len(lines) == 1 and "train_rf" in lines[0] and f"kill {orphan}" in lines[0]
     # the orphan gone, the rerun makes the newer result, and it stays
     run_snakemake(workflow_dir, target, "--configfile", str(config(5)))
-    assert joblib.load(model).n_estimators == 5
+    assert joblib.load(model).named_steps["forest"].n_estimators == 5
     dry = run_snakemake(workflow_dir, target, "--configfile", str(config(5)), "--dry-run")
     assert "Nothing to be done" in dry.stdout + dry.stderr
     leftovers = [p for p in (workflow_dir / "results").rglob(".*") if "snakemake" not in p.name]

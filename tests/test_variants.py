@@ -99,7 +99,8 @@ def test_a_variant_reaches_predict(swept):
     )
     proc = run_snakemake(workdir, "predict", "--configfile", str(cfg))
     assert not [job for job in scheduled_jobs(proc) if job.startswith("train_")]
-    rows = pd.read_csv(workdir / "results/predict/predictions.tsv", sep="\t")
+    (result,) = (workdir / "results" / "predict").glob("*/predictions.tsv")
+    rows = pd.read_csv(result, sep="\t")
     assert set(rows["model"]) == {"cnn-lr"}
 
 

@@ -16,6 +16,7 @@ names, which become the real ones only at its end, while the lease is still its 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -67,10 +68,14 @@ def run_rule(main: Callable[[], None], snakemake) -> None:
         sys.exit(1)
 
 
+_LOG_PATH: list[str] = []  # the running job's log file, once run_rule has set it up
+
+
 def _log_to(log_path: str | None) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode="w"))
+        _LOG_PATH[:] = [log_path]
     handlers[0].setLevel(logging.WARNING)  # the terminal gets warnings and errors only
     logging.basicConfig(
         level=logging.INFO,
@@ -78,6 +83,25 @@ def _log_to(log_path: str | None) -> None:
         handlers=handlers,
         force=True,
     )
+
+
+@contextlib.contextmanager
+def native_output_to_log():
+    """Send what native code writes to stderr (TensorFlow's C++ start-up lines, which no
+    log level silences) to the job's log instead of the terminal, for the block."""
+    if not _LOG_PATH:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(_LOG_PATH[0], "a") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 # temporary name -> real name of the running job's outputs (see final_path)

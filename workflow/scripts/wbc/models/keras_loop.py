@@ -31,16 +31,19 @@ log = logging.getLogger(__name__)
 def configure_tensorflow(threads: int, seed: int, deterministic: bool) -> str:
     """Thread pools, seeds and determinism, set before any op runs; returns the device
     the rule will use (a GPU when TensorFlow sees one)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
+    from ..runtime import native_output_to_log
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
-    keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    gpus = tf.config.list_physical_devices("GPU")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with native_output_to_log():  # TensorFlow's start-up lines go to the rule's log
+        import keras
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+        keras.utils.set_random_seed(seed)
+        if deterministic:
+            tf.config.experimental.enable_op_determinism()
+        gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
         device = f"GPU:0 ({details.get('device_name', 'unknown')})"
