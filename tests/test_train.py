@@ -15,7 +15,14 @@ from wbc import CLASSES
 from wbc.models.keras_loop import HISTORY_COLUMNS
 
 MODELS = ("rf", "vgg16", "cnn")
-PREDICTION_COLUMNS = ["image", "split", "label", "predicted", *(f"p_{c}" for c in CLASSES)]
+PREDICTION_COLUMNS = [
+    "image",
+    "split",
+    "label",
+    "group",
+    "predicted",
+    *(f"p_{c}" for c in CLASSES),
+]
 M_KEYS = {
     "n",
     "accuracy",
@@ -25,6 +32,12 @@ M_KEYS = {
     "per_class",
     "confusion_matrix",
     "labels",
+    # figures a reader can trust (issue 11): intervals over source cells, baseline
+    "balanced_accuracy",
+    "baseline_accuracy",
+    "n_groups",
+    "cell_accuracy",
+    "ci95",
 }
 # a quick configuration: small images, few trees and epochs
 QUICK = {
