@@ -9,7 +9,7 @@ LOCK_TOOLS ?= .lock-tools
 # extra uv options for `make lock`, e.g. LOCK_ARGS="--upgrade-package urllib3"
 LOCK_ARGS ?=
 
-.PHONY: run test lint format lock clean-venv
+.PHONY: venv run test lint format lock clean-venv
 
 # requirements.txt is the lock: every package and version, with hashes (`make lock`)
 $(BIN)/.installed: requirements.txt
@@ -17,6 +17,8 @@ $(BIN)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt
 	touch $@
+
+venv: $(BIN)/.installed
 
 # the whole workflow on config/config.yaml (Kaggle download by default)
 run: $(BIN)/.installed
