@@ -3,14 +3,22 @@ PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 8
 BIN := $(VENV)/bin
+# `make lock`: uv, in a venv of its own (the project's venv stays exactly the lock)
+UV_VERSION := 0.13.9
+LOCK_TOOLS ?= .lock-tools
+# extra uv options for `make lock`, e.g. LOCK_ARGS="--upgrade-package urllib3"
+LOCK_ARGS ?=
 
-.PHONY: run test lint format clean-venv
+.PHONY: venv run test lint format lock clean-venv
 
+# requirements.txt is the lock: every package and version, with hashes (`make lock`)
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt
 	touch $@
+
+venv: $(BIN)/.installed
 
 # the whole workflow on config/config.yaml (Kaggle download by default)
 run: $(BIN)/.installed
@@ -32,6 +40,19 @@ format: $(BIN)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 	$(BIN)/snakefmt .
+
+# requirements.in -> requirements.txt (for Linux, macOS and Windows, Python 3.11; versions
+# already locked stay unless requirements.in needs others or LOCK_ARGS says), then the
+# pip sections of envs/*.yaml from it (envs/lock_envs.py). Needs PyPI.
+lock: $(LOCK_TOOLS)/bin/uv
+	UV_CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/uv pip compile requirements.in \
+		--universal --python-version 3.11 --generate-hashes --quiet $(LOCK_ARGS) \
+		--output-file requirements.txt
+	$(LOCK_TOOLS)/bin/python envs/lock_envs.py --uv $(LOCK_TOOLS)/bin/uv
+
+$(LOCK_TOOLS)/bin/uv:
+	$(PYTHON) -m venv $(LOCK_TOOLS)
+	$(LOCK_TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,12 +1,16 @@
-"""The per-rule conda envs, checked statically (conda channels are unreachable here).
+"""The lock, the venv and the per-rule conda envs agree (the envs checked statically:
+conda channels are unreachable here).
 
-requirements.txt is the single source of truth for versions: it is what the tests run
-with, and every env file pins the same versions, so a rule runs on a cluster with the
-library versions the tests passed with.
+requirements.txt is the lock (`make lock`, from requirements.in): every package and
+version, with hashes. The venv the tests run in is exactly the lock, and every env file
+pins the lock's versions of its rules' packages and of everything those need, so a rule
+runs on a cluster with the library versions the tests passed with.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import re
 import subprocess
@@ -16,6 +20,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
 
 from conftest import REPO
 
@@ -27,6 +33,10 @@ FAMILIES = {"data", "crop", "sklearn", "tensorflow", "report"}
 # (the same source tree, built without CUDA), and the CUDA libraries as pip wheels.
 GPU_BUILD_OF = {"tensorflow": "tensorflow-cpu"}
 GPU_ONLY = re.compile(r"^nvidia-[a-z0-9-]+$")
+# seeded by `python -m venv` at the version its Python bundles; the Makefile pins pip,
+# and a venv built from the lock has the lock's setuptools
+VENV_TOOLING = {"pip", "setuptools"}
+LOCK = REPO / "requirements.txt"
 
 CONDA_PIN = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+) =(?P<version>[0-9][0-9A-Za-z.*+!_-]*)$")
 PIP_PIN = re.compile(
@@ -41,15 +51,80 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def requirements() -> dict[str, str]:
-    pins = {}
-    for line in (REPO / "requirements.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            name, sep, version = line.partition("==")
-            assert sep, f"requirements.txt: '{line}' is not pinned with =="
-            pins[canonical(name)] = version.strip()
-    return pins
+def read_lock(path: Path = LOCK) -> list[dict]:
+    """The lock's entries: requirement (name, marker), version, hashes, and the packages
+    that need it (uv's `# via` annotations: the resolution's dependency graph)."""
+    entries: list[dict] = []
+    logical = ""
+    in_via = False
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            comment = stripped.lstrip("#").strip()
+            if comment.startswith("via"):
+                in_via = True
+                comment = comment.removeprefix("via").strip()
+            if in_via and comment and entries:
+                entries[-1]["via"].update(n.strip() for n in comment.split(","))
+            continue
+        in_via = False
+        if not stripped:
+            continue
+        logical += " " + stripped.removesuffix("\\")
+        if stripped.endswith("\\"):
+            continue
+        spec, *hashes = logical.strip().split(" --hash=")
+        logical = ""
+        req = Requirement(spec)
+        specifiers = list(req.specifier)
+        assert len(specifiers) == 1 and specifiers[0].operator == "==", spec
+        entries.append(
+            {
+                "name": canonical(req.name),
+                "version": specifiers[0].version,
+                "marker": req.marker,
+                "hashes": [h.strip() for h in hashes],
+                "via": set(),
+            }
+        )
+    for entry in entries:
+        entry["via"] = {canonical(n) for n in entry["via"] if not n.startswith("-")}
+    return entries
+
+
+def lock_versions() -> dict[str, str]:
+    """name -> version of every package in the lock (for any platform)."""
+    versions = {}
+    for entry in read_lock():
+        assert versions.setdefault(entry["name"], entry["version"]) == entry["version"], entry
+    return versions
+
+
+def lock_here() -> dict[str, str]:
+    """name -> version of the lock's packages for this platform (markers evaluated)."""
+    env = default_environment()
+    return {
+        e["name"]: e["version"]
+        for e in read_lock()
+        if e["marker"] is None or e["marker"].evaluate(env)
+    }
+
+
+def lock_dependencies() -> dict[str, set[str]]:
+    """package -> the packages it needs, on some platform (the lock's `# via` graph)."""
+    needs: dict[str, set[str]] = {}
+    for entry in read_lock():
+        for parent in entry["via"]:
+            needs.setdefault(parent, set()).add(entry["name"])
+    return needs
+
+
+def lock_envs():
+    """envs/lock_envs.py, which writes the env files' pip sections (``make lock``)."""
+    spec = importlib.util.spec_from_file_location("lock_envs", ENV_DIR / "lock_envs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_env(path: Path) -> dict:
@@ -94,6 +169,11 @@ with SnakemakeApi(OutputSettings()) as api:
             ),
             "local": rule.name in workflow._localrules,
             "resources": sorted(rule.resources),
+            "script": (
+                str((Path(rule.snakefile).parent / rule.script).resolve())
+                if rule.script
+                else None
+            ),
         }
     print("RULES-JSON " + json.dumps(rules))
 """
@@ -127,9 +207,9 @@ def test_env_file_is_pinned_conda_forge(path):
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
-def test_env_pins_equal_requirements(path):
-    """Each pip pin is requirements.txt's; the GPU build pins the tests' CPU release."""
-    pins = requirements()
+def test_env_pins_equal_the_lock(path):
+    """Each pip pin is the lock's version; the GPU build pins the lock's CPU release."""
+    pins = lock_versions()
     for dep in split_dependencies(path)[1]:
         match = PIP_PIN.match(dep)
         name, version = canonical(match["name"]), match["version"]
@@ -143,10 +223,47 @@ def test_env_pins_equal_requirements(path):
                 f"{path.name}: {dep}: CUDA wheels exist for Linux only"
             )
         else:
-            assert name in pins, f"{path.name}: {name} is not in requirements.txt (add it there)"
+            assert name in pins, f"{path.name}: {name} is not in the lock (run make lock)"
             assert version == pins[name], (
-                f"{path.name}: {name}=={version} but requirements.txt pins {pins[name]}"
+                f"{path.name}: {name}=={version} but the lock pins {pins[name]} (run make lock)"
             )
+
+
+def env_pins(path: Path) -> dict[str, str]:
+    """name -> version of an env file's pip pins."""
+    return {
+        canonical(PIP_PIN.match(d)["name"]): PIP_PIN.match(d)["version"]
+        for d in split_dependencies(path)[1]
+    }
+
+
+def and_cuda() -> set[str]:
+    """What the CUDA build adds: the `and-cuda` extra of the tested CPU build (same
+    release, same metadata), read from the venv."""
+    return {
+        canonical(Requirement(r).name)
+        for r in metadata.requires(GPU_BUILD_OF["tensorflow"]) or []
+        if 'extra == "and-cuda"' in r
+    }
+
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
+def test_env_is_the_closure_of_its_packages(path):
+    """An env holds its rules' packages (envs/lock_envs.py's DIRECT) and everything they
+    need by the lock's dependency graph, and nothing else: complete, yet no bigger than
+    its rules need."""
+    direct = {canonical(Requirement(r).name) for r in lock_envs().DIRECT[path.stem]}
+    needs = lock_dependencies()
+    needs.setdefault("tensorflow", set()).update(and_cuda())
+    closure, todo = set(), list(direct)
+    while todo:
+        name = todo.pop()
+        if name not in closure:
+            closure.add(name)
+            todo.extend(needs.get(name, ()))
+    pinned = set(env_pins(path))
+    assert not closure - pinned, f"{path.name} lacks {sorted(closure - pinned)} (run make lock)"
+    assert not pinned - closure, f"{path.name}: {sorted(pinned - closure)} needed by none"
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
@@ -158,24 +275,42 @@ def test_env_python_and_pip_are_the_tests(path):
         for d in split_dependencies(path)[0]
     }
     assert conda.get("python") == "{}.{}".format(*sys.version_info[:2]), path.name
+    # the lock and the env resolutions are made for the same Python
+    lock_python = re.search(r"--python-version (\S+)", (REPO / "Makefile").read_text())[1]
+    assert conda.get("python") == lock_python == lock_envs().PYTHON_VERSION, path.name
     assert conda.get("pip") == makefile_pip, (
         f"{path.name}: pip ={conda.get('pip')}, Makefile pip=={makefile_pip}"
     )
 
 
-def test_requirements_are_what_the_tests_run():
-    """Installed versions equal requirements.txt: the env pins are the tested versions."""
-    wrong = {}
-    for name, version in requirements().items():
-        try:
-            installed = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            installed = None
-        if installed != version:
-            wrong[name] = (version, installed)
-    assert not wrong, (
-        f"requirements.txt pin != installed version: {wrong} (run make clean-venv test)"
-    )
+def test_lock_pins_requirements_in_with_hashes():
+    """requirements.txt is requirements.in locked: each direct pin is there, with its
+    marker, and every package carries hashes (pip installs it with --require-hashes)."""
+    entries = read_lock()
+    locked = {(e["name"], e["version"], str(e["marker"])) for e in entries}
+    for line in (REPO / "requirements.in").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            req = Requirement(line)
+            (spec,) = req.specifier
+            assert spec.operator == "==", f"requirements.in: pin '{line}' with =="
+            key = (canonical(req.name), spec.version, str(req.marker))
+            assert key in locked, f"requirements.txt lacks '{line}': run make lock"
+    unhashed = [e["name"] for e in entries if not e["hashes"]]
+    assert not unhashed, f"no hashes for {unhashed}: run make lock"
+
+
+def test_venv_is_the_lock():
+    """The venv the tests run in holds exactly the lock's packages for this platform, at
+    the lock's versions: the env pins are the tested versions."""
+    locked = lock_here()
+    installed = {canonical(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    wrong = {
+        name: (locked.get(name), installed.get(name))
+        for name in (locked.keys() | installed.keys()) - VENV_TOOLING
+        if locked.get(name) != installed.get(name)
+    }
+    assert not wrong, f"(lock, venv) versions differ: {wrong} (run make clean-venv test)"
 
 
 def test_every_rule_that_runs_code_has_an_env(workflow_dir):
@@ -197,3 +332,65 @@ def test_every_rule_that_runs_code_has_an_env(workflow_dir):
     gpu_rules = {n for n, r in rules.items() if "gpu" in r["resources"]}
     assert {"train_vgg16", "train_cnn"} <= gpu_rules
     assert all(Path(rules[n]["conda"]).stem == "tensorflow" for n in gpu_rules)
+
+
+# Imports a rule's code makes where its rules never run them: wbc/io.py's read_table and
+# write_table import pandas, which the data and crop rules (read_tsv, write_tsv) never call.
+IMPORTS_NOT_RUN = {("wbc/io.py", "pandas")}
+
+
+def third_party_imports(path: Path, scripts: Path) -> set[str]:
+    """Top-level names of the non-standard, non-package modules a file imports, anywhere
+    in it (lazy imports inside functions included)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    relative = path.relative_to(scripts).as_posix()
+    return {
+        n
+        for n in names - set(sys.stdlib_module_names) - {"__future__", "wbc"}
+        if (relative, n) not in IMPORTS_NOT_RUN
+    }
+
+
+def test_rule_imports_are_in_its_env(workflow_dir):
+    """Every module a rule's script imports, directly or through the wbc package, comes
+    from a package of the rule's env. (A job would not fail without it: Snakemake puts its
+    own environment's paths on a script's sys.path, so a missing package is taken from
+    the environment Snakemake runs in, on the submit node's Python, if it is there.)"""
+    scripts = workflow_dir / "workflow" / "scripts"
+    sys.path.insert(0, str(scripts))
+    try:
+        from wbc import models as registry
+        from wbc.imports import package_modules
+    finally:
+        sys.path.remove(str(scripts))
+    distributions = metadata.packages_distributions()
+    cpu_builds = {cpu: gpu for gpu, cpu in GPU_BUILD_OF.items()}
+    missing = {}
+    for name, rule in workflow_rules(workflow_dir).items():
+        if not rule["script"] or not rule["conda"]:
+            continue
+        # the models' modules a rule loads by name (importlib): its own, or for predict
+        # every model's
+        family = name.removeprefix("train_")
+        loads = (
+            [f"wbc.models.{family}"]
+            if family in registry.MODELS
+            else [f"wbc.models.{m}" for m in registry.MODELS]
+            if name == "predict"
+            else []
+        )
+        files = [Path(rule["script"]), *map(Path, package_modules(rule["script"], loads))]
+        needed = set()
+        for module in set().union(*(third_party_imports(f, scripts) for f in files)):
+            assert module in distributions, f"rule {name}: no package provides '{module}'"
+            needed.update(canonical(d) for d in distributions[module])
+        needed = {cpu_builds.get(n, n) for n in needed}
+        lacking = needed - set(env_pins(Path(rule["conda"])))
+        if lacking:
+            missing[name] = (Path(rule["conda"]).name, sorted(lacking))
+    assert not missing, f"rule: (env, packages its code imports that the env lacks): {missing}"
