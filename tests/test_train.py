@@ -123,7 +123,7 @@ def test_every_artefact_on_the_mini_archive(trained_mini):
         fitted = family.load(folder / family.FACTS.model_file)
         val = np.load(results / "arrays" / "32px" / "val.npy")[:5]
         if model == "rf":
-            p = fitted.predict_proba(val.reshape(5, -1))  # classes_ are sorted like CLASSES
+            p = fitted.predict_proba(val)  # images in; classes_ are sorted like CLASSES
         else:
             p = np.asarray(fitted.predict_on_batch(val.astype(np.float32)))
         reported = np.array([[float(r[f"p_{c}"]) for c in CLASSES] for r in rows[:5]])
