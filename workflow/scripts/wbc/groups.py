@@ -1,0 +1,724 @@
+"""Source groups of augmented cell images, so that a split keeps every copy on one side.
+
+Kaggle's TRAIN folder holds ~10,000 rotated, sheared, shifted and flipped copies of a few
+hundred source cells: copies of one source on both sides of a split leak. Each image gets
+a ``group``; a leak-free split keeps each group whole.
+
+Two ways to find an image's source, both with SIFT descriptors and Lowe's ratio test:
+
+- **originals** (Kaggle's archive keeps the 640x480 slides the cells come from): each
+  image's descriptors vote for the original they match (``build_index`` once per dataset,
+  ``match_shard`` per shard). Originals that show the same field (photographed twice, or
+  overlapping) are found at build time and share a group.
+- **near duplicates** (a user's own folder, and the images no original claims):
+  bag-of-words retrieval shortlists look-alike images, ratio-test matches and an affine
+  RANSAC verify each pair, connected components are the groups (``near_duplicate_links``,
+  ``group_near_duplicates``).
+
+Workflow shape: shard jobs run ``describe_shard`` (features saved per shard) then
+``match_shard``; a changed image reruns its shard only. One collecting job runs
+``assign_groups(rows, load_features(shard files), load_index(path).related)``: cheap when
+the originals claim the images, the whole near-duplicate search when there are none.
+
+Determinism: descriptors are stored in a canonical row order, their entries are whole
+numbers (so float32 distances are exact, whatever the BLAS), ties break on names, and the
+vocabulary's k-means and OpenCV's RANSAC have fixed seeds: the same inputs give
+byte-identical outputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy import sparse
+
+from .crop import UnreadableImage, read_rgb
+from .runtime import UserError
+
+# Kaggle's layout: the slides the cell images were cut from
+ORIGINALS_DIR = "dataset-master/dataset-master/JPEGImages"
+ORIGINAL_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+# Every image is described in the cell images' frame: 320x240 grey (an original is
+# downscaled to it, as TEST_SIMPLE's copies of the originals are).
+FRAME = (320, 240)
+N_FEATURES = 300
+# Half OpenCV's default (0.04): these blurry, low-contrast slides give ~80 keypoints a
+# cell image at 0.04, ~230 at 0.02. On 400 TRAIN images matched against every original,
+# the winner's lowest votes rose from 1 to 12 and the runner-up's largest share of the
+# winner's votes fell from 1.0 to 0.21.
+CONTRAST = 0.02
+RATIO = 0.75  # Lowe's ratio test: nearest < RATIO x second nearest
+# Black fill left by rotations and shifts: grey level at most FILL_GREY. Keypoints are kept
+# FILL_MARGIN px and half their size away from it.
+FILL_GREY = 16
+FILL_MARGIN = 4
+
+# Originals verified per image after bag-of-words retrieval (of 367 in Kaggle's archive);
+# an image that gets fewer than STRONG_VOTES from them is matched against every original
+# (the shortlist missed the true original of 1 TRAIN image in 10,028: it ranked 56th).
+SHORTLIST = 32
+VOCABULARY_WORDS = 1024
+VOCABULARY_SAMPLE = 100_000  # descriptors the k-means is trained on, at most
+
+# Votes (ratio-test matches) on the full archive: the best original gets median 84, 1% of
+# images fewer than 33, the lowest true match 17; an unrelated runner-up gets median 1,
+# 99.9% at most 8, at most 13.
+MIN_VOTES = 15  # fewer: noise, "unmatched"; a runner-up with as many is a real match too
+STRONG_VOTES = 25  # fewer: "weak"
+# Kaggle's originals include the same field photographed twice (BloodImage_00382 and
+# 00395: one cell, shifted) and overlapping fields. An original's votes for another (its
+# own descriptors, every other original competing): <= 2 for all but one unrelated pair
+# (3), 4 to 103 for the overlapping ones. Merging two sources costs a little balance,
+# splitting one is a leak: the threshold sits low.
+RELATED_VOTES = 5
+RELATED_INLIERS = 5
+
+# Near-duplicate verification
+DUP_CANDIDATES = 10  # look-alikes verified per image
+DUP_MIN_INLIERS = 12  # keypoints consistent with one affine map that link two images
+RANSAC_PIXELS = 3.0  # in the 320x240 frame
+
+MATCHED, WEAK, AMBIGUOUS, UNMATCHED, UNREADABLE = (
+    "matched", "weak", "ambiguous", "unmatched", "unreadable"
+)  # fmt: skip
+MATCH_COLUMNS = ("image", "original", "votes", "runner_up", "runner_up_votes", "match")
+GROUP_COLUMNS = ("image", "group", "original", "votes", "runner_up", "runner_up_votes", "match")
+INDEX_VERSION = 2
+
+log = logging.getLogger(__name__)
+
+
+# --- describing images ----------------------------------------------------------------
+
+
+def _sift() -> cv2.SIFT:
+    return cv2.SIFT_create(nfeatures=N_FEATURES, contrastThreshold=CONTRAST)
+
+
+def _grey_frame(rgb: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if grey.shape[::-1] != FRAME:
+        grey = cv2.resize(grey, FRAME, interpolation=cv2.INTER_AREA)
+    return grey
+
+
+@dataclass(frozen=True)
+class Features:
+    """SIFT keypoints of one image in the 320x240 frame, in a canonical row order."""
+
+    xy: np.ndarray  # (n, 2) float32 keypoint positions
+    desc: np.ndarray  # (n, 128) uint8 descriptors
+
+    def __len__(self) -> int:
+        return len(self.desc)
+
+
+def _features(grey: np.ndarray) -> Features:
+    """SIFT away from black fill: the corners of the fill an augmentation leaves at the
+    borders match between any two copies rotated alike (up to 15 false RANSAC inliers
+    measured between unrelated TRAIN images; 10 with this mask).
+
+    OpenCV's float SIFT entries are whole numbers in 0..255, so uint8 is lossless; its
+    keypoint order depends on its threads, the sorted rows do not.
+    """
+    clear = cv2.distanceTransform((grey > FILL_GREY).astype(np.uint8), cv2.DIST_L2, 3)
+    sift = _sift()
+    keypoints = sift.detect(grey, (clear > FILL_MARGIN).astype(np.uint8))
+    h, w = grey.shape
+    keypoints = [
+        k
+        for k in keypoints
+        if clear[min(int(k.pt[1] + 0.5), h - 1), min(int(k.pt[0] + 0.5), w - 1)] > 0.5 * k.size
+    ]
+    keypoints, desc = sift.compute(grey, keypoints) if keypoints else ((), None)
+    if desc is None or not len(keypoints):
+        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8))
+    desc = np.clip(np.rint(desc), 0, 255).astype(np.uint8)
+    xy = np.array([k.pt for k in keypoints], np.float32)
+    order = np.lexsort((xy[:, 1], xy[:, 0], *desc.T[::-1]))
+    return Features(xy[order], desc[order])
+
+
+def describe(image_path: str | Path) -> Features | None:
+    """SIFT features of one image, grey and resized to the 320x240 frame.
+
+    ``None`` when the file cannot be decoded (missing, empty, truncated, not an image): the
+    shard goes on and the row says ``unreadable``. A readable image without keypoints
+    (blank) has zero rows and ends ``unmatched``.
+    """
+    try:
+        rgb = read_rgb(image_path)
+    except (OSError, UnreadableImage):
+        return None
+    return _features(_grey_frame(rgb))
+
+
+# Mirroring a patch about its keypoint's orientation axis flips the descriptor's 4x4
+# spatial grid along one axis and mirrors its 8 orientation bins: a permutation (measured:
+# ~5% of the descriptor norm from SIFT run on the mirrored image, vs ~75% for other pairs).
+_MIRROR = np.arange(128).reshape(4, 4, 8)[::-1][:, :, (-np.arange(8)) % 8].reshape(-1)
+
+
+def mirror_descriptors(desc: np.ndarray) -> np.ndarray:
+    """The descriptors the horizontally mirrored image would have (approximately)."""
+    return desc[:, _MIRROR]
+
+
+def describe_shard(
+    images: Iterable[tuple[str, str | Path]], path: str | Path | None = None
+) -> dict[str, Features | None]:
+    """Describe every ``(image id, file)`` of a shard; save them to ``path`` (``.npz``)."""
+    features = {image: describe(file) for image, file in images}
+    if path is not None:
+        save_features(features, path)
+    return features
+
+
+def save_features(features: Mapping[str, Features | None], path: str | Path) -> None:
+    """One compressed ``.npz``: image ids, keypoint counts (-1: unreadable), rows."""
+    ids = list(features)
+    kept = [features[i] for i in ids if features[i] is not None]
+    with open(path, "wb") as fh:  # a file object: np.savez would append ".npz" to a name
+        np.savez_compressed(
+            fh,
+            images=np.array(ids, dtype=str),
+            counts=np.array([-1 if features[i] is None else len(features[i]) for i in ids]),
+            xy=np.concatenate([f.xy for f in kept] or [np.zeros((0, 2), np.float32)]),
+            desc=np.concatenate([f.desc for f in kept] or [np.zeros((0, 128), np.uint8)]),
+        )
+
+
+def load_features(paths: Iterable[str | Path]) -> dict[str, Features | None]:
+    """The features of one or more shard files, in file order."""
+    features: dict[str, Features | None] = {}
+    for path in paths:
+        with np.load(path, allow_pickle=False) as data:
+            xy, desc, at = data["xy"], data["desc"], 0
+            for image, count in zip(data["images"].tolist(), data["counts"].tolist()):
+                if count < 0:
+                    features[image] = None
+                else:
+                    features[image] = Features(xy[at : at + count], desc[at : at + count])
+                    at += count
+    return features
+
+
+# --- bag of visual words --------------------------------------------------------------
+
+
+def _nearest(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre of each row (blocks of rows: bounded memory)."""
+    c = centres.astype(np.float32)
+    c_norms = (c * c).sum(1)
+    out = np.empty(len(x), np.int64)
+    for lo in range(0, len(x), 8192):
+        block = x[lo : lo + 8192].astype(np.float32)
+        out[lo : lo + len(block)] = np.argmin(c_norms - 2 * block @ c.T, axis=1)
+    return out
+
+
+def _kmeans(x: np.ndarray, k: int, iterations: int = 10) -> np.ndarray:
+    """Lloyd's k-means from k rows drawn with a fixed seed; an emptied centre stays put.
+    (scikit-learn's MiniBatchKMeans took ~50x longer for the same words.)"""
+    x = x.astype(np.float32)
+    centres = x[np.sort(np.random.default_rng(0).choice(len(x), k, replace=False))]
+    for _ in range(iterations):
+        labels = _nearest(x, centres)
+        sums = (
+            sparse.csr_matrix(
+                (np.ones(len(x), np.float32), (labels, np.arange(len(x)))), shape=(k, len(x))
+            )
+            @ x
+        )
+        counts = np.bincount(labels, minlength=k)
+        filled = counts > 0
+        centres[filled] = sums[filled] / counts[filled, None]
+    return centres
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Visual words (k-means centres of SIFT descriptors) and their idf weights."""
+
+    centres: np.ndarray  # (words, 128) float32
+    idf: np.ndarray  # (words,) float32
+
+    def words(self, desc: np.ndarray) -> np.ndarray:
+        return _nearest(desc, self.centres)
+
+    def vectors(self, word_lists: Sequence[np.ndarray]) -> np.ndarray:
+        """L2-normalised tf-idf vectors, one row per word list."""
+        out = np.zeros((len(word_lists), len(self.idf)), np.float32)
+        for row, words in zip(out, word_lists):
+            row += np.bincount(words, minlength=len(self.idf)) * self.idf
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def train_vocabulary(
+    descriptors: Sequence[np.ndarray], words: int = VOCABULARY_WORDS
+) -> tuple[Vocabulary, list[np.ndarray]]:
+    """Words from (an evenly spaced sample of) the descriptors of a set of images, one array
+    per image, with idf weights over those images; also returns each image's words."""
+    desc = np.concatenate(descriptors)
+    sample = desc[:: max(1, len(desc) // VOCABULARY_SAMPLE)]
+    words = max(2, min(words, len(sample) // 20))  # a handful of images: fewer words
+    centres = _kmeans(sample, words)
+    word_lists = [_nearest(d, centres) for d in descriptors]
+    seen = np.zeros(words)
+    for w in word_lists:
+        seen[np.unique(w)] += 1
+    idf = np.log((1 + len(descriptors)) / (1 + seen)).astype(np.float32)
+    return Vocabulary(centres, idf), word_lists
+
+
+# --- originals ------------------------------------------------------------------------
+
+
+def find_originals(dataset_root: str | Path) -> list[Path]:
+    """The source slides when the dataset has Kaggle's layout (``dataset-master/
+    dataset-master/JPEGImages`` anywhere under the root), sorted by name; else ``[]``."""
+    root = Path(dataset_root)
+    folders = [root / ORIGINALS_DIR] if (root / ORIGINALS_DIR).is_dir() else []
+    if not folders:
+        folders = sorted(
+            p
+            for p in root.rglob(Path(ORIGINALS_DIR).name)
+            if p.is_dir() and p.as_posix().endswith(ORIGINALS_DIR) and "__MACOSX" not in p.parts
+        )
+    if not folders:
+        return []
+    return sorted(
+        p
+        for p in folders[0].iterdir()
+        if p.is_file() and p.suffix.lower() in ORIGINAL_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def read_original_labels(dataset_root: str | Path) -> dict[str, tuple[str, ...]]:
+    """Kaggle's ``labels.csv`` beside the originals: original name -> its cell classes
+    (``()`` when blank; "NEUTROPHIL, EOSINOPHIL" is a slide with two cells). Used to check
+    matches, never to restrict them (see ``match_shard``)."""
+    originals = find_originals(dataset_root)
+    if not originals:
+        return {}
+    path = originals[0].parent.parent / "labels.csv"
+    if not path.is_file():
+        return {}
+    labels = {}
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            if not (row.get("Image") or "").strip().isdigit():
+                continue
+            name = f"BloodImage_{int(row['Image']):05d}"
+            cells = (row.get("Category") or "").replace(";", ",").split(",")
+            labels[name] = tuple(c.strip().upper() for c in cells if c.strip())
+    return labels
+
+
+@dataclass(frozen=True)
+class Index:
+    """SIFT descriptors of the originals and their mirror images, sorted by original."""
+
+    names: tuple[str, ...]  # original file stems, sorted
+    desc: np.ndarray  # (n, 128) float32 (whole numbers)
+    owner: np.ndarray  # (n,) int32 position in ``names``; ascending
+    starts: np.ndarray  # rows of original k: starts[k] to starts[k + 1]
+    norms: np.ndarray  # squared norm of each row
+    vocabulary: Vocabulary
+    bow: np.ndarray  # (2 x originals, words): tf-idf of each original, then its mirror
+    related: tuple[tuple[str, str, int], ...]  # (a, b, inliers): originals that overlap
+    family: np.ndarray  # per original: the first original of its related ones
+
+
+def build_index(originals: Sequence[str | Path], path: str | Path) -> Index:
+    """Describe each original (downscaled to 320x240, grey) and its horizontal mirror
+    (SIFT is rotation- but not mirror-invariant; mirror + rotation covers vertical flips
+    too), find the originals that show the same field, save it all to one ``.npz``. An
+    unreadable or blank original is skipped with a warning."""
+    names, per_side = [], []
+    for file in sorted(originals, key=lambda p: Path(p).stem):
+        try:
+            grey = _grey_frame(read_rgb(file))
+        except (OSError, UnreadableImage) as err:
+            log.warning("skipping original %s: %s", file, err)
+            continue
+        sides = [_features(grey), _features(np.ascontiguousarray(grey[:, ::-1]))]
+        if not len(sides[0]):
+            log.warning("skipping original %s: no SIFT keypoints (blank?)", file)
+            continue
+        names.append(Path(file).stem)
+        per_side += sides
+    if len(names) < 2:
+        raise UserError(f"an index needs two or more readable originals, got {len(names)}")
+    vocabulary, words = train_vocabulary([f.desc for f in per_side])
+    sizes = [len(plain) + len(mirror) for plain, mirror in zip(per_side[0::2], per_side[1::2])]
+    arrays = {
+        "version": np.int32(INDEX_VERSION),
+        "names": np.array(names, dtype=str),
+        "desc": np.concatenate([f.desc for f in per_side]),
+        "owner": np.repeat(np.arange(len(names), dtype=np.int32), sizes),
+        "centres": vocabulary.centres,
+        "idf": vocabulary.idf,
+        "bow": vocabulary.vectors(words),
+    }
+    related = _related_originals(_index_from(arrays), per_side)
+    arrays["related"] = np.array(related, np.int32).reshape(-1, 3)
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    return load_index(path)
+
+
+def _related_originals(index: Index, per_side: Sequence[Features]) -> list[tuple[int, int, int]]:
+    """Pairs (a, b, inliers), a < b, of originals that show the same field: a's own
+    descriptors give b ``RELATED_VOTES`` or more ratio-test votes (every original but a
+    competing), and ``RELATED_INLIERS`` or more of those agree on one shift (rotation,
+    scale) of the slide under the microscope. Votes alone are noise in a small index."""
+    row_xy = np.concatenate([f.xy for f in per_side])  # index rows: plain, mirror, plain...
+    starts = index.starts
+    found: dict[tuple[int, int], int] = {}
+    for a, feats in enumerate(per_side[0::2]):
+        q = feats.desc.astype(np.float32)
+        d2 = _sq_norms(q)[:, None] + index.norms[None] - 2 * (q @ index.desc.T)
+        d2[:, starts[a] : starts[a + 1]] = np.inf  # not itself
+        nearest, d1, d2nd = _two_smallest(np.minimum.reduceat(d2, starts[:-1], axis=1))
+        ok = d1 < RATIO**2 * d2nd
+        votes = np.bincount(nearest[ok], minlength=len(index.names))
+        for b in np.flatnonzero(votes >= RELATED_VOTES).tolist():
+            mine = np.flatnonzero(ok & (nearest == b))
+            rows = starts[b] + np.argmin(d2[mine, starts[b] : starts[b + 1]], axis=1)
+            _, inliers = cv2.estimateAffinePartial2D(
+                feats.xy[mine],
+                row_xy[rows],
+                method=cv2.RANSAC,
+                ransacReprojThreshold=RANSAC_PIXELS,
+            )
+            agreeing = 0 if inliers is None else int(inliers.sum())
+            log.debug(
+                "originals %s -> %s: %d votes, %d agree",
+                index.names[a],
+                index.names[b],
+                votes[b],
+                agreeing,
+            )
+            if agreeing >= RELATED_INLIERS:
+                key = (min(a, b), max(a, b))
+                found[key] = max(found.get(key, 0), agreeing)
+    return [(a, b, n) for (a, b), n in sorted(found.items())]
+
+
+def load_index(path: str | Path) -> Index:
+    with np.load(path, allow_pickle=False) as data:
+        if "version" not in data or int(data["version"]) != INDEX_VERSION:
+            raise UserError(f"{path}: an index from another version of wbc.groups, rebuild it")
+        return _index_from({key: data[key] for key in data.files})
+
+
+def _index_from(arrays: Mapping[str, np.ndarray]) -> Index:
+    names = tuple(arrays["names"].tolist())
+    related = arrays.get("related", np.zeros((0, 3), np.int32)).tolist()
+    comps = _Components()
+    for a, b, _ in related:
+        comps.union(a, b)
+    desc = arrays["desc"].astype(np.float32)
+    return Index(
+        names=names,
+        desc=desc,
+        owner=arrays["owner"],
+        starts=np.searchsorted(arrays["owner"], np.arange(len(names) + 1)),
+        norms=_sq_norms(desc),
+        vocabulary=Vocabulary(arrays["centres"], arrays["idf"]),
+        bow=arrays["bow"],
+        related=tuple((names[a], names[b], v) for a, b, v in related),
+        family=np.array([comps.find(k) for k in range(len(names))]),
+    )
+
+
+def _sq_norms(x: np.ndarray) -> np.ndarray:
+    return (x * x).sum(-1)
+
+
+def _two_smallest(d2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: position of the smallest entry, its value, the second smallest value."""
+    if d2.shape[-1] == 1:  # one candidate: nothing to compare with, the test passes
+        d2 = np.concatenate([d2, np.full_like(d2, np.inf)], axis=-1)
+    nearest = np.argmin(d2, axis=-1)
+    two = np.partition(d2, 1, axis=-1)
+    return nearest, two[..., 0], two[..., 1]
+
+
+def _original_votes(
+    desc: np.ndarray, index: Index, size: int, exclude: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``size`` originals most like the image by bag of words (all of them when size
+    is their number), and the ratio-test votes of the image's descriptors for each.
+
+    The second neighbour is the nearest descriptor of *another* original (per-original
+    minima), so an original's own mirror image or repeated texture never vetoes its votes.
+    """
+    vocab = index.vocabulary
+    score = index.bow @ vocab.vectors([vocab.words(desc)])[0]
+    score = np.maximum(score[0::2], score[1::2])  # an original or its mirror
+    picked = np.sort(np.argsort(-score, kind="stable")[:size])
+    picked = picked[picked != exclude]
+    rows = np.concatenate([np.arange(index.starts[o], index.starts[o + 1]) for o in picked])
+    q = desc.astype(np.float32)
+    d2 = _sq_norms(q)[:, None] + index.norms[rows][None] - 2 * (q @ index.desc[rows].T)
+    sizes = index.starts[picked + 1] - index.starts[picked]
+    per_original = np.minimum.reduceat(d2, np.cumsum(sizes) - sizes, axis=1)
+    nearest, d1, d2nd = _two_smallest(per_original)
+    ok = d1 < RATIO**2 * d2nd
+    return picked, np.bincount(nearest[ok], minlength=len(picked))
+
+
+def match_shard(
+    features: Mapping[str, Features | None], index: Index | None, shortlist: int = SHORTLIST
+) -> list[dict[str, object]]:
+    """One row (``MATCH_COLUMNS``) per image: its best original, votes, runner-up, status.
+
+    - ``matched``: the best original has ``STRONG_VOTES`` or more and no unrelated
+      original has ``MIN_VOTES`` (a related one, the same field, may);
+    - ``ambiguous``: two unrelated originals both have ``MIN_VOTES`` or more;
+    - ``weak``: the best has ``MIN_VOTES`` to ``STRONG_VOTES``;
+    - ``unmatched``: fewer (noise), no keypoints, or no index (a user's own folder:
+      ``assign_groups`` then links near duplicates);
+    - ``unreadable``: the file could not be decoded.
+
+    Matching is not restricted to originals whose ``labels.csv`` class is the image's: the
+    file has blank rows, BASOPHIL and two-cell slides, so a wrong or missing label would
+    hide the true source (a leak), while the SIFT evidence alone is decisive (on the full
+    archive every match agreed with labels.csv anyway).
+    """
+    rows = []
+    for image, feats in features.items():
+        row = {"image": image, "original": "", "votes": 0, "runner_up": "", "runner_up_votes": 0}
+        rows.append(row)
+        if feats is None:
+            row["match"] = UNREADABLE
+            continue
+        if index is None or len(feats) == 0:
+            row["match"] = UNMATCHED
+            continue
+        picked, votes = _original_votes(feats.desc, index, shortlist)
+        if votes.max() < STRONG_VOTES and len(picked) < len(index.names):
+            picked, votes = _original_votes(feats.desc, index, len(index.names))
+        order = np.lexsort((picked, -votes))  # most votes first, ties to the first name
+        best = picked[order[0]]
+        second = picked[order[1]] if len(order) > 1 else best
+        row["votes"] = int(votes[order[0]])
+        row["runner_up_votes"] = int(votes[order[1]]) if len(order) > 1 else 0
+        row["original"] = index.names[best] if row["votes"] else ""
+        row["runner_up"] = index.names[second] if row["runner_up_votes"] else ""
+        if row["votes"] < MIN_VOTES:
+            row["match"] = UNMATCHED
+        elif row["runner_up_votes"] >= MIN_VOTES and index.family[best] != index.family[second]:
+            row["match"] = AMBIGUOUS
+        elif row["votes"] < STRONG_VOTES:
+            row["match"] = WEAK
+        else:
+            row["match"] = MATCHED
+    return rows
+
+
+# --- near duplicates ------------------------------------------------------------------
+
+
+def near_duplicate_links(
+    features: Mapping[str, Features | None],
+    candidates: int = DUP_CANDIDATES,
+    queries: Iterable[str] | None = None,
+) -> list[tuple[str, str, int]]:
+    """Pairs of images that are augmented copies of one another: ``(a, b, inliers)``, a < b.
+
+    Retrieval: tf-idf bag-of-words vectors (a vocabulary trained on these images) of each
+    image and of its mirror give each image its ``candidates`` most similar others.
+    Verification: ratio-test matches of an image's descriptors (plain, then mirrored)
+    within the candidate's, then the inliers of an affine map (RANSAC: rotation, zoom,
+    shear, shift, flip) between the matched keypoints; ``DUP_MIN_INLIERS`` or more link
+    the pair. The ratio test within one image is permissive (unrelated look-alike slides
+    reach ~17 matches), the geometry much less so. With ``queries``, only pairs with a
+    query image are looked for. Work is linear in the number of images but for the
+    (blocked, cheap) similarity product.
+    """
+    ids = sorted(i for i, f in features.items() if f is not None and len(f))
+    rows = np.arange(len(ids))
+    if queries is not None:
+        rows = np.flatnonzero(np.isin(ids, sorted(set(queries))))
+    if len(ids) < 2 or not len(rows):
+        return []
+    feats = [features[i] for i in ids]
+    vocab, words = train_vocabulary([f.desc for f in feats])
+    plain = vocab.vectors(words)
+    mirrored = vocab.vectors([vocab.words(mirror_descriptors(feats[r].desc)) for r in rows])
+    pairs = _candidate_pairs(plain, rows, mirrored, min(candidates, len(ids) - 1))
+    links = []
+    starts = np.searchsorted(pairs[:, 0], np.arange(len(ids) + 1))
+    for a in range(len(ids)):
+        others = pairs[starts[a] : starts[a + 1], 1]
+        if len(others):
+            inliers = _pair_inliers(feats[a], [feats[b] for b in others])
+            links += [(ids[a], ids[b], n) for b, n in zip(others, inliers) if n >= DUP_MIN_INLIERS]
+    return links
+
+
+def _candidate_pairs(
+    plain: np.ndarray, rows: np.ndarray, mirrored: np.ndarray, k: int
+) -> np.ndarray:
+    """Unique pairs (a, b), a < b, sorted, where b is among the k images most similar to
+    a query row a, or the reverse; similarity is the better of the query's plain and
+    mirrored vectors' cosines with the other's plain vector."""
+    found = []
+    for lo in range(0, len(rows), 1024):  # 1024 query rows of the similarity at a time
+        block = rows[lo : lo + 1024]
+        sim = np.maximum(plain[block] @ plain.T, mirrored[lo : lo + 1024] @ plain.T)
+        sim[np.arange(len(block)), block] = -np.inf  # not itself
+        top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+        found.append(np.stack([np.repeat(block, k), top.ravel()], axis=1))
+    return np.unique(np.sort(np.concatenate(found), axis=1), axis=0)
+
+
+def _pair_inliers(a: Features, others: Sequence[Features]) -> list[int]:
+    """Geometric inliers of ``a`` against each other image (the better of plain and
+    mirrored descriptors). The ratio test looks for the second nearest within the same
+    other image, as in Lowe's pairwise matching."""
+    width = max(len(b) for b in others)
+    flat = np.zeros((len(others), width, 128), np.float32)
+    norms = np.full((len(others), width), np.inf, np.float32)  # padding: never nearest
+    for k, b in enumerate(others):
+        flat[k, : len(b)] = b.desc
+        norms[k, : len(b)] = _sq_norms(b.desc.astype(np.float32))
+    flat = flat.reshape(-1, 128)
+    best = [0] * len(others)
+    for desc in (a.desc, mirror_descriptors(a.desc)):
+        q = desc.astype(np.float32)
+        d2 = _sq_norms(q)[:, None] + norms.reshape(1, -1) - 2 * (q @ flat.T)
+        nearest, d1, d2nd = _two_smallest(d2.reshape(len(q), len(others), width))
+        ok = d1 < RATIO**2 * d2nd  # (descriptors of a, others)
+        for k, b in enumerate(others):
+            matched = np.flatnonzero(ok[:, k])
+            # 3 points fix an affine map; no RANSAC that could not beat the count so far
+            if len(matched) >= max(3, DUP_MIN_INLIERS, best[k] + 1):
+                best[k] = max(best[k], _affine_inliers(a.xy[matched], b.xy[nearest[matched, k]]))
+    return best
+
+
+def _affine_inliers(src: np.ndarray, dst: np.ndarray) -> int:
+    """Inliers of the best affine map src -> dst (OpenCV's RANSAC has a fixed seed)."""
+    _, inliers = cv2.estimateAffine2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS, maxIters=2000
+    )
+    return 0 if inliers is None else int(inliers.sum())
+
+
+class _Components:
+    """Union-find over hashable nodes."""
+
+    def __init__(self) -> None:
+        self.parent: dict = {}
+
+    def find(self, x):
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a, b) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def group_near_duplicates(
+    features: Mapping[str, Features | None],
+    links: Iterable[tuple[str, str, int]] | None = None,
+) -> dict[str, str]:
+    """Image -> group without originals: connected components of near-duplicate links
+    (computed unless given), named after their first image id; an image that matches
+    nothing (or is unreadable) is its own group."""
+    if links is None:
+        links = near_duplicate_links(features)
+    comps = _Components()
+    for image in features:
+        comps.find(image)
+    for a, b, _ in links:
+        comps.union(a, b)  # the smaller id becomes the root: the group's name
+    return {image: comps.find(image) for image in sorted(features)}
+
+
+def assign_groups(
+    rows: Iterable[Mapping[str, object]],
+    features: Mapping[str, Features | None] | None = None,
+    related: Iterable[tuple[str, str, int]] = (),
+) -> list[dict[str, object]]:
+    """Final rows (``GROUP_COLUMNS``), sorted by image, each with its ``group``.
+
+    - ``matched``: the group of its original, named after it (``BloodImage_00012``);
+      ``related`` originals (``Index.related``: the same field photographed twice, or
+      overlapping fields) share one group, named after the first.
+    - ``weak`` joins its best original's group and ``ambiguous`` joins both its best and
+      runner-up originals' groups (merging them): the row keeps its status, nothing is
+      hidden. For a leak-free split, merging two sources costs a little balance, while
+      splitting one source's copies across train and test is the leak being prevented.
+    - ``weak``, ``ambiguous`` and ``unmatched`` images (with ``features``) are also linked
+      as near duplicates to any image: a copy the originals miss (too zoomed, too blurred)
+      joins its siblings' group, and copies of a source missing from the originals end up
+      together. Components without an original are named after their first image id; an
+      unlinked image is its own group.
+    - ``unreadable``: its own group (no pixels to match or to train on).
+    """
+    rows = sorted((dict(r) for r in rows), key=lambda r: r["image"])
+    comps = _Components()
+    for a, b, _ in related:
+        comps.union(("original", a), ("original", b))
+    leftovers = []
+    for row in rows:
+        image, status = row["image"], row["match"]
+        node = ("image", image)
+        comps.find(node)
+        if status in (MATCHED, WEAK, AMBIGUOUS):
+            comps.union(node, ("original", row["original"]))
+        if status == AMBIGUOUS:
+            comps.union(node, ("original", row["runner_up"]))
+        if status in (WEAK, AMBIGUOUS, UNMATCHED):
+            leftovers.append(image)
+    if features is not None and leftovers:
+        for a, b, _ in near_duplicate_links(features, queries=leftovers):
+            comps.union(("image", a), ("image", b))
+
+    # a component is named after its first original, else its first image
+    names: dict = {}
+    for node in comps.parent:
+        root, (kind, name) = comps.find(node), node
+        rank = (kind != "original", name)
+        names[root] = min(names.get(root, rank), rank)
+    for row in rows:
+        row["group"] = names[comps.find(("image", row["image"]))][1]
+    return [{c: row.get(c, "") for c in GROUP_COLUMNS} for row in rows]
+
+
+def cluster_agreement(
+    truth: Mapping[str, object], groups: Mapping[str, object]
+) -> tuple[float, float]:
+    """Purity and completeness of ``groups`` against ``truth`` (image -> source), over the
+    images in both: purity, the share of images in their group's majority source (1.0 when
+    no group mixes sources); completeness, the share in their source's majority group
+    (1.0 when no source is split)."""
+    images = sorted(set(truth) & set(groups))
+    if not images:
+        return 1.0, 1.0
+
+    def majority_share(by: Mapping, of: Mapping) -> float:
+        counts: dict = {}
+        for image in images:
+            counts.setdefault(by[image], Counter())[of[image]] += 1
+        return sum(c.most_common(1)[0][1] for c in counts.values()) / len(images)
+
+    return majority_share(groups, truth), majority_share(truth, groups)
