@@ -24,6 +24,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+
 from common import require_archive, unpacked
 from wbc import groups as G
 from wbc.dataset import scan_dataset, write_tsv
@@ -207,7 +208,8 @@ def check_shortlist(index, features, by_image, sample_size) -> None:
     print(
         f"\nshortlist ({G.SHORTLIST}) vs all {len(index.names)} originals, {len(exact)} images: "
         f"same best original {same}, same status {status}; votes gained by the shortlist "
-        f"{quantiles(extra, (0, 0.5, 0.95, 1))}, runner-up {quantiles(extra_ru, (0, 0.5, 0.95, 1))}; "
+        f"{quantiles(extra, (0, 0.5, 0.95, 1))}, "
+        f"runner-up {quantiles(extra_ru, (0, 0.5, 0.95, 1))}; "
         f"exhaustive matching {exact_cpu / len(exact) * 1000:.0f} ms/image CPU"
     )
 

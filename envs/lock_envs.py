@@ -33,9 +33,10 @@ DIRECT = {
     # download_kaggle, unpack_zip, manifest, shard_lists
     "data": ["kagglehub", "requests", "pillow"],
     # crop_shard, crop_qc, training_arrays
-    "crop": ["numpy", "opencv-python-headless", "pillow"],
+    # and the source-cell groups (source_cell_index, group_shard, groups)
+    "crop": ["numpy", "opencv-python-headless", "pillow", "scipy"],
     # split, train_rf (its features: OpenCV resizing, colour histograms, HOG)
-    "sklearn": ["numpy", "scikit-learn", "joblib", "pandas", "opencv-python-headless"],
+    "sklearn": ["numpy", "scikit-learn", "joblib", "pandas", "opencv-python-headless", "pillow"],
     # vgg16_weights, vgg16_features, train_vgg16, train_cnn, predict (which may load the
     # Random Forest, and crops as crop_shard does)
     "tensorflow": [

@@ -10,9 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from conftest import shared_archive
 from wbc import groups as G
-from wbc.dataset import read_tsv, write_tsv
+from wbc.io import read_tsv, write_tsv
 
 TEST_SIMPLE = "dataset2-master/dataset2-master/images/TEST_SIMPLE"
 # TEST_SIMPLE images whose original is among the mini archive's 20 (BloodImage_00000-19):

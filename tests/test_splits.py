@@ -7,8 +7,9 @@ from collections import Counter
 import pytest
 
 from wbc import CLASSES
+from wbc.integrity import copies_of_train
 from wbc.runtime import UserError
-from wbc.splits import copies_of_train, make_splits
+from wbc.splits import make_splits
 
 
 def fake_inputs(per_class=25, duplicates=()):

@@ -129,6 +129,15 @@ def dataset_input():
     return DATASET_FILES if SOURCE.kind == "folder" else dataset_root()
 
 
+def originals_input():
+    """What rule source_cell_index reads: the unpacked or downloaded data, or in a source
+    folder the original slides of Kaggle's layout (the only files it looks at)."""
+    if SOURCE.kind != "folder":
+        return dataset_root()
+    slides = Path(SOURCE.value, "dataset-master", "dataset-master", "JPEGImages")
+    return list_files(slides) if slides.is_dir() else []
+
+
 SHARDS = range(config["crop"]["shards"])
 
 

@@ -51,6 +51,8 @@ rule report_dataset:
         manifest=rules.manifest.output[0],
         qc=rules.crop_qc.output[0],
         splits=split_tables(),
+        groups=rules.groups.output[0],
+        leaks=rules.split.output.leaks,
         template=workflow.source_path("../report/sections/dataset.html.j2"),
         caption_counts=workflow.source_path("../report/dataset.rst"),
         caption_gallery=workflow.source_path("../report/crop_gallery.rst"),

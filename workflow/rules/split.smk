@@ -2,9 +2,11 @@ rule split:
     input:
         manifest=rules.manifest.output[0],
         qc=rules.crop_qc.output[0],
+        groups=rules.groups.output[0],
         code=code("make_splits.py"),
     output:
         **{name: f"results/splits/{name}.tsv" for name in SPLITS},
+        leaks="results/splits/test_leaks.tsv",
     log:
         "results/logs/split.log",
     benchmark:

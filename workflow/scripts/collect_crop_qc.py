@@ -3,9 +3,9 @@ from collections import Counter
 
 from wbc import UNREADABLE
 from wbc.crop import QC_COLUMNS
+from wbc.integrity import INTEGRITY_COLUMNS, integrity
 from wbc.io import read_tsv, write_tsv
 from wbc.runtime import run_rule
-from wbc.splits import INTEGRITY_COLUMNS, integrity
 
 
 def main():

@@ -1,34 +1,41 @@
 import logging
 
 from wbc.io import read_tsv, write_tsv
-from wbc.runtime import run_rule
-from wbc.splits import SPLIT_COLUMNS, copies_of_train, make_splits
+from wbc.runtime import final_path, run_rule
+from wbc.splits import LEAK_COLUMNS, SPLIT_COLUMNS, make_splits, test_leaks
 
 
 def main():
     manifest, params = read_tsv(snakemake.input.manifest), snakemake.params
+    groups = {row["image"]: row["group"] for row in read_tsv(snakemake.input.groups)}
     splits = make_splits(
         manifest,
         read_tsv(snakemake.input.qc),
         params.val_fraction,
         params.seed,
         params.group_by,
+        groups,
         train_copies_in_test=params.train_copies_in_test,
     )
-    for name, rows in splits.items():
+    for name in ("train", "val", "test", "test_simple"):
+        rows = splits[name]
         write_tsv(snakemake.output[name], rows, SPLIT_COLUMNS)
         cells = len({row["group"] for row in rows})
-        logging.info("%s: %d images of %d groups", name, len(rows), cells)
-    copies = copies_of_train(manifest)
-    if copies:
+        logging.info("%s: %d images of %d source cells", name, len(rows), cells)
+    scored = {row["image"] for name in ("test", "test_simple") for row in splits[name]}
+    leaks = [{**row, "scored": row["image"] in scored} for row in test_leaks(manifest, groups)]
+    write_tsv(snakemake.output.leaks, leaks, LEAK_COLUMNS)
+    if leaks:
         logging.warning(
-            "%d TEST/TEST_SIMPLE image(s) are byte-identical copies of TRAIN images, e.g. "
-            "%s = %s: %s the test split files (config key split.train_copies_in_test); "
-            "listed in %s (column copy_of_train)",
-            len(copies),
-            *min(copies.items()),
+            "%d TEST/TEST_SIMPLE image(s) are copies of TRAIN images or of their source "
+            "cells, e.g. %s (%s of %s): %s the test split files (config key "
+            "split.train_copies_in_test); listed in %s",
+            len(leaks),
+            leaks[0]["image"],
+            leaks[0]["kind"],
+            leaks[0]["train_image"],
             "left out of" if params.train_copies_in_test == "drop" else "kept in",
-            snakemake.input.qc,
+            final_path(snakemake.output.leaks),
         )
 
 

@@ -14,6 +14,8 @@ def main():
             name: read_table(path)
             for name, path in zip(snakemake.params.splits, inputs.splits, strict=True)
         },
+        read_table(inputs.groups),
+        read_table(inputs.leaks),
         snakemake.params.root,
         {"counts": output.counts, "gallery": output.gallery},
         render_captions(snakemake),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from . import CLASSES, FOLDERS, IMAGE_SUFFIXES
+from .integrity import label_conflicts
 from .io import write_tsv
 from .runtime import UserError
 from .source import is_utf8, printable, shard_of, why_skipped
@@ -154,21 +155,6 @@ def build_manifest(
         _handle_conflicts(rows, conflicts, conflicting_labels)
     check_classes([r for r in rows if r["image"] not in conflicts], val_fraction)
     return rows
-
-
-def label_conflicts(rows: list[dict[str, str]]) -> dict[str, list[str]]:
-    """Images whose exact bytes are also filed under another class: image -> those other
-    images. Which label is right cannot be known, so neither copy is trained or scored."""
-    by_digest: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        by_digest.setdefault(row["sha256"], []).append(row)
-    conflicts = {}
-    for group in by_digest.values():
-        for row in group:
-            others = [o["image"] for o in group if o["label"] != row["label"]]
-            if others:
-                conflicts[row["image"]] = sorted(others)
-    return conflicts
 
 
 def _handle_conflicts(rows, conflicts: dict[str, list[str]], mode: str) -> None:

@@ -202,7 +202,7 @@ def load_features(paths: Iterable[str | Path]) -> dict[str, Features | None]:
     for path in paths:
         with np.load(path, allow_pickle=False) as data:
             xy, desc, at = data["xy"], data["desc"], 0
-            for image, count in zip(data["images"].tolist(), data["counts"].tolist()):
+            for image, count in zip(data["images"].tolist(), data["counts"].tolist(), strict=True):
                 if count < 0:
                     features[image] = None
                 else:
@@ -257,7 +257,7 @@ class Vocabulary:
     def vectors(self, word_lists: Sequence[np.ndarray]) -> np.ndarray:
         """L2-normalised tf-idf vectors, one row per word list."""
         out = np.zeros((len(word_lists), len(self.idf)), np.float32)
-        for row, words in zip(out, word_lists):
+        for row, words in zip(out, word_lists, strict=True):
             row += np.bincount(words, minlength=len(self.idf)) * self.idf
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
@@ -359,7 +359,10 @@ def build_index(originals: Sequence[str | Path], path: str | Path) -> Index:
     if len(names) < 2:
         raise UserError(f"an index needs two or more readable originals, got {len(names)}")
     vocabulary, words = train_vocabulary([f.desc for f in per_side])
-    sizes = [len(plain) + len(mirror) for plain, mirror in zip(per_side[0::2], per_side[1::2])]
+    sizes = [
+        len(plain) + len(mirror)
+        for plain, mirror in zip(per_side[0::2], per_side[1::2], strict=True)
+    ]
     arrays = {
         "version": np.int32(INDEX_VERSION),
         "names": np.array(names, dtype=str),
@@ -564,7 +567,11 @@ def near_duplicate_links(
         others = pairs[starts[a] : starts[a + 1], 1]
         if len(others):
             inliers = _pair_inliers(feats[a], [feats[b] for b in others])
-            links += [(ids[a], ids[b], n) for b, n in zip(others, inliers) if n >= DUP_MIN_INLIERS]
+            links += [
+                (ids[a], ids[b], n)
+                for b, n in zip(others, inliers, strict=True)
+                if n >= DUP_MIN_INLIERS
+            ]
     return links
 
 

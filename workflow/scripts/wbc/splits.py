@@ -10,43 +10,37 @@ copies of one cell in train and in val, and val then measures memory, not recogn
 from __future__ import annotations
 
 from . import SPLITS, UNREADABLE
-from .dataset import label_conflicts
+from .integrity import copies_of_train, label_conflicts
 from .runtime import UserError
 
 SPLIT_COLUMNS = ("image", "label", "group", "crop")
 GROUP_BY = ("source_cell", "none")
 
 
-def copies_of_train(manifest: list[dict[str, str]], key: str = "sha256") -> dict[str, str]:
-    """TEST and TEST_SIMPLE images that share ``key`` with a TRAIN image (for sha256: its
-    byte-identical copies): image -> the first such TRAIN image. Scored as test images,
-    they would score a model on what it was trained on."""
-    train: dict[str, str] = {}
-    for row in sorted(manifest, key=lambda r: r["image"]):
-        if row["split"] == "TRAIN":
-            train.setdefault(row[key], row["image"])
-    return {
-        row["image"]: train[row[key]]
-        for row in manifest
-        if row["split"] != "TRAIN" and row[key] in train
-    }
+LEAK_COLUMNS = ("image", "folder", "label", "kind", "train_image", "group", "scored")
 
 
-# what the crop QC table says of images the split files leave out (or keep) as copies
-INTEGRITY_COLUMNS = ("label_conflict", "copy_of_train")
-
-
-def integrity(manifest: list[dict[str, str]]) -> dict[str, dict[str, str]]:
-    """Per image: the copies filed under another label, and the TRAIN image a TEST or
-    TEST_SIMPLE image copies (the crop QC table's INTEGRITY_COLUMNS)."""
-    conflicts, copies = label_conflicts(manifest), copies_of_train(manifest)
-    return {
-        row["image"]: {
-            "label_conflict": "; ".join(conflicts.get(row["image"], [])),
-            "copy_of_train": copies.get(row["image"], ""),
+def test_leaks(manifest: list[dict[str, str]], groups: dict[str, str] | None = None):
+    """TEST and TEST_SIMPLE images that TRAIN holds too: byte-identical copies of a TRAIN
+    image and, with ``groups``, copies of the source cell of a TRAIN image. Rows of
+    LEAK_COLUMNS but ``scored``, sorted by image."""
+    byte = copies_of_train(manifest)
+    cell = {}
+    if groups is not None:
+        grouped = [{**r, "group": groups[r["image"]]} for r in manifest if r["image"] in groups]
+        cell = copies_of_train(grouped, key="group")
+    folder = {r["image"]: r for r in manifest}
+    return [
+        {
+            "image": image,
+            "folder": folder[image]["split"],
+            "label": folder[image]["label"],
+            "kind": "byte-identical copy" if image in byte else "same source cell",
+            "train_image": byte.get(image) or cell[image],
+            "group": (groups or {}).get(image, ""),
         }
-        for row in manifest
-    }
+        for image in sorted(set(byte) | set(cell))
+    ]
 
 
 def make_splits(
@@ -73,7 +67,7 @@ def make_splits(
     crops = {row["image"]: row["crop"] for row in qc if row["status"] != UNREADABLE}
     left_out = set(label_conflicts(manifest))
     if train_copies_in_test == "drop":
-        left_out |= set(copies_of_train(manifest))
+        left_out |= {row["image"] for row in test_leaks(manifest, groups)}
     rows_by_split: dict[str, list[dict[str, str]]] = {s: [] for s in SPLITS}
     train_groups: dict[str, list[dict[str, str]]] = {}
     first_with: dict[str, str] = {}  # sha256 -> first image with those bytes

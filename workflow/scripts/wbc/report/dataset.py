@@ -127,18 +127,18 @@ def plot_gallery(selection: pd.DataFrame, dataset_root: str | Path, path: str | 
 LISTED = 50  # rows of a copies table shown; results/qc/crops.tsv lists every one
 
 
-def copies_tables(qc: pd.DataFrame, splits: dict[str, pd.DataFrame]) -> dict:
-    """Test images that copy a TRAIN image (and whether a test split file still has
-    them), and images whose copies are filed under another label."""
-    scored = {image for name in ("test", "test_simple") for image in splits[name]["image"]}
+def copies_tables(qc: pd.DataFrame, leaks: pd.DataFrame) -> dict:
+    """Test images that TRAIN holds too (byte-identical copies, or copies of a TRAIN
+    image's source cell: results/splits/test_leaks.tsv), and images whose copies are
+    filed under another label."""
     columns = qc.columns
-    copies = qc[qc["copy_of_train"] != ""] if "copy_of_train" in columns else qc.iloc[:0]
     conflicts = qc[qc["label_conflict"] != ""] if "label_conflict" in columns else qc.iloc[:0]
     copies = pd.DataFrame(
         {
-            "image": copies["image"],
-            "byte-identical to TRAIN image": copies["copy_of_train"],
-            "scored as a test image": ["yes" if i in scored else "no" for i in copies["image"]],
+            "image": leaks["image"],
+            "copy of": leaks["kind"],
+            "TRAIN image": leaks["train_image"],
+            "scored as a test image": leaks["scored"].map({"True": "yes", "False": "no"}),
         }
     )
     conflicts = pd.DataFrame(
@@ -147,10 +147,29 @@ def copies_tables(qc: pd.DataFrame, splits: dict[str, pd.DataFrame]) -> dict:
     return {"copies": copies, "conflicts": conflicts}
 
 
-def write(manifest, qc, splits: dict, root, figures: dict, captions: dict, template, out, source):
+def source_cells(manifest: pd.DataFrame, groups: pd.DataFrame) -> dict:
+    """Source cells (groups) per folder and class, how images found their source, and the
+    strength of the matches with the originals (votes of the best and runner-up)."""
+    merged = groups.merge(manifest[["image", "split", "label"]], on="image", how="left")
+    cells = merged.groupby(["split", "label"])["group"].nunique().unstack(fill_value=0)
+    cells["total"] = merged.groupby("split")["group"].nunique()
+    status = pd.crosstab(merged["match"], merged["split"], margins=True, margins_name="total")
+    votes = merged.loc[merged["match"] != "unreadable", ["votes", "runner_up_votes"]]
+    quantiles = votes.astype(int).quantile([0, 0.01, 0.5, 0.99, 1]).round().astype(int)
+    quantiles.index = ["min", "1 %", "median", "99 %", "max"]
+    return {
+        "cells": cells.rename_axis(index="folder", columns=None),
+        "status": status.rename_axis(index="match", columns=None),
+        "votes": quantiles.T.rename_axis(index="votes of"),
+        "with_originals": bool((merged["original"] != "").any()),
+    }
+
+
+def write(manifest, qc, splits, groups, leaks, root, figures, captions, template, out, source):
     """The figures (``figures``: counts, gallery) and the section's fragment ``out``."""
     tables = dataset_tables(manifest, qc, splits)
-    copies = copies_tables(qc, splits)
+    copies = copies_tables(qc, leaks)
+    cells = source_cells(manifest, groups)
     plot_dataset(tables, figures["counts"])
     plot_gallery(gallery_selection(qc, manifest, per_status=4), root, figures["gallery"])
     status = tables["crop_status"]
@@ -176,4 +195,8 @@ def write(manifest, qc, splits: dict, root, figures: dict, captions: dict, templ
             for name, table in copies.items()
         },
         copies_scored=int((copies["copies"]["scored as a test image"] == "yes").sum()),
+        cells_table=html_table(cells["cells"], index=True),
+        match_table=html_table(cells["status"], index=True),
+        votes_table=html_table(cells["votes"], index=True),
+        with_originals=cells["with_originals"],
     )

@@ -1,0 +1,60 @@
+# Source cells: which original cell each image is a copy of (results/groups.tsv), so that
+# no cell's copies sit on both sides of a split (issue: Kaggle's TRAIN holds augmented
+# copies of a few hundred cells). Per-image work runs in the crop shards' jobs and is
+# cached like the crops; one job then assigns the groups.
+
+
+rule source_cell_index:
+    input:
+        originals=originals_input(),
+        code=code("build_source_index.py"),
+    output:
+        "results/groups/originals.npz",
+    log:
+        "results/logs/source_cell_index.log",
+    benchmark:
+        "results/benchmarks/source_cell_index.tsv"
+    params:
+        root=dataset_root(),
+    conda:
+        "../../envs/crop.yaml"
+    script:
+        "../scripts/build_source_index.py"
+
+
+rule group_shard:
+    input:
+        images=shard_list,
+        index=rules.source_cell_index.output[0],
+        code=code("group_shard.py"),
+    output:
+        features="results/groups/features/{shard}.npz",
+        matches="results/groups/matches/{shard}.tsv",
+    log:
+        "results/logs/group_shard/{shard}.log",
+    benchmark:
+        "results/benchmarks/group_shard/{shard}.tsv"
+    params:
+        root=dataset_root(),
+    conda:
+        "../../envs/crop.yaml"
+    script:
+        "../scripts/group_shard.py"
+
+
+rule groups:
+    input:
+        matches=expand(rules.group_shard.output.matches, shard=SHARDS),
+        features=expand(rules.group_shard.output.features, shard=SHARDS),
+        index=rules.source_cell_index.output[0],
+        code=code("collect_groups.py"),
+    output:
+        "results/groups.tsv",
+    log:
+        "results/logs/groups.log",
+    benchmark:
+        "results/benchmarks/groups.tsv"
+    conda:
+        "../../envs/crop.yaml"
+    script:
+        "../scripts/collect_groups.py"
