@@ -130,8 +130,8 @@ def dataset_input():
 
 
 def originals_input():
-    """What rule source_cell_index reads: the unpacked or downloaded data, or in a source
-    folder the original slides of Kaggle's layout (the only files it looks at)."""
+    """The original slides' index is made from the unpacked or downloaded data, or in a
+    source folder from the slides of Kaggle's layout (the only files it looks at)."""
     if SOURCE.kind != "folder":
         return dataset_root()
     slides = Path(SOURCE.value, "dataset-master", "dataset-master", "JPEGImages")

@@ -15,7 +15,10 @@ rule source_cell_index:
     benchmark:
         "results/benchmarks/source_cell_index.tsv"
     params:
-        root=dataset_root(),
+        # the unpacked or downloaded folder is the input; a source folder is read in place
+        root=lambda wildcards, input: (
+            dataset_root() if SOURCE.kind == "folder" else input.originals
+        ),
     conda:
         "../../envs/crop.yaml"
     script:
