@@ -10,6 +10,7 @@ from wbc import CLASSES
 from wbc.integrity import copies_of_train
 from wbc.runtime import UserError
 from wbc.splits import make_splits
+from wbc.splits import test_leaks as leaks_of  # not a test: pytest would collect the name
 
 
 def fake_inputs(per_class=25, duplicates=()):
@@ -77,6 +78,23 @@ def test_copies_of_train_images_leave_the_test_splits_unless_kept():
     assert copy not in {r["image"] for r in make_splits(manifest, qc, 0.2, seed=42)["test"]}
     kept = make_splits(manifest, qc, 0.2, seed=42, train_copies_in_test="keep")
     assert copy in {r["image"] for r in kept["test"]}
+
+
+def test_images_of_a_train_source_cell_are_listed_and_left_out_only_on_request():
+    manifest, qc = fake_inputs()
+    cell = "TEST/MONOCYTE/same_cell.jpeg"
+    manifest.append({"image": cell, "split": "TEST", "label": "MONOCYTE", "sha256": "other"})
+    qc.append({"image": cell, "status": "cropped", "crop": "c3.png"})
+    groups = {r["image"]: r["image"] for r in manifest}
+    groups[cell] = groups["TRAIN/MONOCYTE/003.jpeg"]
+    leaks = leaks_of(manifest, groups)
+    assert [(r["image"], r["kind"]) for r in leaks] == [(cell, "same source cell")]
+
+    def scored(mode):
+        splits = make_splits(manifest, qc, 0.2, 42, "source_cell", groups, mode)
+        return cell in {r["image"] for r in splits["test"]}
+
+    assert scored("drop") and scored("keep") and not scored("drop_cells")
 
 
 def test_images_under_two_labels_are_left_out():

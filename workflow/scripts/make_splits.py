@@ -28,13 +28,13 @@ def main():
     if leaks:
         logging.warning(
             "%d TEST/TEST_SIMPLE image(s) are copies of TRAIN images or of their source "
-            "cells, e.g. %s (%s of %s): %s the test split files (config key "
-            "split.train_copies_in_test); listed in %s",
+            "cells, e.g. %s (%s of %s); %d of them scored in the test split files "
+            "(config key split.train_copies_in_test: drop, drop_cells or keep); listed in %s",
             len(leaks),
             leaks[0]["image"],
             leaks[0]["kind"],
             leaks[0]["train_image"],
-            "left out of" if params.train_copies_in_test == "drop" else "kept in",
+            sum(row["scored"] for row in leaks),
             final_path(snakemake.output.leaks),
         )
 

@@ -58,7 +58,9 @@ def make_splits(
     column of every split file; without it an image's group is its set of byte-identical
     copies. Byte-identical copies always stay on one side of the train/val split, and
     copies of TRAIN images are left out of the test splits (``train_copies_in_test='keep'``
-    keeps them). Unreadable images, and images filed under two labels (the manifest stops
+    keeps them; ``'drop_cells'`` also leaves out images of a TRAIN image's source cell,
+    which by default are only listed, as a matched source cell is a judgement, a byte
+    copy a fact). Unreadable images, and images filed under two labels (the manifest stops
     on those unless told to drop them), are left out.
     """
     # not in the crop QC rule's env, which imports this module for its QC columns
@@ -66,8 +68,13 @@ def make_splits(
 
     crops = {row["image"]: row["crop"] for row in qc if row["status"] != UNREADABLE}
     left_out = set(label_conflicts(manifest))
-    if train_copies_in_test == "drop":
-        left_out |= {row["image"] for row in test_leaks(manifest, groups)}
+    if train_copies_in_test != "keep":
+        cells_too = train_copies_in_test == "drop_cells"
+        left_out |= {
+            row["image"]
+            for row in test_leaks(manifest, groups)
+            if cells_too or row["kind"] == "byte-identical copy"
+        }
     rows_by_split: dict[str, list[dict[str, str]]] = {s: [] for s in SPLITS}
     train_groups: dict[str, list[dict[str, str]]] = {}
     first_with: dict[str, str] = {}  # sha256 -> first image with those bytes
