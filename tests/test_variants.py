@@ -66,7 +66,8 @@ def test_variants_and_seeds_in_one_run(swept):
     forest = seeds[(seeds["model"] == "rf") & (seeds["split"] == "val")].iloc[0]
     assert forest["seeds"] == 2
     assert forest["accuracy_mean"] == pytest.approx(
-        rows.loc[["rf_s1", "rf_s2"], "accuracy"].mean(), abs=1e-6  # tables hold 6 decimals
+        rows.loc[["rf_s1", "rf_s2"], "accuracy"].mean(),
+        abs=1e-6,  # tables hold 6 decimals
     )
     assert "Across seeds" in page
     # the ensemble averages each model's base settings: the first seed, no variant
