@@ -17,8 +17,8 @@ from wbc.io import read_tsv, write_tsv
 
 TEST_SIMPLE = "dataset2-master/dataset2-master/images/TEST_SIMPLE"
 # TEST_SIMPLE images whose original is among the mini archive's 20 (BloodImage_00000-19):
-# found by SIFT on the full archive and confirmed by eye and by pixel difference against
-# the downscaled original (mean absolute difference 2.2-8.6 of 255, vs >= 17 for others).
+# found by SIFT on the full archive, confirmed by the pixel difference to the downscaled
+# original (mean absolute difference 2.2-8.6 of 255, vs >= 17.8 to any other original).
 MINI_TEST_SIMPLE_SOURCES = {
     "NEUTROPHIL/_8_6417.jpeg": "BloodImage_00001",
     "NEUTROPHIL/_13_7598.jpeg": "BloodImage_00006",
@@ -53,9 +53,12 @@ def index(mini_root, tmp_path_factory) -> G.Index:
 
 
 def augment(window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One Kaggle-style copy: rotated, zoomed, shifted, black fill, maybe flipped."""
+    """One Kaggle-style copy: zoomed unevenly (Kaggle's x/y zoom ratios reach 1.22),
+    rotated, shifted, black fill, maybe flipped."""
     h, w = window.shape[:2]
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-180, 180), rng.uniform(0.9, 1.3))
+    sx, sy = rng.uniform(0.9, 1.25, size=2)
+    zoom = np.array([[sx, 0, (1 - sx) * w / 2], [0, sy, (1 - sy) * h / 2], [0, 0, 1]])
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-180, 180), 1.0) @ zoom
     matrix[:, 2] += rng.uniform(-30, 30, size=2)
     out = cv2.warpAffine(window, matrix, (w, h), borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if rng.random() < 0.5:
@@ -94,10 +97,10 @@ def test_augmented_copies_match_their_originals(augmented, index):
     purity, completeness = G.cluster_agreement(original_of, group)
     assert purity >= 0.95 and completeness >= 0.95, (purity, completeness, rows)
     # These windows are 2x zoomed vs the index (native 320x240 of a 640x480 slide), where
-    # Kaggle's copies are at its scale: fewer votes, some "weak" or even "unmatched". The
+    # Kaggle's copies are at its scale: fewer votes, many "weak" or even "unmatched". The
     # latter still join their siblings as near duplicates; no original is ever wrong.
     status = Counter(r["match"] for r in rows)
-    assert status[G.MATCHED] + status[G.WEAK] >= 0.8 * len(rows), status
+    assert status[G.MATCHED] + status[G.WEAK] >= 0.5 * len(rows), status
     for row in rows:
         if row["match"] in (G.MATCHED, G.WEAK):
             assert row["group"] == row["original"] == original_of[row["image"]], row
