@@ -9,7 +9,7 @@ LOCK_TOOLS ?= .lock-tools
 # extra uv options for `make lock`, e.g. LOCK_ARGS="--upgrade-package urllib3"
 LOCK_ARGS ?=
 
-.PHONY: venv run test lint format lock clean-venv
+.PHONY: venv demo run test lint format lock clean-venv
 
 # requirements.txt is the lock: every package and version, with hashes (`make lock`)
 $(BIN)/.installed: requirements.txt
@@ -19,6 +19,16 @@ $(BIN)/.installed: requirements.txt
 	touch $@
 
 venv: $(BIN)/.installed
+
+# the whole workflow on a small real sample (config/demo.yaml) in the folder demo/;
+# DEMO_SOURCE: the BCCD originals (a URL, or a local .zip or folder; Kaggle's blood-cells
+# zip holds them too), DEMO_ARGS: more snakemake options
+DEMO_SOURCE ?= https://github.com/cosmicad/dataset/archive/refs/heads/master.zip
+DEMO_ARGS ?=
+demo: $(BIN)/.installed
+	PYTHONPATH=workflow/scripts $(BIN)/python -m wbc.demo "$(DEMO_SOURCE)" demo/images
+	$(BIN)/snakemake --cores $(CORES) --directory demo --configfile "$(CURDIR)/config/demo.yaml" $(DEMO_ARGS)
+	@echo "The demo's report: demo/results/report/report.html"
 
 # the whole workflow on config/config.yaml (Kaggle download by default)
 run: $(BIN)/.installed

@@ -47,6 +47,19 @@ def test_yaml_booleans_on_the_command_line(workflow_dir, tmp_path):
     assert len(error_lines(proc, "zero.jpeg: unreadable image")) == 1  # strict took effect
 
 
+def test_yaml_null_on_the_command_line():
+    """`--config "models={vgg16: {weights: null}}"`, as the offline error line says."""
+    from wbc.settings import typed_from_command_line
+
+    spec = {"type": ["string", "null"]}
+    schema = {"properties": {"models": {"properties": {"vgg16": {"properties": {"w": spec}}}}}}
+    given = {"models": {"vgg16": {"w": "null"}}}
+    assert typed_from_command_line(given, schema) == {"models": {"vgg16": {"w": None}}}
+    assert typed_from_command_line({"models": {"vgg16": {"w": "a.h5"}}}, schema) == {
+        "models": {"vgg16": {"w": "a.h5"}}
+    }
+
+
 # --- archives, ~ and stray links --------------------------------------------------------
 
 

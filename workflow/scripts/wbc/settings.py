@@ -106,13 +106,15 @@ BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, 
 def typed_from_command_line(config: dict, schema: dict) -> dict:
     """``config`` with strings typed as the schema's booleans and numbers where they read
     as one: ``--config strict=true`` or ``crop={shards: 2}`` hand Snakemake's config
-    strings (``strict=True`` alone gives a boolean). Anything else is left to validation."""
+    strings (``strict=True`` alone gives a boolean), and ``null`` a string. Anything else is left to validation."""
 
     def typed(value, spec: dict):
         kinds = spec.get("type")
         kinds = [kinds] if isinstance(kinds, str) else (kinds or [])
         if isinstance(value, dict) and "properties" in spec:
             return {k: typed(v, spec["properties"].get(k, {})) for k, v in value.items()}
+        if isinstance(value, str) and "null" in kinds and value.strip() in ("null", "~"):
+            return None  # models={vgg16: {weights: null}}: YAML's null, not a file "null"
         if not isinstance(value, str) or "string" in kinds:
             return value
         text = value.strip()
