@@ -27,7 +27,8 @@ DEMO_SOURCE ?= https://github.com/cosmicad/dataset/archive/refs/heads/master.zip
 DEMO_ARGS ?=
 demo: $(BIN)/.installed
 	PYTHONPATH=workflow/scripts $(BIN)/python -m wbc.demo "$(DEMO_SOURCE)" demo/images
-	$(BIN)/snakemake --cores $(CORES) --directory demo --configfile "$(CURDIR)/config/demo.yaml" $(DEMO_ARGS)
+	$(BIN)/snakemake --cores $(CORES) --directory demo --configfile "$(CURDIR)/config/demo.yaml" \
+		--quiet rules $(DEMO_ARGS)
 	@echo "The demo's report: demo/results/report/report.html"
 
 # the whole workflow on config/config.yaml (Kaggle download by default)
