@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 8
+# pytest-xdist workers of `make test`: most tests wait on Snakemake, SLURM or start-ups
+TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 # `make lock`: uv, in a venv of its own (the project's venv stays exactly the lock)
 UV_VERSION := 0.13.9
@@ -36,7 +38,7 @@ run: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES)
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff (Python lint and format), Snakemake's linter (exit 1 on any lint; parses
 # config/config.yaml, whose Kaggle source needs no download to parse) and snakefmt
