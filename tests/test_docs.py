@@ -3,6 +3,14 @@ its defaults are the schema's and the recipes'."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
 import yaml
 
 from conftest import REPO
@@ -72,3 +80,79 @@ def test_config_file_and_schema_defaults_agree():
 
     rows = table_rows()
     check(schema["properties"], config)
+
+
+# README.md: a table of contents that matches its sections, and the fenced bash blocks
+# marked `<!-- runnable -->` (dry runs, the linter) run as written against the mini archive.
+README = REPO / "README.md"
+RUNNABLE = "<!-- runnable -->"
+# the placeholder of a source archive in the README, replaced by the real mini archive
+ARCHIVE_PLACEHOLDER = "path/to/blood-cells.zip"
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def runnable_blocks(text: str) -> list[str]:
+    """The bodies of the ```bash blocks right after a `<!-- runnable -->` line."""
+    lines = text.splitlines()
+    blocks = []
+    for i, line in enumerate(lines):
+        if line.strip() != RUNNABLE:
+            continue
+        assert i + 1 < len(lines) and lines[i + 1].strip() == "```bash", (
+            f"README.md line {i + 1}: {RUNNABLE} must stand right before a ```bash fence"
+        )
+        end = lines.index("```", i + 2)
+        blocks.append("\n".join(lines[i + 2 : end]))
+    return blocks
+
+
+def test_readme_table_of_contents_matches_its_sections():
+    text = README.read_text()
+    headings = re.findall(r"^## (.+)$", text, flags=re.M)
+    toc_heading, sections = headings[0], headings[1:]
+    toc = text.split(f"## {toc_heading}\n", 1)[1].split("\n## ", 1)[0]
+    links = re.findall(r"^- \[(.+?)\]\(#(.+?)\)$", toc, flags=re.M)
+    assert links, f"README.md's first section, {toc_heading!r}, is not a list of links"
+    assert [target for _, target in links] == [anchor(h) for h in sections]
+    assert [label for label, _ in links] == sections
+
+
+def test_readme_marks_runnable_blocks():
+    assert len(runnable_blocks(README.read_text())) >= 3
+
+
+@pytest.mark.slow
+def test_readme_runnable_commands(mini_zip, workflow_dir):
+    """Each marked block, as a reader would paste it, in a fresh copy of the workflow:
+    the README's `.venv/bin/` is this venv's, its placeholder archive the mini archive,
+    and `path/to/images` (predict's example folder) a few of the archive's images."""
+    blocks = runnable_blocks(README.read_text())
+    assert len(blocks) >= 3
+    images = workflow_dir / "path" / "to" / "images"
+    images.mkdir(parents=True)
+    with zipfile.ZipFile(mini_zip) as archive:
+        names = [n for n in archive.namelist() if n.endswith(".jpeg") and "TEST_SIMPLE" in n]
+        for name in names[:3]:
+            (images / Path(name).name).write_bytes(archive.read(name))
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"}
+    for block in blocks:
+        script = block.replace(ARCHIVE_PLACEHOLDER, str(mini_zip))
+        script = script.replace(".venv/bin/", f"{venv_bin}/")
+        proc = subprocess.run(
+            ["bash", "-c", "set -euo pipefail\n" + script],
+            cwd=workflow_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, (
+            f"README block failed ({proc.returncode}):\n{block}\n"
+            f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+        )
