@@ -95,3 +95,65 @@ def test_vgg16_weights_that_are_not_a_file():
 
     with pytest.raises(UserError, match="models.vgg16.weights"):
         vgg16_backbone(32, "no/such/file.h5")
+
+
+def tiny_split(tmp_path, name: str, n: int, seed: int):
+    """A split file and its uint8 array: ``n`` random 16 px images of two classes."""
+    from wbc.io import write_tsv
+    from wbc.models.training import Split
+
+    x = np.random.default_rng(seed).integers(0, 256, size=(n, 16, 16, 3), dtype=np.uint8)
+    write_npy(tmp_path / f"{name}.npy", x.shape, np.uint8, [x])
+    rows = [{"image": f"{name}/{i}.png", "label": "AB"[i % 2], "group": str(i)} for i in range(n)]
+    write_tsv(tmp_path / f"{name}.tsv", rows, ["image", "label", "group"])
+    return Split(name, tmp_path / f"{name}.tsv", tmp_path / f"{name}.npy"), x
+
+
+def test_augmentation_is_reproducible_and_changes_only_training_batches(tmp_path):
+    from wbc.models import cnn, keras_loop
+
+    split, x = tiny_split(tmp_path, "train", 8, seed=0)
+    plain = keras_loop.batches(split.rows, split.labels, ["A", "B"], 8)
+    augmented = keras_loop.batches(
+        split.rows, split.labels, ["A", "B"], 8, seed=1, aug=cnn.AUGMENT
+    )
+    assert np.array_equal(plain[0][0], x.astype(np.float32))  # no aug: the pixels as stored
+    first = augmented[0][0]
+    assert not np.array_equal(first, plain[0][0])
+    assert np.array_equal(augmented[0][1], plain[0][1])  # the labels never change
+    augmented.set_epoch(1)
+    assert not np.array_equal(augmented[0][0], first)  # another epoch, another draw
+    augmented.set_epoch(0)
+    assert np.array_equal(augmented[0][0], first)  # the same (seed, epoch): the same draw
+
+
+def test_the_cnn_augments_train_and_never_val(tmp_path, monkeypatch):
+    """The CNN's own fit, spied on: the val batches (best epoch, early stopping) are the
+    pixels as they are; test images are scored by predict_rows, which never augments.
+    (VGG16's head trains on cached backbone features: nothing to augment.)"""
+    from wbc.models import cnn, keras_loop
+
+    calls = []
+    real = keras_loop.batches
+
+    def spy(rows, labels, classes, batch_size, **options):
+        calls.append((len(rows), options.get("aug")))
+        return real(rows, labels, classes, batch_size, **options)
+
+    monkeypatch.setattr(keras_loop, "batches", spy)
+    train, _ = tiny_split(tmp_path, "train", 8, seed=0)
+    val, _ = tiny_split(tmp_path, "val", 4, seed=1)
+    settings = {
+        **cnn.FACTS.recipes["improved"],
+        "classes": ["A", "B"],
+        "seed": 1,
+        "deterministic": True,
+        "epochs": 1,
+        "batch_size": 4,
+        "image_size": 16,
+        "width": 0.25,
+        "dense_units": 8,
+    }
+    assert settings["augment"]  # the improved recipe's choice
+    cnn.fit(train, val, settings, 1, tmp_path / "resume")
+    assert calls == [(8, cnn.AUGMENT), (4, None)]

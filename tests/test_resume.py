@@ -61,13 +61,29 @@ def uninterrupted(tmp_path_factory):
     data = make_dataset(root / "cells", per_class=100)
     workdir = copy_workflow(root / "whole")
     run_snakemake(workdir, TARGET, "--configfile", str(configured(workdir, data)))
-    return data, weights(workdir), (workdir / "results/models/cnn/metrics.json").read_text()
+    metrics = (workdir / "results/models/cnn/metrics.json").read_text()
+    return data, weights(workdir), metrics, workdir
+
+
+@pytest.mark.slow
+def test_the_best_epoch_is_the_one_restored(uninterrupted):
+    """The saved model is the best epoch's: its val accuracy, scored by the training rule
+    after fit, is the best one of the history, at the epoch metrics.json names."""
+    import json
+
+    import pandas as pd
+
+    metrics = json.loads(uninterrupted[2])
+    history = pd.read_csv(uninterrupted[3] / "results/models/cnn/history.tsv", sep="\t")
+    best = metrics["best_epoch"]
+    assert history["val_accuracy"].max() == history.loc[best - 1, "val_accuracy"]
+    assert metrics["val"]["accuracy"] == pytest.approx(history.loc[best - 1, "val_accuracy"])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("interrupt", ["sigterm_all", "sigkill_job"])
 def test_interrupted_training_resumes_with_the_same_weights(uninterrupted, tmp_path, interrupt):
-    data, expected, expected_metrics = uninterrupted
+    data, expected, expected_metrics, _ = uninterrupted
     workdir = copy_workflow(tmp_path / "wf")
     cfg = configured(workdir, data)
     proc = subprocess.Popen(

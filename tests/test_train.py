@@ -221,3 +221,41 @@ def test_fetch_vgg16_weights(tmp_path):
     with pytest.raises(UserError, match="set config key 'models.vgg16.weights'"):
         fetch_vgg16_weights(tmp_path / "x.h5", url="http://127.0.0.1:9/vgg16.h5", timeout=5)
     assert list(tmp_path.glob("x.h5*")) == []
+
+
+@pytest.mark.slow
+def test_the_reference_recipe_on_the_mini_archive(workflow_dir, mini_zip):
+    """models.recipe: reference trains the reference study's models (quick: small images,
+    few trees, one epoch); every model records its recipe and, for Keras, the epoch kept."""
+    from wbc.models import facts_of
+
+    cfg = write_config(
+        workflow_dir,
+        source=str(mini_zip),
+        image_size=32,
+        crop={"shards": 4},
+        models={
+            "recipe": "reference",
+            "enabled": ["rf", "cnn"],
+            "rf": {"n_estimators": 10},
+            "cnn": {"epochs": 2},
+        },
+    )
+    run_snakemake(workflow_dir, "--configfile", str(cfg))
+    for model in ("rf", "cnn"):
+        metrics = json.loads(
+            (workflow_dir / "results" / "models" / model / "metrics.json").read_text()
+        )
+        reference = facts_of(model).recipes["reference"]
+        assert metrics["recipe"] == metrics["settings"]["recipe"] == "reference"
+        for key, value in reference.items():
+            if key not in ("image_size", "n_estimators", "epochs"):  # the quick overrides
+                assert metrics["settings"][key] == value, (model, key)
+    cnn = json.loads((workflow_dir / "results/models/cnn/metrics.json").read_text())
+    assert cnn["best_epoch"] == 2  # the reference keeps the last epoch
+    with open(workflow_dir / "results" / "report" / "metrics.tsv", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert {(r["model"], r["recipe"]) for r in rows if r["model"] != "ensemble"} == {
+        ("rf", "reference"),
+        ("cnn", "reference"),
+    }
