@@ -106,7 +106,8 @@ BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, 
 def typed_from_command_line(config: dict, schema: dict) -> dict:
     """``config`` with strings typed as the schema's booleans and numbers where they read
     as one: ``--config strict=true`` or ``crop={shards: 2}`` hand Snakemake's config
-    strings (``strict=True`` alone gives a boolean), and ``null`` a string. Anything else is left to validation."""
+    strings (``strict=True`` alone gives a boolean), and ``null`` a string. Anything else
+    is left to validation."""
 
     def typed(value, spec: dict):
         kinds = spec.get("type")
