@@ -139,7 +139,8 @@ def test_every_artefact_on_the_mini_archive(trained_mini):
             assert [int(h["epoch"]) for h in history] == list(
                 range(1, QUICK["models"][model]["epochs"] + 1)
             )
-            assert "epoch 1:" in log
+            epochs = QUICK["models"][model]["epochs"]
+            assert f"epoch 1/{epochs}: " in log and "left" in log  # one line per epoch
         if model == "cnn":  # config key models.cnn.momentum reached the optimizer
             assert fitted.optimizer.momentum == pytest.approx(QUICK["models"]["cnn"]["momentum"])
 
