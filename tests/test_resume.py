@@ -19,7 +19,14 @@ from synthetic import make_dataset
 TARGET = "results/models/cnn/model.keras"
 # the improved recipe's loop (augmentation, cosine schedule, best epoch kept), small
 # (epochs of a few seconds, so that the test can stop one after its second epoch)
-CNN = {"image_size": 64, "epochs": 4, "width": 0.5, "dense_units": 64, "batch_size": 16}
+CNN = {
+    "image_size": 64,
+    "epochs": 4,
+    "width": 0.5,
+    "dense_units": 64,
+    "batch_size": 16,
+    "augment": True,  # resumes with the same augmentation draws
+}
 
 
 def configured(workdir, data):
