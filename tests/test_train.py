@@ -227,7 +227,7 @@ def test_fetch_vgg16_weights(tmp_path):
 @pytest.mark.slow
 def test_the_reference_recipe_on_the_mini_archive(workflow_dir, mini_zip):
     """models.recipe: reference trains the reference study's models (quick: small images,
-    few trees, one epoch); every model records its recipe and, for Keras, the epoch kept."""
+    few trees, two epochs); every model records its recipe and, for Keras, the epoch kept."""
     from wbc.models import facts_of
 
     cfg = write_config(

@@ -28,9 +28,9 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
+from . import CLASSES  # the reference study's four
 from .runtime import UserError
 
-CLASSES = ("EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL")  # the reference study's
 SLIDES_PER_CLASS = 10  # MONOCYTE has 21 single-cell slides, the fewest of the four
 TEST_PER_CLASS = 2
 SIZE = (320, 240)  # Kaggle's image size (width, height)

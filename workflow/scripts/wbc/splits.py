@@ -20,6 +20,9 @@ GROUP_BY = ("source_cell", "none")
 LEAK_COLUMNS = ("image", "folder", "label", "kind", "train_image", "group", "scored")
 
 
+BYTE_COPY = "byte-identical copy"  # a leak of fact; "same source cell" is a judgement
+
+
 def test_leaks(manifest: list[dict[str, str]], groups: dict[str, str] | None = None):
     """TEST and TEST_SIMPLE images that TRAIN holds too: byte-identical copies of a TRAIN
     image and, with ``groups``, copies of the source cell of a TRAIN image. Rows of
@@ -35,7 +38,7 @@ def test_leaks(manifest: list[dict[str, str]], groups: dict[str, str] | None = N
             "image": image,
             "folder": folder[image]["split"],
             "label": folder[image]["label"],
-            "kind": "byte-identical copy" if image in byte else "same source cell",
+            "kind": BYTE_COPY if image in byte else "same source cell",
             "train_image": byte.get(image) or cell[image],
             "group": (groups or {}).get(image, ""),
         }
@@ -73,7 +76,7 @@ def make_splits(
         left_out |= {
             row["image"]
             for row in test_leaks(manifest, groups)
-            if cells_too or row["kind"] == "byte-identical copy"
+            if cells_too or row["kind"] == BYTE_COPY
         }
     rows_by_split: dict[str, list[dict[str, str]]] = {s: [] for s in SPLITS}
     train_groups: dict[str, list[dict[str, str]]] = {}
