@@ -160,6 +160,12 @@ def split_tables():
     return [rules.split.output[name] for name in SPLITS]
 
 
+# config key split.folds: 1, one grouped train/val split; K >= 2, also K-fold
+# cross-validation over TRAIN's source cells (rule folds, rules train_<model>_fold)
+FOLDS = config["split"]["folds"]
+FOLD_NUMBERS = list(range(1, FOLDS + 1)) if FOLDS > 1 else []
+
+
 # --- models (train.smk, predict.smk) ---------------------------------------------------
 # A model id is <model>[-<variant>][_s<seed>]: a registry model, one of the variants of
 # its config block, one of models.seeds (wbc.settings).
@@ -263,6 +269,32 @@ def model_inputs(wildcards):
     }
 
 
+def final_model_inputs(wildcards):
+    """model_inputs, and with cross-validation the folds' results, which the model trained
+    on all of TRAIN pools into split cv (and whose chosen epochs it trains for)."""
+    inputs = model_inputs(wildcards)
+    if FOLD_NUMBERS:
+        fold_rule = getattr(rules, f"train_{family(wildcards.model)}_fold")
+        folds = {"model": wildcards.model, "fold": FOLD_NUMBERS}
+        inputs["folds"] = rules.folds.output[0]
+        inputs["fold_metrics"] = expand(fold_rule.output.metrics, **folds)
+        inputs["fold_predictions"] = expand(fold_rule.output.predictions, **folds)
+    return inputs
+
+
+def fold_outputs(name):
+    """A fold job's outputs for registry model ``name``, a pattern in {model} and {fold}:
+    the held-out cells' predictions (split cv), its metrics, its history."""
+    folder = "results/models/{model}/folds/{fold}"
+    outputs = {
+        "metrics": f"{folder}/metrics.json",
+        "predictions": f"{folder}/predictions.tsv",
+    }
+    if registry.facts_of(name).keras:
+        outputs["history"] = f"{folder}/history.tsv"
+    return outputs
+
+
 def model_outputs(name):
     """The training rule's outputs for registry model ``name``, a pattern in {model}."""
     folder = "results/models/{model}"
@@ -329,7 +361,8 @@ PREDICT_ID = "unset" if PREDICT_FOLDER is None else folder_id(PREDICT_FOLDER)
 
 def predict_candidates():
     """The models predict chooses among: the chosen one, or for 'best' every model of
-    the run and the ensemble (by val accuracy, in their metrics.json)."""
+    the run and the ensemble (by cv accuracy where the run cross-validates, else by val
+    accuracy, in their metrics.json)."""
     chosen = PREDICT["model"]
     if chosen not in ("best", "ensemble", *MODELS):
         raise WorkflowError(
@@ -367,6 +400,11 @@ def benchmark_files():
     files = [rules.manifest.benchmark, rules.crop_qc.benchmark, rules.split.benchmark]
     for model in MODELS:
         files += expand(getattr(rules, f"train_{family(model)}").benchmark, model=model)
+        files += expand(
+            getattr(rules, f"train_{family(model)}_fold").benchmark,
+            model=model,
+            fold=FOLD_NUMBERS,
+        )
     files += expand(rules.crop_shard.benchmark, shard=SHARDS)
     sizes = {settings(m)["image_size"] for m in MODELS if facts(m).inputs == "images"}
     sizes |= {b["image_size"] for b in backbones().values()}

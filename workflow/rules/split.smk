@@ -20,3 +20,24 @@ rule split:
         "../../envs/sklearn.yaml"
     script:
         "../scripts/make_splits.py"
+
+
+# config key split.folds >= 2: each TRAIN image's held-out fold, by source cell
+rule folds:
+    input:
+        train=rules.split.output.train,
+        val=rules.split.output.val,
+        code=code("make_folds.py"),
+    output:
+        "results/splits/folds.tsv",
+    log:
+        "results/logs/folds.log",
+    benchmark:
+        "results/benchmarks/folds.tsv"
+    params:
+        folds=FOLDS,
+        seed=config["split"]["seed"],
+    conda:
+        "../../envs/sklearn.yaml"
+    script:
+        "../scripts/make_folds.py"

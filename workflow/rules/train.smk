@@ -1,7 +1,9 @@
 # Training: each split's crops resized once into a uint8 array per image size, then one
 # training rule per model of the registry (workflow/scripts/wbc/models/), named
 # train_<model>, all running the same script; a rule's jobs are the model's variants and
-# seeds. The Keras rules stream batches from the arrays and log their device.
+# seeds. The Keras rules stream batches from the arrays and log their device. With
+# cross-validation (split.folds >= 2) each model also has one job per fold, rule
+# train_<model>_fold, whose held-out predictions rule train_<model> pools into split cv.
 wildcard_constraints:
     split="|".join(SPLITS),
     size=r"\d+",
@@ -79,7 +81,7 @@ for name in registry.MODELS:
         name:
             f"train_{name}"
         input:
-            unpack(model_inputs),
+            unpack(final_model_inputs),
         output:
             **model_outputs(name),
         log:
@@ -105,3 +107,39 @@ for name in registry.MODELS:
             f"../../envs/{registry.facts_of(name).env}.yaml"
         script:
             "../scripts/train_model.py"
+
+
+for name in registry.MODELS:
+
+    rule:
+        name:
+            f"train_{name}_fold"
+        input:
+            unpack(model_inputs),
+            folds=rules.folds.output[0],
+        output:
+            **fold_outputs(name),
+        log:
+            "results/logs/train_{model}/folds/{fold}.log",
+        benchmark:
+            "results/benchmarks/train_{model}_folds/{fold}.tsv"
+        wildcard_constraints:
+            model=id_pattern([m for m in MODELS if family(m) == name]),
+            fold=r"\d+",
+        params:
+            splits=SPLITS,
+            family=name,
+            settings=lambda wildcards: settings(wildcards.model),
+            val_fraction=config["split"]["val_fraction"],
+            split_seed=config["split"]["seed"],
+        threads: 8
+        resources:
+            **(
+                {"gpu": config["models"]["gpu"]}
+                if registry.facts_of(name).keras
+                else {}
+            ),
+        conda:
+            f"../../envs/{registry.facts_of(name).env}.yaml"
+        script:
+            "../scripts/train_fold.py"

@@ -8,6 +8,13 @@ def main():
     settings = dict(params.settings)
     if "weights" in inputs.keys():  # VGG16: the weights file fetched or given, or none
         settings["weights"] = str(inputs.weights) if inputs.weights else None
+    folds = None
+    if "folds" in inputs.keys():  # cross-validation: all of TRAIN, cv pooled from the folds
+        folds = {
+            "table": inputs.folds,
+            "metrics": list(inputs.fold_metrics),
+            "predictions": list(inputs.fold_predictions),
+        }
     train_model(
         snakemake.wildcards.model,
         params.family,
@@ -17,6 +24,7 @@ def main():
         snakemake.threads,
         snakemake.output,
         provenance(params.provenance, snakemake.scriptdir),
+        folds=folds,
     )
 
 

@@ -12,8 +12,9 @@ CLASSES = ("EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL")
 FOLDERS = ("TRAIN", "TEST", "TEST_SIMPLE")
 SPLITS = ("train", "val", "test", "test_simple")
 FOLDER_OF_SPLIT = {"train": "TRAIN", "val": "TRAIN", "test": "TEST", "test_simple": "TEST_SIMPLE"}
-# the splits every model is scored on (metrics.json, predictions.tsv), in display order
-EVAL_SPLITS = ("val", "test", "test_simple")
+# the splits every model is scored on (metrics.json, predictions.tsv), in display order;
+# cv: TRAIN's images scored out of fold (config key split.folds >= 2)
+EVAL_SPLITS = ("cv", "val", "test", "test_simple")
 
 # the image files the workflow reads (other files in class folders are skipped)
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".tif", ".tiff", ".bmp")

@@ -53,18 +53,18 @@ def make_splits(
     seed: int,
     group_by: str = "none",
     groups: dict[str, str] | None = None,
-    train_copies_in_test: str = "drop",
+    train_copies_in_test: str = "drop_cells",
 ) -> dict[str, list[dict[str, str]]]:
     """Stratified train/val split of TRAIN; TEST and TEST_SIMPLE pass through.
 
     ``groups`` maps each image to its source cell (results/groups.tsv), the ``group``
     column of every split file; without it an image's group is its set of byte-identical
-    copies. Byte-identical copies always stay on one side of the train/val split, and
-    copies of TRAIN images are left out of the test splits (``train_copies_in_test='keep'``
-    keeps them; ``'drop_cells'`` also leaves out images of a TRAIN image's source cell,
-    which by default are only listed, as a matched source cell is a judgement, a byte
-    copy a fact). Unreadable images, and images filed under two labels (the manifest stops
-    on those unless told to drop them), are left out.
+    copies. Byte-identical copies always stay on one side of the train/val split.
+    ``train_copies_in_test``: ``'drop_cells'`` (the default) leaves out of the test splits
+    the images of a TRAIN image's source cell and byte-identical copies of TRAIN images,
+    so that no test figure scores a cell a model trained on; ``'drop'`` only the copies;
+    ``'keep'`` none. Unreadable images, and images filed under two labels (the manifest
+    stops on those unless told to drop them), are left out.
     """
     # not in the crop QC rule's env, which imports this module for its QC columns
     from sklearn.model_selection import train_test_split
@@ -157,3 +157,40 @@ def grouped_split(rows: list[dict], val_fraction: float, seed: int):
         f"{len(set(groups))} source cells holds every class; raise it, or add cells of "
         "the rarest class"
     )
+
+
+FOLD_COLUMNS = ("image", "label", "group", "fold")
+
+
+def cv_folds(rows: list[dict], folds: int, seed: int) -> list[dict]:
+    """Each TRAIN image (the rows of train.tsv and val.tsv) with its held-out fold, 1 to
+    ``folds``: scikit-learn's StratifiedGroupKFold over source cells (column ``group``),
+    so every cell is held out exactly once and never on both sides of a fold.
+    Deterministic for a seed; rows of FOLD_COLUMNS sorted by image."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    rows = sorted(rows, key=lambda r: r["image"])
+    labels = np.array([r["label"] for r in rows])
+    groups = np.array([r["group"] for r in rows])
+    cells = len(set(groups))
+    if folds > cells:
+        raise UserError(
+            f"config key 'split.folds' = {folds}: TRAIN has only {cells} source cells; "
+            "use at most that many folds"
+        )
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    fold_of = np.zeros(len(rows), int)
+    for k, (fit_idx, held_idx) in enumerate(splitter.split(np.zeros(len(rows)), labels, groups)):
+        missing = sorted(set(labels) - set(labels[fit_idx]))
+        if missing:
+            raise UserError(
+                f"config key 'split.folds' = {folds}: fold {k + 1} holds out every source "
+                f"cell of {', '.join(missing)}, so its model could not learn that class; "
+                "use fewer folds or add cells of that class"
+            )
+        fold_of[held_idx] = k + 1
+    return [
+        {"image": r["image"], "label": r["label"], "group": r["group"], "fold": int(k)}
+        for r, k in zip(rows, fold_of, strict=True)
+    ]

@@ -209,6 +209,7 @@ def fit(train, val, settings: dict, threads: int, resume_dir):
         patience=s["patience"],
         restore_best=s["restore_best"],
         cosine=s["schedule"] == "cosine",
+        stop_after=s.get("final_epochs"),
     )
     history, best_epoch = trainer.fit(
         keras_loop.batches(
@@ -220,6 +221,8 @@ def fit(train, val, settings: dict, threads: int, resume_dir):
             seed=s["seed"],
             aug=AUGMENT if s["augment"] else None,
         ),
-        keras_loop.batches(val.rows, val.labels, classes, s["batch_size"]),
+        None
+        if val is None
+        else keras_loop.batches(val.rows, val.labels, classes, s["batch_size"]),
     )
     return model, history, best_epoch

@@ -146,7 +146,10 @@ class Trainer:
     "val_accuracy"); ``patience``: epochs without improvement before stopping (None: run
     every epoch); ``restore_best``: end with the best epoch's weights (else the last);
     ``plateau``: {"monitor", "patience", "factor"} to cut the learning rate when a val figure
-    stalls; ``cosine``: decay the learning rate to 0 along a half cosine over the epochs.
+    stalls; ``cosine``: decay the learning rate to 0 along a half cosine over the epochs;
+    ``stop_after``: end after this many epochs (the count cross-validation chose), the
+    schedule still that of ``epochs``. Without val (``fit(train, None)``: the final model
+    of a cross-validation) nothing looks at val: no early stopping, best epoch or plateau.
     """
 
     def __init__(
@@ -159,10 +162,11 @@ class Trainer:
         restore_best=True,
         plateau=None,
         cosine=False,
+        stop_after=None,
     ):
         self.model, self.epochs, self.dir = model, epochs, Path(resume_dir)
         self.monitor, self.patience, self.restore_best = monitor, patience, restore_best
-        self.plateau, self.cosine = plateau, cosine
+        self.plateau, self.cosine, self.stop_after = plateau, cosine, stop_after
         self.state = {
             "epoch": 0,
             "history": [],
@@ -224,6 +228,8 @@ class Trainer:
         import keras
 
         trainer = self
+        if val is None:  # nothing to choose by: a fixed count of epochs, the last kept
+            self.patience, self.restore_best, self.plateau = None, False, None
         start_epoch = self.load()
         if start_epoch:
             log.info(
@@ -299,11 +305,16 @@ class Trainer:
         if self.patience is not None and state["wait"] >= self.patience:
             state["stopped"] = True
             self.model.stop_training = True
+        if self.stop_after is not None and epoch + 1 >= self.stop_after:
+            state["stopped"] = "chosen"
+            self.model.stop_training = True
         self.save(improved)
         left = (self.epochs - epoch - 1) * np.mean([r["seconds"] for r in state["history"]])
         figures = " ".join(f"{k}={row[k]:.4g}" for k in HISTORY_COLUMNS[1:])
         ending = (
-            "; stopping early: no val improvement"
+            "; stopping: the epoch count cross-validation chose"
+            if state.get("stopped") == "chosen"
+            else "; stopping early: no val improvement"
             if state.get("stopped")
             else f"; about {left / 60:.0f} min left"
             if left >= 90

@@ -1,6 +1,12 @@
 """What every training rule does, whatever the model: read the split files and their
 arrays, fit on train (tuning on val), score every evaluated split, and write the model,
-``metrics.json``, ``predictions.tsv`` (and ``history.tsv`` for models that have one)."""
+``metrics.json``, ``predictions.tsv`` (and ``history.tsv`` for models that have one).
+
+With cross-validation (config key ``split.folds`` >= 2) a model is trained once per fold
+(``train_fold``: on the other folds' cells, any early stopping on an inner grouped split
+of those cells, scored on the fold's held-out cells), then once on all of TRAIN for the
+epochs the folds chose (``train_model`` with ``folds``), which pools the folds' held-out
+predictions into split ``cv``."""
 
 from __future__ import annotations
 
@@ -13,8 +19,8 @@ import numpy as np
 
 from .. import EVAL_SPLITS
 from ..arrays import NpyRows, predict_rows
-from ..io import atomic_path, read_tsv, write_json, write_table
-from ..metrics import evaluate, predictions_frame, write_predictions
+from ..io import atomic_path, read_json, read_tsv, write_json, write_table
+from ..metrics import evaluate, predictions_frame, read_predictions, write_predictions
 from ..runtime import UserError
 
 log = logging.getLogger(__name__)
@@ -39,6 +45,57 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.images)
+
+
+class PickedRows:
+    """Chosen rows of several arrays, in a chosen order (a fold's share of TRAIN, whose
+    images are in the train and val arrays): what NpyRows offers a model."""
+
+    def __init__(self, parts: list, picks):
+        self.parts = parts
+        self.picks = np.asarray(picks, dtype=np.int64).reshape(-1, 2)  # (part, row)
+        self.row_shape, self.dtype = parts[0].row_shape, parts[0].dtype
+
+    def __len__(self) -> int:
+        return len(self.picks)
+
+    def read(self, indices) -> np.ndarray:
+        indices = np.asarray(indices, dtype=np.int64)
+        out = np.empty((len(indices), *self.row_shape), self.dtype)
+        for p, part in enumerate(self.parts):
+            here = self.picks[indices, 0] == p
+            if here.any():
+                out[here] = part.read(self.picks[indices[here], 1])
+        return out
+
+
+def pick(name: str, sources: list[Split], images: list[str]) -> Split:
+    """A split of the rows of ``sources`` named by ``images``, in that order."""
+    where = {image: (p, i) for p, s in enumerate(sources) for i, image in enumerate(s.images)}
+    try:
+        picks = [where[image] for image in images]
+    except KeyError as err:
+        raise UserError(
+            f"{err.args[0]} is in results/splits/folds.tsv but in neither train.tsv nor "
+            "val.tsv: remake the folds (snakemake --forcerun folds)"
+        ) from None
+    split = Split.__new__(Split)
+    split.name, split.images = name, list(images)
+    split.labels = [sources[p].labels[i] for p, i in picks]
+    split.groups = [sources[p].groups[i] for p, i in picks]
+    split.rows = PickedRows([s.rows for s in sources], picks)
+    return split
+
+
+def uses_val(family: str, settings: dict) -> bool:
+    """Whether a model's training looks at val (early stopping, the best epoch, a
+    learning-rate schedule on val): Keras models unless they keep the last epoch of a
+    fixed count. Inside a fold such a model gets an inner grouped split of its cells."""
+    from . import facts_of
+
+    if not facts_of(family).keras:
+        return False
+    return settings.get("restore_best", True) or settings.get("patience") is not None
 
 
 def load_splits(tables: dict, arrays: dict) -> dict[str, Split]:
@@ -87,9 +144,16 @@ def train_model(
     threads: int,
     out,
     provenance: dict | None = None,
+    folds: dict | None = None,
 ):
     """Train model ``name`` (an instance of registry model ``family``) and write its
-    artefacts; returns its metrics."""
+    artefacts; returns its metrics.
+
+    ``folds`` (cross-validation: ``{"table": folds.tsv, "metrics": [...], "predictions":
+    [...]}`` of the fold jobs, in fold order): train on all of TRAIN, for the median of
+    the folds' chosen epochs where the model chooses one, score TEST and TEST_SIMPLE, and
+    pool the folds' held-out predictions into split ``cv`` (no val: it was trained on).
+    """
     # the module itself, not the registry: adding a model to the registry must not make
     # Snakemake retrain the others (rules depend on the code they import)
     model_module = import_module(f"{__package__}.{family}")
@@ -97,12 +161,21 @@ def train_model(
     classes = class_list(splits)
     settings = {**settings, "classes": classes}
     device = model_module.device(settings, threads)
+    cv = pooled_folds(folds, splits, classes) if folds else None
+    if cv is not None:
+        every_train = [splits["train"], splits["val"]]
+        train = pick("train", every_train, [i for s in every_train for i in s.images])
+        val = None
+        epochs = cv["facts"]["best_epochs"]
+        if epochs:  # the epoch count the folds chose: their median
+            settings["final_epochs"] = max(1, int(round(float(np.median(epochs)))))
+        del splits["val"]  # trained on: not a figure
+    else:
+        train, val = splits["train"], splits["val"]
     # an interrupted training resumes from here (Keras models; removed when it ends)
     resume_dir = Path(out["model"]).parent / ".resume"
     start = time.perf_counter()
-    model, history, best_epoch = model_module.fit(
-        splits["train"], splits["val"], settings, threads, resume_dir
-    )
+    model, history, best_epoch = model_module.fit(train, val, settings, threads, resume_dir)
     seconds = time.perf_counter() - start
     log.info("%s fitted in %.1f s on %s", name, seconds, device)
     with atomic_path(out["model"]) as partial:
@@ -116,15 +189,134 @@ def train_model(
         for split in splits.values()
         if split.name in EVAL_SPLITS and len(split)
     }
+    if cv is not None:
+        splits["cv"], probabilities["cv"] = cv["split"], cv["probabilities"]
     facts = {
         "family": family,
         "recipe": settings["recipe"],
         "seed": settings["seed"],
-        "settings": {k: v for k, v in settings.items() if k != "classes"},
+        "settings": {k: v for k, v in settings.items() if k not in ("classes", "final_epochs")},
         **({} if best_epoch is None else {"best_epoch": best_epoch}),
+        **({} if cv is None else {"cv_folds": cv["facts"]}),
         "provenance": provenance or {},
     }
     return write_outputs(name, splits, probabilities, classes, seconds, device, out, facts)
+
+
+def pooled_folds(folds: dict, splits: dict[str, Split], classes: list[str]) -> dict:
+    """The folds' held-out predictions as one split ``cv`` (every TRAIN image once, in
+    folds.tsv's order), its probabilities, and what the folds chose."""
+    table = read_tsv(folds["table"])
+    import pandas as pd
+
+    metrics = [read_json(p) for p in folds["metrics"]]
+    pooled = pd.concat([read_predictions(p) for p in folds["predictions"]], ignore_index=True)
+    images = [r["image"] for r in table]
+    counts = pooled["image"].value_counts()
+    wrong = sorted(set(images) ^ set(pooled["image"])) or sorted(counts[counts > 1].index)
+    if wrong:
+        raise UserError(
+            f"the folds' predictions do not score every TRAIN image once (e.g. {wrong[0]}): "
+            "rerun them (snakemake --forcerun folds)"
+        )
+    pooled = pooled.set_index("image").loc[images]
+    split = pick("cv", [splits["train"], splits["val"]], images)
+    if list(pooled["label"]) != split.labels:
+        raise UserError("the folds' predictions have other labels than train.tsv and val.tsv")
+    columns = [f"p_{c}" for c in classes]
+    return {
+        "split": split,
+        "probabilities": pooled[columns].to_numpy(dtype=float),
+        "facts": {
+            "folds": len(metrics),
+            "best_epochs": [m["best_epoch"] for m in metrics if "best_epoch" in m],
+            "fold_accuracy": [m["cv"]["accuracy"] for m in metrics],
+            "fold_train_seconds": [m["train_seconds"] for m in metrics],
+        },
+    }
+
+
+def train_fold(
+    name: str,
+    family: str,
+    tables: dict,
+    arrays: dict,
+    folds_table: str,
+    fold: int,
+    settings: dict,
+    threads: int,
+    out,
+    val_fraction: float,
+    split_seed: int,
+) -> dict:
+    """Train model ``name`` on every TRAIN cell but those of ``fold`` and score the fold's
+    held-out cells (split ``cv``). A model that tunes on val (``uses_val``) gets an inner
+    grouped split of its training cells (``split.val_fraction``, ``split.seed``): the
+    held-out cells decide nothing. Writes predictions.tsv, metrics.json (with the best
+    epoch) and history.tsv where the model has one."""
+    from ..splits import grouped_split
+
+    model_module = import_module(f"{__package__}.{family}")
+    splits = load_splits(tables, arrays)
+    classes = class_list(splits)
+    settings = {**settings, "classes": classes}
+    device = model_module.device(settings, threads)
+    every_train = [splits["train"], splits["val"]]
+    rows = read_tsv(folds_table)
+    held = [r for r in rows if int(r["fold"]) == fold]
+    fitted_on = [r for r in rows if int(r["fold"]) != fold]
+    if not held:
+        raise UserError(
+            f"{folds_table} has no fold {fold}: remake it (snakemake --forcerun folds)"
+        )
+    if uses_val(family, settings):
+        inner_train, inner_val = grouped_split(fitted_on, val_fraction, split_seed)
+        train = pick("train", every_train, [r["image"] for r in inner_train])
+        val = pick("val", every_train, [r["image"] for r in inner_val])
+    else:
+        train, val = pick("train", every_train, [r["image"] for r in fitted_on]), None
+    heldout = pick("cv", every_train, [r["image"] for r in held])
+    log.info(
+        "fold %d: training on %d images of %d cells%s; held out: %d images of %d cells",
+        fold,
+        len(train),
+        len(set(train.groups)),
+        "" if val is None else f" (inner val: {len(val)} images of {len(set(val.groups))} cells)",
+        len(heldout),
+        len(set(heldout.groups)),
+    )
+    resume_dir = Path(out["predictions"]).parent / ".resume"
+    start = time.perf_counter()
+    model, history, best_epoch = model_module.fit(train, val, settings, threads, resume_dir)
+    seconds = time.perf_counter() - start
+    if history is not None:
+        write_table(out["history"], history)
+    p = predict_rows(
+        lambda x: model_module.predict(model, x), heldout.rows, PREDICT_BATCH, len(classes)
+    )
+    metrics = {
+        "model": name,
+        "fold": fold,
+        "classes": list(classes),
+        "family": family,
+        "n_train": len(train),
+        "n_inner_val": 0 if val is None else len(val),
+        **({} if best_epoch is None else {"best_epoch": best_epoch}),
+        "cv": evaluate(heldout.labels, p, classes, heldout.groups),
+        "train_seconds": round(seconds, 3),
+        "device": device,
+    }
+    log.info(
+        "%s fold %d: held-out accuracy %.4f (n=%d)",
+        name,
+        fold,
+        metrics["cv"]["accuracy"],
+        len(heldout),
+    )
+    frame = predictions_frame("cv", heldout.images, heldout.labels, p, classes, heldout.groups)
+    write_predictions(out["predictions"], [frame], classes)
+    write_json(out["metrics"], metrics)
+    return metrics
 
 
 def write_outputs(name, splits, probabilities, classes, seconds, device, out, facts) -> dict:

@@ -224,12 +224,15 @@ def fit(train, val, settings: dict, threads: int, resume_dir):
         patience=s["patience"],
         restore_best=True,
         plateau={"monitor": "val_accuracy", "patience": 2, "factor": 0.3},
+        stop_after=s.get("final_epochs"),
     )
     history, best_epoch = trainer.fit(
         keras_loop.batches(
             train.rows, train.labels, classes, s["batch_size"], shuffle=True, seed=s["seed"]
         ),
-        keras_loop.batches(val.rows, val.labels, classes, s["batch_size"]),
+        None
+        if val is None
+        else keras_loop.batches(val.rows, val.labels, classes, s["batch_size"]),
     )
     return model, history, best_epoch
 

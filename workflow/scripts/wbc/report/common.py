@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 # evaluated splits in display order, and how the report names them (val: by protocol)
 SPLIT_NAMES = {
+    "cv": "cross-validation (every TRAIN cell, out of fold)",
     "val": "val (grouped by source cell)",
     "test": "TEST folder",
     "test_simple": "TEST_SIMPLE folder",

@@ -12,8 +12,12 @@ from .common import html_table, save_figure, split_names, title, with_interval, 
 
 
 def honest_split(splits: set[str], group_by: str) -> str:
-    """The split that measures recognition of cells never seen in training: the TEST
-    folder when present, else val when grouped by source cell, else TEST_SIMPLE."""
+    """The split that measures recognition of cells never seen in training, and picks
+    the best model: cross-validation when the run has it (every TRAIN cell, the
+    narrowest intervals), else the TEST folder when present, else val when grouped by
+    source cell, else TEST_SIMPLE."""
+    if "cv" in splits:
+        return "cv"
     if "test" in splits:
         return "test"
     if group_by == "source_cell" or "test_simple" not in splits:
@@ -144,7 +148,7 @@ def write(table, pairs, seeds, titles, reference, group_by, captions, template, 
         ),
         baseline=float(first["baseline_accuracy"]),
         table=html_table(shown),
-        leaky=split == "val" and group_by == "none",
+        leaky=split in ("val", "cv") and group_by == "none",
         figure=out["figure"],
         captions=captions,
     )
