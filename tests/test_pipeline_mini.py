@@ -36,6 +36,10 @@ def test_mini_archive_end_to_end(workflow_dir, mini_zip):
         for n in ("train", "val", "test", "test_simple")
     }
     assert splits["test"] == []  # the mini archive has no TEST folder
-    assert len(splits["test_simple"]) == 71
+    # one TEST_SIMPLE image is of a TRAIN source cell: listed, and by default not scored
+    leaks = read_tsv(results / "splits" / "test_leaks.tsv")
+    assert [(r["kind"], r["scored"]) for r in leaks] == [("same source cell", "False")]
+    assert len(splits["test_simple"]) == 71 - 1
+    assert leaks[0]["image"] not in {r["image"] for r in splits["test_simple"]}
     assert len(splits["train"]) + len(splits["val"]) == 120
     assert len(splits["val"]) == 24
