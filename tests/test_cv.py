@@ -74,8 +74,12 @@ def test_every_train_image_is_held_out_once_and_no_cell_crosses_a_fold(cross_val
                 (cross_validated / f"results/models/{model}/folds/{k}/metrics.json").read_text()
             )
             assert metrics["n_train"] + metrics["n_inner_val"] + len(held) == len(train)
-            # the CNN keeps its best epoch: chosen on an inner split of its training cells
+            # the CNN keeps its best epoch: chosen on an inner split of its training cells,
+            # none of them held out
             assert (metrics["n_inner_val"] > 0) == (model == "cnn")
+            assert not set(metrics["inner_val_cells"]) & set(held["group"])
+            inner = folds[folds["group"].isin(metrics["inner_val_cells"])]
+            assert len(inner) == metrics["n_inner_val"]
     # deterministic for a seed; another seed gives other folds
     rows = train.to_dict("records")
     assert cv_folds(rows, FOLDS, 42) == cv_folds(list(reversed(rows)), FOLDS, 42)

@@ -301,6 +301,8 @@ def train_fold(
         "family": family,
         "n_train": len(train),
         "n_inner_val": 0 if val is None else len(val),
+        # the cells the best epoch was chosen on: none of them held out (a test checks)
+        "inner_val_cells": [] if val is None else sorted(set(val.groups)),
         **({} if best_epoch is None else {"best_epoch": best_epoch}),
         "cv": evaluate(heldout.labels, p, classes, heldout.groups),
         "train_seconds": round(seconds, 3),
