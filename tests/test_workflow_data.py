@@ -83,18 +83,42 @@ def test_content_change_recrops_only_its_shard(folder_run):
     assert (workdir / "results" / "splits" / "train.tsv").read_bytes() == splits_before
 
 
-def test_editing_the_crop_code_recrops(folder_run):
-    """Rules depend on the package modules their scripts import, not only on the script."""
+def test_an_edit_of_no_code_reruns_nothing(folder_run):
+    """Docstrings, comments and formatting of package modules every script imports are
+    not code: the rules' code versions (a params entry) stay the same."""
+    workdir, _, cfg = folder_run
+    package = workdir / "workflow" / "scripts" / "wbc"
+    for name in ("runtime.py", "io.py", "crop.py"):
+        module = package / name
+        text = module.read_text()
+        assert text.startswith('"""'), name  # a module docstring to edit
+        edited = '"""An edited docstring.\n\n' + text[3:]  # the module's docstring
+        edited = edited.replace("\n\n\n", "\n\n\n\n")  # formatting: more blank lines
+        module.write_text(edited + "\n# a comment\n")
+    crop = package / "crop.py"  # and a function's docstring
+    text = crop.read_text()
+    assert text.count('    """') > 1
+    crop.write_text(text.replace('    """', '    """Edited: ', 1))
+    dry = run_snakemake(workdir, *SPINE, "--configfile", str(cfg), "--dry-run")
+    assert scheduled_jobs(dry) == {}, dry.stdout
+
+
+def test_an_edit_of_code_reruns_the_rules_that_import_it(folder_run):
+    """Rules depend on the code of the package modules their scripts import, not only on
+    the script: an edit of crop.py's code re-crops, the manifest stays."""
     workdir, _, cfg = folder_run
     report_code = workdir / "workflow" / "scripts" / "wbc" / "report" / "model.py"
-    report_code.write_text(report_code.read_text() + "\n# an edit the data stages never run\n")
+    report_code.write_text(
+        report_code.read_text() + "\nEDITED = True  # the data stages never run it\n"
+    )
     dry = run_snakemake(workdir, *SPINE, "--configfile", str(cfg), "--dry-run")
     assert scheduled_jobs(dry) == {}
     crop_code = workdir / "workflow" / "scripts" / "wbc" / "crop.py"
-    crop_code.write_text(crop_code.read_text() + "\n# an edit\n")
+    crop_code.write_text(crop_code.read_text() + "\n\ndef edited():\n    return 1\n")
     dry = run_snakemake(workdir, *SPINE, "--configfile", str(cfg), "--dry-run")
     jobs = scheduled_jobs(dry)
-    assert jobs["crop_shard"] == SHARDS and "manifest" not in jobs
+    assert jobs["crop_shard"] == SHARDS and "manifest" not in jobs and "shard_lists" not in jobs
+    assert "Params have changed since last execution" in dry.stdout + dry.stderr
 
 
 def test_added_image_crops_only_its_shard(folder_run):

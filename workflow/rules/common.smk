@@ -33,7 +33,7 @@ SCRIPTS, LOCAL_CHECKOUT = scripts_folder()
 sys.path.insert(0, str(SCRIPTS))
 from wbc import EVAL_SPLITS, SPLITS
 from wbc import models as registry
-from wbc.imports import package_modules
+from wbc.imports import code_version as _code_version
 from wbc.models.vgg16 import WEIGHTS_URL as VGG16_WEIGHTS_URL
 from wbc.preflight import offline_problems
 from wbc.settings import (
@@ -94,13 +94,17 @@ onstart:
         sys.exit(1)
 
 
-def code(script, *modules):
-    """The package modules a rule's script runs (rule input ``code``), and ``modules`` it
-    loads by name: editing one reruns the rules that use it. Empty for a module read
-    from a git host, whose files cannot change under a fixed tag."""
-    if not LOCAL_CHECKOUT:
-        return []
-    return package_modules(SCRIPTS / script, modules)
+def code_version(script, *modules):
+    """The version of the code a script runs, for the params entry ``code``: a hash of the
+    normalised source (no comments, docstrings or formatting) of the script, the package
+    modules it imports, directly or not, and ``modules`` it loads by name (importlib).
+    An edit of code reruns the rules whose scripts import it; any other edit, nothing.
+    """
+    if not LOCAL_CHECKOUT:  # a module from a git host: its script, copied on first use
+        workflow.sourcecache.get_path(
+            workflow.current_basedir.join(f"../scripts/{script}")
+        )
+    return _code_version(SCRIPTS / script, modules)
 
 
 # --- data (data.smk, crop.smk, split.smk) ---------------------------------------------
@@ -245,8 +249,8 @@ def weights_file(weights):
 
 
 def model_inputs(wildcards):
-    """What a model's training reads (split files, per-split arrays at its image size
-    or VGG16 features and their weights) and the code it runs."""
+    """What a model's training reads: split files, per-split arrays at its image size
+    or VGG16 features and their weights."""
     model = wildcards.model
     if facts(model).inputs == "vgg16_features":
         data = expand(
@@ -255,12 +259,7 @@ def model_inputs(wildcards):
         extra = {"weights": weights_file(settings(model)["weights"])}
     else:
         data, extra = arrays(settings(model)["image_size"]), {}
-    return {
-        "tables": split_tables(),
-        "arrays": data,
-        **extra,
-        "code": code("train_model.py", f"wbc.models.{family(model)}"),
-    }
+    return {"tables": split_tables(), "arrays": data, **extra}
 
 
 def model_outputs(name):

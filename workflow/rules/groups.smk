@@ -7,7 +7,6 @@
 rule source_cell_index:
     input:
         originals=originals_input(),
-        code=code("build_source_index.py"),
     output:
         "results/groups/originals.npz",
     log:
@@ -15,6 +14,7 @@ rule source_cell_index:
     benchmark:
         "results/benchmarks/source_cell_index.tsv"
     params:
+        code=code_version("build_source_index.py"),
         # the unpacked or downloaded folder is the input; a source folder is read in place
         root=lambda wildcards, input: (
             dataset_root() if SOURCE.kind == "folder" else input.originals
@@ -29,7 +29,6 @@ rule group_shard:
     input:
         images=shard_list,
         index=rules.source_cell_index.output[0],
-        code=code("group_shard.py"),
     output:
         features="results/groups/features/{shard}.npz",
         matches="results/groups/matches/{shard}.tsv",
@@ -38,6 +37,7 @@ rule group_shard:
     benchmark:
         "results/benchmarks/group_shard/{shard}.tsv"
     params:
+        code=code_version("group_shard.py"),
         root=dataset_root(),
     conda:
         "../../envs/crop.yaml"
@@ -50,13 +50,14 @@ rule groups:
         matches=expand(rules.group_shard.output.matches, shard=SHARDS),
         features=expand(rules.group_shard.output.features, shard=SHARDS),
         index=rules.source_cell_index.output[0],
-        code=code("collect_groups.py"),
     output:
         "results/groups.tsv",
     log:
         "results/logs/groups.log",
     benchmark:
         "results/benchmarks/groups.tsv"
+    params:
+        code=code_version("collect_groups.py"),
     conda:
         "../../envs/crop.yaml"
     script:

@@ -16,7 +16,6 @@ rule training_arrays:
     input:
         split="results/splits/{split}.tsv",
         crops=crop_dirs,
-        code=code("training_arrays.py"),
     output:
         "results/arrays/{size}px/{split}.npy",
     log:
@@ -24,6 +23,7 @@ rule training_arrays:
     benchmark:
         "results/benchmarks/training_arrays/{size}px/{split}.tsv"
     params:
+        code=code_version("training_arrays.py"),
         size=lambda wildcards: int(wildcards.size),
     conda:
         "../../envs/crop.yaml"
@@ -32,14 +32,14 @@ rule training_arrays:
 
 
 rule vgg16_weights:
-    input:
-        code=code("vgg16_weights.py"),
     output:
         "resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
     log:
         "results/logs/vgg16_weights.log",
     benchmark:
         "results/benchmarks/vgg16_weights.tsv"
+    params:
+        code=code_version("vgg16_weights.py"),
     conda:
         "../../envs/tensorflow.yaml"
     script:
@@ -55,7 +55,6 @@ rule vgg16_features:
             split=w.split,
         ),
         weights=lambda w: weights_file(backbones()[w.backbone]["weights"]),
-        code=code("vgg16_features.py"),
     output:
         "results/features/vgg16/{backbone}/{split}.npy",
     log:
@@ -63,6 +62,7 @@ rule vgg16_features:
     benchmark:
         "results/benchmarks/vgg16_features/{backbone}/{split}.tsv"
     params:
+        code=code_version("vgg16_features.py"),
         settings=lambda w: backbones()[w.backbone],
     threads: 8
     resources:
@@ -89,6 +89,7 @@ for name in registry.MODELS:
         wildcard_constraints:
             model=id_pattern([m for m in MODELS if family(m) == name]),
         params:
+            code=code_version("train_model.py", f"wbc.models.{name}"),
             splits=SPLITS,
             family=name,
             settings=lambda wildcards: settings(wildcards.model),

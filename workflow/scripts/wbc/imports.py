@@ -1,12 +1,22 @@
-"""Which modules of the ``wbc`` package a rule script runs, so that editing one reruns the
-rules that use it (Snakemake tracks a rule's script file, not what the script imports).
+"""Which modules of the ``wbc`` package a rule script runs, and a version of that code, so
+that editing one reruns the rules that use it (Snakemake tracks a rule's script file, not
+what the script imports).
 
-Read by the Snakefile at parse time: standard library only.
+The version (``code_version``) is a hash of the normalised source of the script and its
+import closure: the syntax tree without docstrings, so an edit of a comment, a docstring
+or the formatting changes nothing, and an edit of code changes the version of every rule
+whose script imports that module. Rules pass it as a ``params`` entry, which Snakemake
+compares with the one it recorded for their outputs.
+
+Read by the Snakefile at parse time: standard library only; each file is read and parsed
+once per process.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "wbc"
@@ -21,7 +31,38 @@ def module_file(scripts_dir: Path, dotted: str) -> Path | None:
     return None
 
 
-def _imported(path: Path, scripts_dir: Path) -> set[Path]:
+@cache
+def _parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), str(path))
+
+
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    """The tree with the docstring of the module and of each class and function removed
+    (in place)."""
+    scopes = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in ast.walk(tree):
+        if not isinstance(node, scopes) or not node.body:
+            continue
+        first = node.body[0]
+        if (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        ):
+            node.body = node.body[1:] or [ast.Pass()]
+    return tree
+
+
+@cache
+def normalised_source(path: Path) -> str:
+    """What a file's code is, blind to comments, docstrings and formatting: its syntax
+    tree without docstrings, dumped without line and column numbers."""
+    tree = _without_docstrings(ast.parse(path.read_text(), str(path)))
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
+@cache
+def _imported(path: Path, scripts_dir: Path) -> frozenset[Path]:
     """The package modules one file imports, anywhere in it (lazy imports included).
 
     ``from wbc.models import cnn`` counts ``wbc/models/cnn.py``, not the package's
@@ -29,7 +70,7 @@ def _imported(path: Path, scripts_dir: Path) -> set[Path]:
     """
     package = path.relative_to(scripts_dir).parts[:-1]  # where relative imports start
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(_parsed(path)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
             found.update(module_file(scripts_dir, n) for n in names if n.split(".")[0] == PACKAGE)
@@ -45,7 +86,7 @@ def _imported(path: Path, scripts_dir: Path) -> set[Path]:
                 submodule = module_file(scripts_dir, f"{dotted}.{alias.name}")
                 found.add(submodule or module_file(scripts_dir, dotted))
     found.discard(None)
-    return found
+    return frozenset(found)
 
 
 def package_modules(script: str | Path, extra: tuple[str, ...] = ()) -> list[str]:
@@ -63,3 +104,17 @@ def package_modules(script: str | Path, extra: tuple[str, ...] = ()) -> list[str
         todo.extend(_imported(path, scripts_dir) - seen)
     seen.discard(script)
     return sorted(str(p) for p in seen)
+
+
+def code_version(script: str | Path, extra: tuple[str, ...] = ()) -> str:
+    """A hash of the normalised source of ``script`` and of every package module it needs
+    (``package_modules``): it changes when the code they run does, and not for an edit of
+    a comment, a docstring or the formatting. Paths enter relative to the scripts folder,
+    so a copy of the workflow elsewhere has the same versions."""
+    script = Path(script).resolve()
+    scripts_dir = script.parent
+    digest = hashlib.sha256()
+    for path in [script, *map(Path, package_modules(script, tuple(extra)))]:
+        digest.update(path.relative_to(scripts_dir).as_posix().encode() + b"\0")
+        digest.update(normalised_source(path).encode() + b"\0")
+    return digest.hexdigest()[:16]
