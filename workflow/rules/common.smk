@@ -152,8 +152,18 @@ def shard_list(wildcards):
     lists are rewritten; a list whose content did not change passes Snakemake's checksum test,
     so only shards with a changed, added or removed image re-crop. One small file per job
     also keeps the scheduler from stat-ing every image on every round.
+
+    The checkpoint's outputs are asked for once: each ``get()`` expands its 64 paths, and
+    Snakemake calls this twice per crop and group job and again when it re-evaluates them
+    (a second of a dry run on the full archive). A checkpoint once complete stays so
+    (Snakemake only adds to its set of created outputs), and its paths do not change.
     """
-    return checkpoints.shard_lists.get().output[int(wildcards.shard)]
+    if not _SHARD_LISTS:  # raises IncompleteCheckpointException until it is complete
+        _SHARD_LISTS.extend(checkpoints.shard_lists.get().output)
+    return _SHARD_LISTS[int(wildcards.shard)]
+
+
+_SHARD_LISTS = []  # the checkpoint's outputs, once it is complete (shard_list)
 
 
 def crop_dirs(wildcards=None):
