@@ -122,6 +122,8 @@ def train_model(
         "seed": settings["seed"],
         "settings": {k: v for k, v in settings.items() if k != "classes"},
         **({} if best_epoch is None else {"best_epoch": best_epoch}),
+        # model-specific facts (vgg16: random_backbone), where the module has any
+        **(model_module.run_facts(settings) if hasattr(model_module, "run_facts") else {}),
         "provenance": provenance or {},
     }
     return write_outputs(name, splits, probabilities, classes, seconds, device, out, facts)
