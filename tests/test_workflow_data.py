@@ -147,6 +147,46 @@ def test_changed_archive_recrops_only_the_changed_shard(workflow_dir, tmp_path):
     assert {s for s in after if before[s] != after[s]} == {str(shard_of(image, SHARDS))}
 
 
+def test_changed_archive_image_keeps_the_originals_index(workflow_dir, mini_zip, tmp_path):
+    """A re-encoded TRAIN image in the archive unpacks it again, but the index of the
+    originals (whose list and checksums did not change) is kept, and so is every group
+    shard but the image's own."""
+    import zipfile
+
+    import cv2
+    import numpy as np
+
+    archive = tmp_path / "cells.zip"
+    shutil.copy(mini_zip, archive)
+    cfg = write_config(workflow_dir, source=str(archive), crop={"shards": SHARDS})
+    run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
+    results = workflow_dir / "results"
+    index = results / "groups" / "originals.npz"
+    shards = [
+        *(results / "groups" / "features").iterdir(),
+        *(results / "groups" / "matches").iterdir(),
+    ]
+    stamps = {p: p.stat().st_mtime_ns for p in [index, *shards]}
+
+    with zipfile.ZipFile(mini_zip) as src, zipfile.ZipFile(archive, "w") as out:
+        names = [n for n in src.namelist() if "/TRAIN/" in n and n.endswith(".jpeg")]
+        image = sorted(names)[0]
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == image:
+                bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+                data = cv2.imencode(".jpeg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+            out.writestr(info, data)
+    unpacked = results / "benchmarks" / "unpack_zip.tsv"
+    unpacked_at = unpacked.stat().st_mtime_ns
+    run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
+    assert unpacked.stat().st_mtime_ns != unpacked_at  # the archive was unpacked again
+    assert index.stat().st_mtime_ns == stamps[index]
+    rerun = {p.name for p, t in stamps.items() if p.stat().st_mtime_ns != t}
+    shard = shard_of(image, SHARDS)  # image ids are paths in the archive
+    assert rerun == {f"{shard}.npz", f"{shard}.tsv"}, rerun
+
+
 def test_split_files_are_byte_identical_on_rerun(folder_run):
     workdir, _, cfg = folder_run
     splits = sorted((workdir / "results" / "splits").glob("*.tsv"))

@@ -33,7 +33,7 @@ SCRIPTS, LOCAL_CHECKOUT = scripts_folder()
 sys.path.insert(0, str(SCRIPTS))
 from wbc import EVAL_SPLITS, SPLITS
 from wbc import models as registry
-from wbc.imports import code_version as _code_version
+from wbc.imports import code_version as _code_version, use_cache_file
 from wbc.models.vgg16 import WEIGHTS_URL as VGG16_WEIGHTS_URL
 from wbc.preflight import offline_problems
 from wbc.settings import (
@@ -94,6 +94,10 @@ onstart:
         sys.exit(1)
 
 
+# each package file's digest and imports, kept by size and mtime: parsed only when edited
+use_cache_file(Path(".snakemake", "wbc-code-versions.json").resolve())
+
+
 def code_version(script, *modules):
     """The version of the code a script runs, for the params entry ``code``: a hash of the
     normalised source (no comments, docstrings or formatting) of the script, the package
@@ -134,10 +138,13 @@ def dataset_input():
 
 
 def originals_input():
-    """The original slides' index is made from the unpacked or downloaded data, or in a
-    source folder from the slides of Kaggle's layout (the only files it looks at)."""
+    """What the original slides' index is made from: the list of the originals and their
+    sha256 in the unpacked or downloaded data (rule originals_list), or in a source folder
+    the slides of Kaggle's layout (the only files it looks at)."""
     if SOURCE.kind != "folder":
-        return dataset_root()
+        # through the checkpoint: Snakemake re-evaluates the index's job after the list is
+        # rewritten, and a list whose content did not change passes its checksum test
+        return lambda wildcards: checkpoints.originals_list.get().output[0]
     slides = Path(SOURCE.value, "dataset-master", "dataset-master", "JPEGImages")
     return list_files(slides) if slides.is_dir() else []
 

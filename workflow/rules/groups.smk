@@ -4,6 +4,30 @@
 # cached like the crops; one job then assigns the groups.
 
 
+localrules:
+    originals_list,
+
+
+# The index reads a few hundred originals: it depends on their list and checksums, read
+# through a checkpoint (see originals_input), so that an edited cell image, which rewrites
+# the unpacked or downloaded folder, does not rebuild it (and with it every group shard).
+checkpoint originals_list:
+    input:
+        root=dataset_root(),
+    output:
+        "results/groups/originals.tsv",
+    log:
+        "results/logs/originals_list.log",
+    benchmark:
+        "results/benchmarks/originals_list.tsv"
+    params:
+        code=code_version("list_originals.py"),
+    conda:
+        "../../envs/crop.yaml"
+    script:
+        "../scripts/list_originals.py"
+
+
 rule source_cell_index:
     input:
         originals=originals_input(),
@@ -15,10 +39,8 @@ rule source_cell_index:
         "results/benchmarks/source_cell_index.tsv"
     params:
         code=code_version("build_source_index.py"),
-        # the unpacked or downloaded folder is the input; a source folder is read in place
-        root=lambda wildcards, input: (
-            dataset_root() if SOURCE.kind == "folder" else input.originals
-        ),
+        # the folder the originals are read from (a source folder is read in place)
+        root=dataset_root(),
     conda:
         "../../envs/crop.yaml"
     script:
