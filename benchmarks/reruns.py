@@ -169,6 +169,16 @@ def rule_seconds(workdir: Path, since: float) -> dict[str, float]:
     return out
 
 
+def scheduled(out: str) -> dict[str, int]:
+    """Jobs per rule from Snakemake's "Job stats" table."""
+    if "Job stats:" not in out:
+        return {}
+    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0].splitlines()[3:]
+    jobs = dict(line.split() for line in table if line.strip())
+    jobs.pop("total", None)
+    return {rule: int(n) for rule, n in jobs.items()}
+
+
 def one_image(args) -> None:
     scratch = args.scratch.resolve()
     print(f"load before: {load()}", flush=True)
@@ -178,6 +188,19 @@ def one_image(args) -> None:
             workdir = scratch / name
             work = workdir / "bench-source.zip"  # the same path on every repeat
             shutil.copy2(archive, work)
+            if name == "before" and not args.run_before:
+                # what it would run, and those rules' job seconds in the base run
+                _, _, out = run(workdir, "--dry-run", *TARGETS, source=work)
+                jobs = scheduled(out)
+                base = rule_seconds(workdir, 0)
+                cost = sum(base.get(rule, 0) for rule in jobs)
+                print(
+                    f"repeat {repeat} before (dry run): {victim} changed: jobs {jobs}; "
+                    f"the first {sum(jobs.values())} alone took {cost:.0f} job seconds in "
+                    "the base run (those beyond a checkpoint are not listed)",
+                    flush=True,
+                )
+                continue
             since = time.time()
             wall, cpu, _ = run(workdir, *TARGETS, source=work)
             rules = rule_seconds(workdir, since)
@@ -202,6 +225,12 @@ def main():
     p = sub.add_parser("one-image")
     p.add_argument("--scratch", type=Path, required=True)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument(
+        "--run-before",
+        action="store_true",
+        help="rerun the before copy too (default: its dry run; it rebuilds the index and "
+        "every group shard, ~15 CPU minutes)",
+    )
     args = parser.parse_args()
     {"prepare": prepare, "noop": noop, "one-image": one_image}[args.command](args)
 

@@ -149,6 +149,16 @@ def originals_input():
     return list_files(slides) if slides.is_dir() else []
 
 
+def source_index(wildcards):
+    """The originals' index, as the group shards read it: after the originals list's
+    checkpoint, so that Snakemake re-evaluates the shards once it knows whether the index
+    is rebuilt (else a rebuild planned before the list was found unchanged reruns all).
+    """
+    if SOURCE.kind != "folder":
+        checkpoints.originals_list.get()
+    return rules.source_cell_index.output[0]
+
+
 SHARDS = range(config["crop"]["shards"])
 
 

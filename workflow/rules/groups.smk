@@ -50,7 +50,7 @@ rule source_cell_index:
 rule group_shard:
     input:
         images=shard_list,
-        index=rules.source_cell_index.output[0],
+        index=source_index,
     output:
         features="results/groups/features/{shard}.npz",
         matches="results/groups/matches/{shard}.tsv",
