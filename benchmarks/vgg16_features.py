@@ -38,7 +38,7 @@ def snakemake(workdir: Path, config: Path, *targets: str) -> tuple[float, float]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
-        [SNAKEMAKE, "--cores", "2", "--configfile", str(config), *targets],
+        [SNAKEMAKE, "--cores", "2", *targets, "--configfile", str(config)],  # it takes lists
         cwd=workdir,
         capture_output=True,
         text=True,

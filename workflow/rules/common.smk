@@ -5,7 +5,8 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from snakemake.exceptions import WorkflowError
+from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
+from snakemake.io import checkpoint_target
 from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import validate
 
@@ -170,12 +171,18 @@ def shard_list(wildcards):
     so only shards with a changed, added or removed image re-crop. One small file per job
     also keeps the scheduler from stat-ing every image on every round.
 
-    The checkpoint's outputs are asked for once: each ``get()`` expands its 64 paths, and
-    Snakemake calls this twice per crop and group job and again when it re-evaluates them
-    (a second of a dry run on the full archive). A checkpoint once complete stays so
-    (Snakemake only adds to its set of created outputs), and its paths do not change.
+    The checkpoint's ``get()`` expands its 64 paths on every call, and Snakemake calls this
+    twice per crop and group job on each evaluation (a second of a dry run on the full
+    archive): its static paths are compared with the created ones here instead, and
+    ``get()`` called once, when they are all there (until then it raises Snakemake's
+    IncompleteCheckpointException, as it always does).
     """
-    if not _SHARD_LISTS:  # raises IncompleteCheckpointException until it is complete
+    if not _SHARD_LISTS:
+        paths = rules.shard_lists.output
+        if any(path not in checkpoints.created_output for path in paths):
+            raise IncompleteCheckpointException(
+                rules.shard_lists.rule, checkpoint_target(paths[0])
+            )
         _SHARD_LISTS.extend(checkpoints.shard_lists.get().output)
     return _SHARD_LISTS[int(wildcards.shard)]
 
