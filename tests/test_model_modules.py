@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 
 import numpy as np
 import pytest
@@ -88,6 +89,16 @@ def test_vgg16_preprocessing_is_part_of_the_model():
     base = backbone.get_layer("vgg16")
     expected = base(keras.applications.vgg16.preprocess_input(x.copy()))
     np.testing.assert_allclose(backbone(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_vgg16_says_when_its_backbone_is_random(caplog):
+    from wbc.models import vgg16
+
+    with caplog.at_level(logging.WARNING, logger=vgg16.__name__):
+        vgg16.backbone(32, None)
+    assert "RANDOM weights" in caplog.text and "models.vgg16.weights: null" in caplog.text
+    assert vgg16.run_facts({"weights": None}) == {"random_backbone": True}
+    assert vgg16.run_facts({"weights": "w.h5"}) == {"random_backbone": False}
 
 
 def test_vgg16_weights_that_are_not_a_file():

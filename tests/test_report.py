@@ -286,7 +286,7 @@ def test_editing_a_report_section_reruns_only_it_and_the_assembly(mini_run):
     section = mini_run / "workflow" / "scripts" / "wbc" / "report" / "dataset.py"
     original, stat = section.read_text(), section.stat()
     try:
-        section.write_text(original + "\n# an edit\n")
+        section.write_text(original + "\nEDITED = True  # an edit of code\n")
         dry = run_snakemake(mini_run, "--configfile", "test-config.yaml", "--dry-run")
         assert scheduled_jobs(dry) == {"report_dataset": 1, "report": 1}
     finally:  # the module's other tests use this run as it was

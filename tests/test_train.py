@@ -142,6 +142,11 @@ def test_every_artefact_on_the_mini_archive(trained_mini):
             )
             epochs = QUICK["models"][model]["epochs"]
             assert f"epoch 1/{epochs}: " in log and "left" in log  # one line per epoch
+        if model == "vgg16":  # weights: null: the log and metrics.json say so
+            assert metrics["random_backbone"] is True
+            assert "RANDOM weights" in log
+            features_log = results / "logs" / "vgg16_features" / "random42-32px" / "val.log"
+            assert "RANDOM weights" in features_log.read_text()
         if model == "cnn":  # config key models.cnn.momentum reached the optimizer
             assert fitted.optimizer.momentum == pytest.approx(QUICK["models"]["cnn"]["momentum"])
 

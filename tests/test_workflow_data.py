@@ -83,18 +83,42 @@ def test_content_change_recrops_only_its_shard(folder_run):
     assert (workdir / "results" / "splits" / "train.tsv").read_bytes() == splits_before
 
 
-def test_editing_the_crop_code_recrops(folder_run):
-    """Rules depend on the package modules their scripts import, not only on the script."""
+def test_an_edit_of_no_code_reruns_nothing(folder_run):
+    """Docstrings, comments and formatting of package modules every script imports are
+    not code: the rules' code versions (a params entry) stay the same."""
+    workdir, _, cfg = folder_run
+    package = workdir / "workflow" / "scripts" / "wbc"
+    for name in ("runtime.py", "io.py", "crop.py"):
+        module = package / name
+        text = module.read_text()
+        assert text.startswith('"""'), name  # a module docstring to edit
+        edited = '"""An edited docstring.\n\n' + text[3:]  # the module's docstring
+        edited = edited.replace("\n\n\n", "\n\n\n\n")  # formatting: more blank lines
+        module.write_text(edited + "\n# a comment\n")
+    crop = package / "crop.py"  # and a function's docstring
+    text = crop.read_text()
+    assert text.count('    """') > 1
+    crop.write_text(text.replace('    """', '    """Edited: ', 1))
+    dry = run_snakemake(workdir, *SPINE, "--configfile", str(cfg), "--dry-run")
+    assert scheduled_jobs(dry) == {}, dry.stdout
+
+
+def test_an_edit_of_code_reruns_the_rules_that_import_it(folder_run):
+    """Rules depend on the code of the package modules their scripts import, not only on
+    the script: an edit of crop.py's code re-crops, the manifest stays."""
     workdir, _, cfg = folder_run
     report_code = workdir / "workflow" / "scripts" / "wbc" / "report" / "model.py"
-    report_code.write_text(report_code.read_text() + "\n# an edit the data stages never run\n")
+    report_code.write_text(
+        report_code.read_text() + "\nEDITED = True  # the data stages never run it\n"
+    )
     dry = run_snakemake(workdir, *SPINE, "--configfile", str(cfg), "--dry-run")
     assert scheduled_jobs(dry) == {}
     crop_code = workdir / "workflow" / "scripts" / "wbc" / "crop.py"
-    crop_code.write_text(crop_code.read_text() + "\n# an edit\n")
+    crop_code.write_text(crop_code.read_text() + "\n\ndef edited():\n    return 1\n")
     dry = run_snakemake(workdir, *SPINE, "--configfile", str(cfg), "--dry-run")
     jobs = scheduled_jobs(dry)
-    assert jobs["crop_shard"] == SHARDS and "manifest" not in jobs
+    assert jobs["crop_shard"] == SHARDS and "manifest" not in jobs and "shard_lists" not in jobs
+    assert "Params have changed since last execution" in dry.stdout + dry.stderr
 
 
 def test_added_image_crops_only_its_shard(folder_run):
@@ -121,6 +145,46 @@ def test_changed_archive_recrops_only_the_changed_shard(workflow_dir, tmp_path):
     run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
     after = shard_stamps(workflow_dir)
     assert {s for s in after if before[s] != after[s]} == {str(shard_of(image, SHARDS))}
+
+
+def test_changed_archive_image_keeps_the_originals_index(workflow_dir, mini_zip, tmp_path):
+    """A re-encoded TRAIN image in the archive unpacks it again, but the index of the
+    originals (whose list and checksums did not change) is kept, and so is every group
+    shard but the image's own."""
+    import zipfile
+
+    import cv2
+    import numpy as np
+
+    archive = tmp_path / "cells.zip"
+    shutil.copy(mini_zip, archive)
+    cfg = write_config(workflow_dir, source=str(archive), crop={"shards": SHARDS})
+    run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
+    results = workflow_dir / "results"
+    index = results / "groups" / "originals.npz"
+    shards = [
+        *(results / "groups" / "features").iterdir(),
+        *(results / "groups" / "matches").iterdir(),
+    ]
+    stamps = {p: p.stat().st_mtime_ns for p in [index, *shards]}
+
+    with zipfile.ZipFile(mini_zip) as src, zipfile.ZipFile(archive, "w") as out:
+        names = [n for n in src.namelist() if "/TRAIN/" in n and n.endswith(".jpeg")]
+        image = sorted(names)[0]
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == image:
+                bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+                data = cv2.imencode(".jpeg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+            out.writestr(info, data)
+    unpacked = results / "benchmarks" / "unpack_zip.tsv"
+    unpacked_at = unpacked.stat().st_mtime_ns
+    run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
+    assert unpacked.stat().st_mtime_ns != unpacked_at  # the archive was unpacked again
+    assert index.stat().st_mtime_ns == stamps[index]
+    rerun = {p.name for p, t in stamps.items() if p.stat().st_mtime_ns != t}
+    shard = shard_of(image, SHARDS)  # image ids are paths in the archive
+    assert rerun == {f"{shard}.npz", f"{shard}.tsv"}, rerun
 
 
 def test_split_files_are_byte_identical_on_rerun(folder_run):

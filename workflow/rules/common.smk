@@ -5,7 +5,8 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from snakemake.exceptions import WorkflowError
+from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
+from snakemake.io import checkpoint_target
 from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import validate
 
@@ -33,7 +34,7 @@ SCRIPTS, LOCAL_CHECKOUT = scripts_folder()
 sys.path.insert(0, str(SCRIPTS))
 from wbc import EVAL_SPLITS, SPLITS
 from wbc import models as registry
-from wbc.imports import package_modules
+from wbc.imports import code_version as _code_version, use_cache_file
 from wbc.models.vgg16 import WEIGHTS_URL as VGG16_WEIGHTS_URL
 from wbc.preflight import offline_problems
 from wbc.settings import (
@@ -94,13 +95,21 @@ onstart:
         sys.exit(1)
 
 
-def code(script, *modules):
-    """The package modules a rule's script runs (rule input ``code``), and ``modules`` it
-    loads by name: editing one reruns the rules that use it. Empty for a module read
-    from a git host, whose files cannot change under a fixed tag."""
-    if not LOCAL_CHECKOUT:
-        return []
-    return package_modules(SCRIPTS / script, modules)
+# each package file's digest and imports, kept by size and mtime: parsed only when edited
+use_cache_file(Path(".snakemake", "wbc-code-versions.json").resolve())
+
+
+def code_version(script, *modules):
+    """The version of the code a script runs, for the params entry ``code``: a hash of the
+    normalised source (no comments, docstrings or formatting) of the script, the package
+    modules it imports, directly or not, and ``modules`` it loads by name (importlib).
+    An edit of code reruns the rules whose scripts import it; any other edit, nothing.
+    """
+    if not LOCAL_CHECKOUT:  # a module from a git host: its script, copied on first use
+        workflow.sourcecache.get_path(
+            workflow.current_basedir.join(f"../scripts/{script}")
+        )
+    return _code_version(SCRIPTS / script, modules)
 
 
 # --- data (data.smk, crop.smk, split.smk) ---------------------------------------------
@@ -130,12 +139,25 @@ def dataset_input():
 
 
 def originals_input():
-    """The original slides' index is made from the unpacked or downloaded data, or in a
-    source folder from the slides of Kaggle's layout (the only files it looks at)."""
+    """What the original slides' index is made from: the list of the originals and their
+    sha256 in the unpacked or downloaded data (rule originals_list), or in a source folder
+    the slides of Kaggle's layout (the only files it looks at)."""
     if SOURCE.kind != "folder":
-        return dataset_root()
+        # through the checkpoint: Snakemake re-evaluates the index's job after the list is
+        # rewritten, and a list whose content did not change passes its checksum test
+        return lambda wildcards: checkpoints.originals_list.get().output[0]
     slides = Path(SOURCE.value, "dataset-master", "dataset-master", "JPEGImages")
     return list_files(slides) if slides.is_dir() else []
+
+
+def source_index(wildcards):
+    """The originals' index, as the group shards read it: after the originals list's
+    checkpoint, so that Snakemake re-evaluates the shards once it knows whether the index
+    is rebuilt (else a rebuild planned before the list was found unchanged reruns all).
+    """
+    if SOURCE.kind != "folder":
+        checkpoints.originals_list.get()
+    return rules.source_cell_index.output[0]
 
 
 SHARDS = range(config["crop"]["shards"])
@@ -148,8 +170,24 @@ def shard_list(wildcards):
     lists are rewritten; a list whose content did not change passes Snakemake's checksum test,
     so only shards with a changed, added or removed image re-crop. One small file per job
     also keeps the scheduler from stat-ing every image on every round.
+
+    The checkpoint's ``get()`` expands its 64 paths on every call, and Snakemake calls this
+    twice per crop and group job on each evaluation (a second of a dry run on the full
+    archive): its static paths are compared with the created ones here instead, and
+    ``get()`` called once, when they are all there (until then it raises Snakemake's
+    IncompleteCheckpointException, as it always does).
     """
-    return checkpoints.shard_lists.get().output[int(wildcards.shard)]
+    if not _SHARD_LISTS:
+        paths = rules.shard_lists.output
+        if any(path not in checkpoints.created_output for path in paths):
+            raise IncompleteCheckpointException(
+                rules.shard_lists.rule, checkpoint_target(paths[0])
+            )
+        _SHARD_LISTS.extend(checkpoints.shard_lists.get().output)
+    return _SHARD_LISTS[int(wildcards.shard)]
+
+
+_SHARD_LISTS = []  # the checkpoint's outputs, once it is complete (shard_list)
 
 
 def crop_dirs(wildcards=None):
@@ -251,8 +289,8 @@ def weights_file(weights):
 
 
 def model_inputs(wildcards):
-    """What a model's training reads (split files, per-split arrays at its image size
-    or VGG16 features and their weights) and the code it runs."""
+    """What a model's training reads: split files, per-split arrays at its image size
+    or VGG16 features and their weights."""
     model = wildcards.model
     if facts(model).inputs == "vgg16_features":
         data = expand(
@@ -261,12 +299,7 @@ def model_inputs(wildcards):
         extra = {"weights": weights_file(settings(model)["weights"])}
     else:
         data, extra = arrays(settings(model)["image_size"]), {}
-    return {
-        "tables": split_tables(),
-        "arrays": data,
-        **extra,
-        "code": code("train_model.py", f"wbc.models.{family(model)}"),
-    }
+    return {"tables": split_tables(), "arrays": data, **extra}
 
 
 def final_model_inputs(wildcards):

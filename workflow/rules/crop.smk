@@ -15,13 +15,14 @@ wildcard_constraints:
 checkpoint shard_lists:
     input:
         manifest=rules.manifest.output[0],
-        code=code("write_shard_lists.py"),
     output:
         expand("results/shards/{shard}.tsv", shard=SHARDS),
     log:
         "results/logs/shard_lists.log",
     benchmark:
         "results/benchmarks/shard_lists.tsv"
+    params:
+        code=code_version("write_shard_lists.py"),
     conda:
         "../../envs/data.yaml"
     script:
@@ -31,7 +32,6 @@ checkpoint shard_lists:
 rule crop_shard:
     input:
         images=shard_list,
-        code=code("crop_shard.py"),
     output:
         crops=directory("results/crops/{shard}"),
         qc="results/qc/crops/{shard}.tsv",
@@ -40,6 +40,7 @@ rule crop_shard:
     benchmark:
         "results/benchmarks/crop_shard/{shard}.tsv"
     params:
+        code=code_version("crop_shard.py"),
         root=dataset_root(),
         strict=config["strict"],
     conda:
@@ -52,13 +53,14 @@ rule crop_qc:
     input:
         qc=expand(rules.crop_shard.output.qc, shard=SHARDS),
         manifest=rules.manifest.output[0],
-        code=code("collect_crop_qc.py"),
     output:
         "results/qc/crops.tsv",
     log:
         "results/logs/crop_qc.log",
     benchmark:
         "results/benchmarks/crop_qc.tsv"
+    params:
+        code=code_version("collect_crop_qc.py"),
     conda:
         "../../envs/crop.yaml"
     script:

@@ -4,8 +4,6 @@ localrules:
 
 
 rule download_kaggle:
-    input:
-        code=code("download_kaggle.py"),
     output:
         directory("results/data/kaggle"),
     log:
@@ -13,6 +11,7 @@ rule download_kaggle:
     benchmark:
         "results/benchmarks/download_kaggle.tsv"
     params:
+        code=code_version("download_kaggle.py"),
         handle=SOURCE.value,
     conda:
         "../../envs/data.yaml"
@@ -23,13 +22,14 @@ rule download_kaggle:
 rule unpack_zip:
     input:
         archive=SOURCE.value,
-        code=code("unpack_zip.py"),
     output:
         directory("results/data/unpacked"),
     log:
         "results/logs/unpack_zip.log",
     benchmark:
         "results/benchmarks/unpack_zip.tsv"
+    params:
+        code=code_version("unpack_zip.py"),
     conda:
         "../../envs/data.yaml"
     script:
@@ -39,7 +39,6 @@ rule unpack_zip:
 rule manifest:
     input:
         images=dataset_input(),
-        code=code("build_manifest.py"),
     output:
         "results/manifest.tsv",
     log:
@@ -47,6 +46,7 @@ rule manifest:
     benchmark:
         "results/benchmarks/manifest.tsv"
     params:
+        code=code_version("build_manifest.py"),
         # taken from the input where it is one (the unpacked or downloaded folder), so it
         # stays right where a storage plugin maps paths; a source folder is read in place
         root=lambda wildcards, input: (

@@ -4,10 +4,33 @@
 # cached like the crops; one job then assigns the groups.
 
 
+localrules:
+    originals_list,
+
+
+# The index reads a few hundred originals: it depends on their list and checksums, read
+# through a checkpoint (see originals_input), so that an edited cell image, which rewrites
+# the unpacked or downloaded folder, does not rebuild it (and with it every group shard).
+checkpoint originals_list:
+    input:
+        root=dataset_root(),
+    output:
+        "results/groups/originals.tsv",
+    log:
+        "results/logs/originals_list.log",
+    benchmark:
+        "results/benchmarks/originals_list.tsv"
+    params:
+        code=code_version("list_originals.py"),
+    conda:
+        "../../envs/crop.yaml"
+    script:
+        "../scripts/list_originals.py"
+
+
 rule source_cell_index:
     input:
         originals=originals_input(),
-        code=code("build_source_index.py"),
     output:
         "results/groups/originals.npz",
     log:
@@ -15,10 +38,9 @@ rule source_cell_index:
     benchmark:
         "results/benchmarks/source_cell_index.tsv"
     params:
-        # the unpacked or downloaded folder is the input; a source folder is read in place
-        root=lambda wildcards, input: (
-            dataset_root() if SOURCE.kind == "folder" else input.originals
-        ),
+        code=code_version("build_source_index.py"),
+        # the folder the originals are read from (a source folder is read in place)
+        root=dataset_root(),
     conda:
         "../../envs/crop.yaml"
     script:
@@ -28,8 +50,7 @@ rule source_cell_index:
 rule group_shard:
     input:
         images=shard_list,
-        index=rules.source_cell_index.output[0],
-        code=code("group_shard.py"),
+        index=source_index,
     output:
         features="results/groups/features/{shard}.npz",
         matches="results/groups/matches/{shard}.tsv",
@@ -38,6 +59,7 @@ rule group_shard:
     benchmark:
         "results/benchmarks/group_shard/{shard}.tsv"
     params:
+        code=code_version("group_shard.py"),
         root=dataset_root(),
     conda:
         "../../envs/crop.yaml"
@@ -50,13 +72,14 @@ rule groups:
         matches=expand(rules.group_shard.output.matches, shard=SHARDS),
         features=expand(rules.group_shard.output.features, shard=SHARDS),
         index=rules.source_cell_index.output[0],
-        code=code("collect_groups.py"),
     output:
         "results/groups.tsv",
     log:
         "results/logs/groups.log",
     benchmark:
         "results/benchmarks/groups.tsv"
+    params:
+        code=code_version("collect_groups.py"),
     conda:
         "../../envs/crop.yaml"
     script:

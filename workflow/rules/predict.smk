@@ -5,7 +5,6 @@ rule predict:
         images=lambda wildcards: predict_files()[0],
         models=[model_output(m, "model") for m in predict_members()],
         metrics=[model_output(m, "metrics") for m in predict_candidates()],
-        code=code("predict.py", *(f"wbc.models.{family(m)}" for m in predict_members())),
     output:
         # update: not deleted before the job, and restored when the job fails
         predictions=update(f"results/predict/{PREDICT_ID}/predictions.tsv"),
@@ -15,6 +14,9 @@ rule predict:
     benchmark:
         "results/benchmarks/predict.tsv"
     params:
+        code=code_version(
+            "predict.py", *(f"wbc.models.{family(m)}" for m in predict_members())
+        ),
         folder=PREDICT_FOLDER,
         untracked=lambda wildcards: predict_files()[1],
         model=PREDICT["model"],

@@ -11,7 +11,6 @@ rule ensemble:
     input:
         predictions=[model_output(m, "predictions") for m in ensemble_members()],
         metrics=[model_output(m, "metrics") for m in ensemble_members()],
-        code=code("ensemble.py"),
     output:
         metrics="results/models/ensemble/metrics.json",
         predictions="results/models/ensemble/predictions.tsv",
@@ -20,6 +19,7 @@ rule ensemble:
     benchmark:
         "results/benchmarks/ensemble.tsv"
     params:
+        code=code_version("ensemble.py"),
         models=ensemble_members(),
     conda:
         "../../envs/report.yaml"
@@ -28,8 +28,6 @@ rule ensemble:
 
 
 rule config_used:
-    input:
-        code=code("config_used.py"),
     output:
         "results/report/config.yaml",
     log:
@@ -37,6 +35,7 @@ rule config_used:
     benchmark:
         "results/benchmarks/config_used.tsv"
     params:
+        code=code_version("config_used.py"),
         # the one rule that takes the whole config: a change of any key reruns it, and
         # through its output the run-facts section, nothing else
         config=config,
@@ -56,7 +55,6 @@ rule report_dataset:
         template=workflow.source_path("../report/sections/dataset.html.j2"),
         caption_counts=workflow.source_path("../report/dataset.rst"),
         caption_gallery=workflow.source_path("../report/crop_gallery.rst"),
-        code=code("report_dataset.py"),
     output:
         counts=report(
             "results/report/figures/dataset.png",
@@ -74,6 +72,7 @@ rule report_dataset:
     benchmark:
         "results/benchmarks/report_dataset.tsv"
     params:
+        code=code_version("report_dataset.py"),
         splits=SPLITS,
         root=dataset_root(),
         source=config["source"],
@@ -90,7 +89,6 @@ rule report_comparison:
         template=workflow.source_path("../report/sections/comparison.html.j2"),
         caption_chart=workflow.source_path("../report/comparison.rst"),
         caption_table=workflow.source_path("../report/metrics_table.rst"),
-        code=code("report_comparison.py"),
     output:
         table=report(
             "results/report/metrics.tsv",
@@ -114,6 +112,7 @@ rule report_comparison:
     benchmark:
         "results/benchmarks/report_comparison.tsv"
     params:
+        code=code_version("report_comparison.py"),
         models=reported_models(),
         titles=titles(),
         reference=reference_accuracy(),
@@ -132,7 +131,6 @@ rule report_headline:
         seeds=rules.report_comparison.output.seeds,
         template=workflow.source_path("../report/sections/headline.html.j2"),
         caption_figure=workflow.source_path("../report/headline.rst"),
-        code=code("report_headline.py"),
     output:
         figure=report(
             "results/report/figures/headline.png",
@@ -145,6 +143,7 @@ rule report_headline:
     benchmark:
         "results/benchmarks/report_headline.tsv"
     params:
+        code=code_version("report_headline.py"),
         titles=titles(),
         reference=reference_accuracy(),
         group_by=config["split"]["group_by"],
@@ -161,7 +160,6 @@ rule report_model:
         caption_confusion=workflow.source_path("../report/confusion_matrices.rst"),
         caption_roc=workflow.source_path("../report/roc_curves.rst"),
         caption_training=workflow.source_path("../report/training_curves.rst"),
-        code=code("report_model.py"),
     output:
         confusion=report(
             "results/report/figures/{model}/confusion_matrices.png",
@@ -183,6 +181,7 @@ rule report_model:
     wildcard_constraints:
         model=id_pattern(reported_models()),
     params:
+        code=code_version("report_model.py"),
         titles=titles(),
         group_by=config["split"]["group_by"],
     conda:
@@ -194,7 +193,6 @@ rule report_model:
 rule report_training:
     input:
         history=lambda wildcards: model_output(wildcards.model, "history"),
-        code=code("report_training.py"),
     output:
         report(
             "results/report/figures/{model}/training_curves.png",
@@ -209,6 +207,7 @@ rule report_training:
     wildcard_constraints:
         model=id_pattern([m for m in MODELS if facts(m).keras]),
     params:
+        code=code_version("report_training.py"),
         titles=titles(),
     conda:
         "../../envs/report.yaml"
@@ -220,13 +219,14 @@ rule report_protocols:
     input:
         test=rules.split.output.test,
         template=workflow.source_path("../report/sections/protocols.html.j2"),
-        code=code("report_protocols.py"),
     output:
         "results/report/sections/protocols.html",
     log:
         "results/logs/report_protocols.log",
     benchmark:
         "results/benchmarks/report_protocols.tsv"
+    params:
+        code=code_version("report_protocols.py"),
     conda:
         "../../envs/report.yaml"
     script:
@@ -239,7 +239,6 @@ rule report_run_facts:
         config=rules.config_used.output[0],
         metrics=[model_output(m, "metrics") for m in MODELS],
         template=workflow.source_path("../report/sections/run_facts.html.j2"),
-        code=code("report_run_facts.py"),
     output:
         "results/report/sections/run_facts.html",
     log:
@@ -247,6 +246,7 @@ rule report_run_facts:
     benchmark:
         "results/benchmarks/report_run_facts.tsv"
     params:
+        code=code_version("report_run_facts.py"),
         models=MODELS,
         snakemake_version=SNAKEMAKE_VERSION,
     conda:
@@ -276,7 +276,6 @@ rule report:
             ),
         ],
         template=workflow.source_path("../report/report.html.j2"),
-        code=code("report.py"),
     output:
         html=report(
             "results/report/report.html",
@@ -287,6 +286,8 @@ rule report:
         "results/logs/report.log",
     benchmark:
         "results/benchmarks/report.tsv"
+    params:
+        code=code_version("report.py"),
     conda:
         "../../envs/report.yaml"
     script:

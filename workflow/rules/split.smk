@@ -3,7 +3,6 @@ rule split:
         manifest=rules.manifest.output[0],
         qc=rules.crop_qc.output[0],
         groups=rules.groups.output[0],
-        code=code("make_splits.py"),
     output:
         **{name: f"results/splits/{name}.tsv" for name in SPLITS},
         leaks="results/splits/test_leaks.tsv",
@@ -12,6 +11,7 @@ rule split:
     benchmark:
         "results/benchmarks/split.tsv"
     params:
+        code=code_version("make_splits.py"),
         val_fraction=config["split"]["val_fraction"],
         seed=config["split"]["seed"],
         group_by=config["split"]["group_by"],
@@ -27,7 +27,6 @@ rule folds:
     input:
         train=rules.split.output.train,
         val=rules.split.output.val,
-        code=code("make_folds.py"),
     output:
         "results/splits/folds.tsv",
     log:
@@ -35,6 +34,7 @@ rule folds:
     benchmark:
         "results/benchmarks/folds.tsv"
     params:
+        code=code_version("make_folds.py"),
         folds=FOLDS,
         seed=config["split"]["seed"],
     conda:

@@ -18,7 +18,6 @@ rule training_arrays:
     input:
         split="results/splits/{split}.tsv",
         crops=crop_dirs,
-        code=code("training_arrays.py"),
     output:
         "results/arrays/{size}px/{split}.npy",
     log:
@@ -26,6 +25,7 @@ rule training_arrays:
     benchmark:
         "results/benchmarks/training_arrays/{size}px/{split}.tsv"
     params:
+        code=code_version("training_arrays.py"),
         size=lambda wildcards: int(wildcards.size),
     conda:
         "../../envs/crop.yaml"
@@ -34,14 +34,14 @@ rule training_arrays:
 
 
 rule vgg16_weights:
-    input:
-        code=code("vgg16_weights.py"),
     output:
         "resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
     log:
         "results/logs/vgg16_weights.log",
     benchmark:
         "results/benchmarks/vgg16_weights.tsv"
+    params:
+        code=code_version("vgg16_weights.py"),
     conda:
         "../../envs/tensorflow.yaml"
     script:
@@ -57,7 +57,6 @@ rule vgg16_features:
             split=w.split,
         ),
         weights=lambda w: weights_file(backbones()[w.backbone]["weights"]),
-        code=code("vgg16_features.py"),
     output:
         "results/features/vgg16/{backbone}/{split}.npy",
     log:
@@ -65,6 +64,7 @@ rule vgg16_features:
     benchmark:
         "results/benchmarks/vgg16_features/{backbone}/{split}.tsv"
     params:
+        code=code_version("vgg16_features.py"),
         settings=lambda w: backbones()[w.backbone],
     threads: 8
     resources:
@@ -91,6 +91,7 @@ for name in registry.MODELS:
         wildcard_constraints:
             model=id_pattern([m for m in MODELS if family(m) == name]),
         params:
+            code=code_version("train_model.py", f"wbc.models.{name}"),
             splits=SPLITS,
             family=name,
             settings=lambda wildcards: settings(wildcards.model),
@@ -127,6 +128,7 @@ for name in registry.MODELS:
             model=id_pattern([m for m in MODELS if family(m) == name]),
             fold=r"\d+",
         params:
+            code=code_version("train_fold.py", f"wbc.models.{name}"),
             splits=SPLITS,
             family=name,
             settings=lambda wildcards: settings(wildcards.model),

@@ -198,6 +198,8 @@ def train_model(
         "settings": {k: v for k, v in settings.items() if k not in ("classes", "final_epochs")},
         **({} if best_epoch is None else {"best_epoch": best_epoch}),
         **({} if cv is None else {"cv_folds": cv["facts"]}),
+        # model-specific facts (vgg16: random_backbone), where the module has any
+        **(model_module.run_facts(settings) if hasattr(model_module, "run_facts") else {}),
         "provenance": provenance or {},
     }
     return write_outputs(name, splits, probabilities, classes, seconds, device, out, facts)

@@ -133,6 +133,13 @@ def backbone(size: int, weights: str | None, seed: int = 42):
             f"config key 'models.vgg16.weights': {weights} is not a file; give a "
             "weights file, 'imagenet' or null"
         )
+    if weights is None:
+        log.warning(
+            "VGG16 backbone with RANDOM weights (config key models.vgg16.weights: null, "
+            "seed %d): its features are not ImageNet's, so this model's accuracy says "
+            "nothing about the pretrained VGG16",
+            seed,
+        )
     preprocess = _preprocess_layer()
     keras.utils.set_random_seed(seed)
     base = keras.applications.VGG16(include_top=False, input_shape=(size, size, 3), weights=None)
@@ -150,6 +157,12 @@ def backbone(size: int, weights: str | None, seed: int = 42):
     inputs = keras.Input((size, size, 3), name="rgb")
     outputs = base(preprocess(name="vgg16_preprocess")(inputs), training=False)
     return keras.Model(inputs, outputs, name="vgg16_backbone")
+
+
+def run_facts(settings: dict) -> dict:
+    """What metrics.json records of this model beyond its settings: whether its backbone
+    was random (``weights: null``), for the report to say so."""
+    return {"random_backbone": settings["weights"] is None}
 
 
 def head(feature_shape: tuple[int, ...], n_classes: int, kind: str = "flatten"):

@@ -1,0 +1,250 @@
+"""A finished full-archive run, before and after: the no-op dry run and one changed image.
+
+    .venv/bin/python benchmarks/reruns.py prepare --base /work/full/base --scratch /work/fullspeed
+    .venv/bin/python benchmarks/reruns.py noop --scratch /work/fullspeed [--repeats 5]
+    .venv/bin/python benchmarks/reruns.py one-image --scratch /work/fullspeed [--repeats 2]
+
+``--base`` is a finished run of the data stages (``snakemake split`` with
+``source=blood-cells.zip``) made by an earlier version of the workflow; it is only read.
+``prepare`` copies it twice: ``before/`` with the workflow it was made by (its recorded
+absolute code paths rewritten to the copy's), ``after/`` with this repository's workflow,
+whose new metadata (code versions) ``snakemake --touch`` records without recomputing;
+then builds the training arrays in each.
+``noop`` alternates dry runs of the two copies (and ``snakemake --version``, the floor:
+Snakemake's own start-up) and prints medians of wall and CPU seconds, with the load.
+``one-image`` re-encodes one TRAIN image in a copy of the archive and times each copy's
+rerun of the stages before training (crop, groups, split, training arrays), per rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from common import FULL_ARCHIVE, REPO, SNAKEMAKE
+
+# the data stages and the arrays of the default models (64 px: rf, cnn; 128 px: vgg16)
+SIZES = (64, 128)
+SPLITS = ("train", "val", "test", "test_simple")
+ARRAYS = [f"results/arrays/{s}px/{split}.npy" for s in SIZES for split in SPLITS]
+TARGETS = ["split", "crop_qc", *ARRAYS]
+
+
+def load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+
+
+ARCHIVE = FULL_ARCHIVE.resolve()  # the path the base run was given (no symlink)
+
+
+def run(workdir: Path, *args: str, source: Path = ARCHIVE) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system, Snakemake and its jobs) of one Snakemake call."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [SNAKEMAKE, "--cores", "2", *args, "--config", f"source={source}"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode:
+        raise SystemExit(f"{workdir}: snakemake {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return wall, cpu, proc.stdout + proc.stderr
+
+
+def copy_run(base: Path, dest: Path) -> None:
+    if dest.exists():
+        shutil.rmtree(dest)
+    subprocess.run(["cp", "-a", str(base), str(dest)], check=True)  # mtimes kept
+    for stale in ("locks", "incomplete", "wbc-leases"):
+        shutil.rmtree(dest / ".snakemake" / stale, ignore_errors=True)
+    # the old code inputs are absolute paths of the base's scripts: point them at the copy
+    for record in (dest / ".snakemake" / "metadata").iterdir():
+        text = record.read_text()
+        if str(base) in text:
+            record.write_text(text.replace(f"{base}/", f"{dest}/"))
+
+
+def prepare(args) -> None:
+    base, scratch = args.base.resolve(), args.scratch.resolve()
+    scratch.mkdir(parents=True, exist_ok=True)
+    before, after = scratch / "before", scratch / "after"
+    for workdir in (before, after):
+        if workdir.exists() and not args.fresh:
+            print(f"{workdir.name}: kept (--fresh copies it again)", flush=True)
+            continue
+        copy_run(base, workdir)
+        if workdir == after:
+            for name in ("Snakefile", "workflow"):
+                target = after / name
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+                src = REPO / name
+                if src.is_dir():
+                    shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    shutil.copy2(src, target)
+            # the new rule's output (the list of the originals: unpacks the archive again),
+            # then the new metadata (code versions) of the rest without recomputing
+            run(after, "results/groups/originals.tsv")
+            wall, _, _ = run(after, "--touch", "split", "crop_qc")
+            print(f"after: --touch in {wall:.1f} s (records the code versions)", flush=True)
+        # the arrays the rerun benchmark times
+        wall, _, _ = run(workdir, *TARGETS)
+        print(f"{workdir.name}: arrays built in {wall:.1f} s", flush=True)
+    for workdir in (before, after):
+        _, _, out = run(workdir, "--dry-run", *TARGETS)
+        state = "nothing to do" if "Nothing to be done" in out else "JOBS PENDING"
+        print(f"{workdir.name}: {state}", flush=True)
+
+
+def noop(args) -> None:
+    scratch = args.scratch.resolve()
+    timings: dict[str, list[tuple[float, float]]] = {"floor": [], "before": [], "after": []}
+    loads = [load()]
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([SNAKEMAKE, "--version"], capture_output=True, check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime - rusage.ru_utime + after.ru_stime - rusage.ru_stime
+        timings["floor"].append((time.perf_counter() - start, cpu))
+        for name in ("before", "after"):
+            wall, cpu, out = run(scratch / name, "--dry-run", *TARGETS)
+            assert "Nothing to be done" in out, f"{name}: the dry run has jobs to do"
+            timings[name].append((wall, cpu))
+        loads.append(load())
+    med = statistics.median
+    print(f"\n{args.repeats} alternating repeats; 1-min load average {' '.join(loads)}\n")
+    print("| dry run, nothing to do | wall s (median, range) | CPU s (median) |")
+    print("| --- | --- | --- |")
+    labels = {
+        "floor": "`snakemake --version` (Snakemake's own start-up)",
+        "before": "before (code inputs)",
+        "after": "after (this branch)",
+    }
+    for name, rows in timings.items():
+        walls, cpus = [w for w, _ in rows], [c for _, c in rows]
+        print(
+            f"| {labels[name]} | {med(walls):.2f} ({min(walls):.2f}-{max(walls):.2f}) "
+            f"| {med(cpus):.2f} |"
+        )
+    b, a = timings["before"], timings["after"]
+    print(
+        f"\nafter / before: wall {med(w for w, _ in a) / med(w for w, _ in b):.2f}, "
+        f"CPU {med(c for _, c in a) / med(c for _, c in b):.2f}"
+    )
+
+
+def changed_archive(scratch: Path, repeat: int) -> tuple[Path, str]:
+    """A copy of the archive with one TRAIN image re-encoded (JPEG quality 90 - repeat)."""
+    dest = scratch / f"changed{repeat}.zip"
+    with zipfile.ZipFile(ARCHIVE) as src:
+        names = [n for n in src.namelist() if "/TRAIN/" in n and n.endswith(".jpeg")]
+        victim = sorted(names)[len(names) // 3 + repeat]
+        with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as out:
+            for info in src.infolist():
+                data = src.read(info)
+                if info.filename == victim:
+                    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+                    quality = [cv2.IMWRITE_JPEG_QUALITY, 90 - repeat]
+                    data = cv2.imencode(".jpeg", image, quality)[1].tobytes()
+                out.writestr(info, data)
+    return dest, victim
+
+
+def rule_seconds(workdir: Path, since: float) -> dict[str, float]:
+    """Wall seconds per rule from the benchmark files written after ``since``."""
+    out: dict[str, float] = {}
+    for path in (workdir / "results" / "benchmarks").rglob("*.tsv"):
+        if path.stat().st_mtime < since:
+            continue
+        rule = path.relative_to(workdir / "results" / "benchmarks").parts[0].removesuffix(".tsv")
+        with open(path, newline="") as fh:
+            row = next(csv.DictReader(fh, delimiter="\t"))
+        out[rule] = out.get(rule, 0) + float(row["s"])
+    return out
+
+
+def scheduled(out: str) -> dict[str, int]:
+    """Jobs per rule from Snakemake's "Job stats" table."""
+    if "Job stats:" not in out:
+        return {}
+    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0].splitlines()[3:]
+    jobs = dict(line.split() for line in table if line.strip())
+    jobs.pop("total", None)
+    return {rule: int(n) for rule, n in jobs.items()}
+
+
+def one_image(args) -> None:
+    scratch = args.scratch.resolve()
+    print(f"load before: {load()}", flush=True)
+    for repeat in range(args.repeats):
+        archive, victim = changed_archive(scratch, repeat)
+        for name in ("before", "after"):
+            workdir = scratch / name
+            work = workdir / "bench-source.zip"  # the same path on every repeat
+            shutil.copy2(archive, work)
+            if name == "before" and not args.run_before:
+                # what it would run, and those rules' job seconds in the base run
+                _, _, out = run(workdir, "--dry-run", *TARGETS, source=work)
+                jobs = scheduled(out)
+                base = rule_seconds(workdir, 0)
+                cost = sum(base.get(rule, 0) for rule in jobs)
+                print(
+                    f"repeat {repeat} before (dry run): {victim} changed: jobs {jobs}; "
+                    f"the first {sum(jobs.values())} alone took {cost:.0f} job seconds in "
+                    "the base run (those beyond a checkpoint are not listed)",
+                    flush=True,
+                )
+                continue
+            since = time.time()
+            wall, cpu, _ = run(workdir, *TARGETS, source=work)
+            rules = rule_seconds(workdir, since)
+            top = ", ".join(f"{r} {s:.1f}" for r, s in sorted(rules.items(), key=lambda x: -x[1]))
+            print(
+                f"repeat {repeat} {name}: {victim} changed: {wall:.1f} s wall, {cpu:.1f} CPU s "
+                f"(load {load()}); job seconds by rule: {top}",
+                flush=True,
+            )
+        os.remove(archive)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("--base", type=Path, required=True)
+    p.add_argument("--scratch", type=Path, required=True)
+    p.add_argument("--fresh", action="store_true", help="copy the base run again")
+    p = sub.add_parser("noop")
+    p.add_argument("--scratch", type=Path, required=True)
+    p.add_argument("--repeats", type=int, default=5)
+    p = sub.add_parser("one-image")
+    p.add_argument("--scratch", type=Path, required=True)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument(
+        "--run-before",
+        action="store_true",
+        help="rerun the before copy too (default: its dry run; it rebuilds the index and "
+        "every group shard, ~15 CPU minutes)",
+    )
+    args = parser.parse_args()
+    {"prepare": prepare, "noop": noop, "one-image": one_image}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

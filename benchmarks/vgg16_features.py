@@ -1,0 +1,126 @@
+"""VGG16 feature stage at several image sizes, side by side: time and grouped-val accuracy.
+
+    .venv/bin/python benchmarks/vgg16_features.py --workdir /work/fullspeed/after \\
+        [--sizes 128 64] [--source ../shared/data/blood-cells.zip]
+
+``--workdir`` is a copy of a finished run of the data stages (``benchmarks/reruns.py
+prepare`` makes one). For each size the script adds a variant ``vgg16-px<size>`` of the
+improved recipe with ``weights: null`` (ImageNet weights need internet), builds the
+training arrays (not timed), times rule ``vgg16_features`` for all four splits (wall and
+CPU seconds of Snakemake and its jobs, and the jobs' own benchmark files), then trains each
+variant's head and prints its grouped-val and TEST_SIMPLE accuracy with the 95 % interval
+(bootstrap over source cells) from its ``metrics.json``. With a random backbone the
+accuracies compare image sizes for random features only, not for ImageNet's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+
+from common import FULL_ARCHIVE, SNAKEMAKE
+
+SPLITS = ("train", "val", "test", "test_simple")
+
+
+def load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+def snakemake(workdir: Path, config: Path, *targets: str) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [SNAKEMAKE, "--cores", "2", *targets, "--configfile", str(config)],  # it takes lists
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode:
+        raise SystemExit(f"snakemake {' '.join(targets)} failed:\n{proc.stderr[-3000:]}")
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def job_seconds(workdir: Path, size: int) -> tuple[float, float]:
+    """Wall and CPU seconds summed over the feature jobs' benchmark files."""
+    wall = cpu = 0.0
+    for split in SPLITS:
+        path = workdir / f"results/benchmarks/vgg16_features/random42-{size}px/{split}.tsv"
+        with open(path, newline="") as fh:
+            row = next(csv.DictReader(fh, delimiter="\t"))
+        wall, cpu = wall + float(row["s"]), cpu + float(row["cpu_time"])
+    return wall, cpu
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 64])
+    parser.add_argument("--source", type=Path, default=FULL_ARCHIVE)
+    args = parser.parse_args()
+    workdir = args.workdir.resolve()
+    variants = {f"px{s}": {"image_size": s} for s in args.sizes}
+    config = workdir / "bench-vgg16.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "source": str(args.source.resolve()),
+                "models": {
+                    "enabled": ["vgg16"],
+                    "recipe": "improved",
+                    "vgg16": {"weights": None, "variants": variants},
+                },
+            }
+        )
+    )
+    rows = []
+    for size in args.sizes:
+        arrays = [f"results/arrays/{size}px/{split}.npy" for split in SPLITS]
+        snakemake(workdir, config, *arrays)
+        features = [f"results/features/vgg16/random42-{size}px/{s}.npy" for s in SPLITS]
+        start_load = load()
+        wall, cpu = snakemake(workdir, config, *features)
+        jobs_wall, jobs_cpu = job_seconds(workdir, size)
+        print(
+            f"{size} px: features of all splits {wall:.0f} s wall, {cpu:.0f} CPU s "
+            f"(jobs: {jobs_wall:.0f} s wall, {jobs_cpu:.0f} CPU s; load {start_load} -> "
+            f"{load()})",
+            flush=True,
+        )
+        rows.append([size, wall, cpu, jobs_wall, jobs_cpu])
+    print(
+        "\n| image size | features wall s | CPU s | jobs' wall s | jobs' CPU s | "
+        "grouped val (95 % CI) | TEST_SIMPLE (95 % CI) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for size, wall, cpu, jobs_wall, jobs_cpu in rows:
+        metrics_file = f"results/models/vgg16-px{size}/metrics.json"
+        snakemake(workdir, config, metrics_file)
+        metrics = json.loads((workdir / metrics_file).read_text())
+        cells = []
+        for split in ("val", "test_simple"):
+            m = metrics.get(split)
+            cells.append(
+                f"{m['accuracy']:.3f} ({m['ci95']['accuracy'][0]:.3f}-"
+                f"{m['ci95']['accuracy'][1]:.3f})"
+                if m
+                else "-"
+            )
+        print(
+            f"| {size} px | {wall:.0f} | {cpu:.0f} | {jobs_wall:.0f} | {jobs_cpu:.0f} | "
+            f"{cells[0]} | {cells[1]} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
