@@ -59,6 +59,9 @@ rule crop_qc:
         "results/logs/crop_qc.log",
     benchmark:
         "results/benchmarks/crop_qc.tsv"
+    params:
+        # each shard's crops folder, in the order of the QC tables (the table's crop column)
+        crops=crop_dirs(),
     conda:
         "../../envs/crop.yaml"
     script:

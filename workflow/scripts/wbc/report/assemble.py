@@ -17,16 +17,17 @@ def data_uri(path: str | Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
-def inline_figures(fragment: str) -> str:
-    """Each ``<img src="path.png">`` of a fragment with the figure's bytes as a data URI."""
-    return IMG_SRC.sub(lambda m: m[1] + data_uri(m[2]) + m[3], fragment)
+def inline_figures(fragment: str, folder: str | Path) -> str:
+    """Each ``<img src="figure.png">`` of a fragment with the figure's bytes as a data URI;
+    a relative source is relative to the fragment's ``folder``."""
+    return IMG_SRC.sub(lambda m: m[1] + data_uri(Path(folder, m[2])) + m[3], fragment)
 
 
 def assemble(fragments: dict, template: str | Path, out: str | Path) -> None:
     """``fragments``: section name -> fragment file, or a list of them (one per model)."""
 
     def read(path):
-        return inline_figures(Path(path).read_text())
+        return inline_figures(Path(path).read_text(), Path(path).parent)
 
     sections = {
         name: [read(p) for p in paths] if isinstance(paths, list) else read(paths)

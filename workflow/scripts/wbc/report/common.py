@@ -108,15 +108,19 @@ def render_captions(snakemake) -> dict[str, str]:
 
 
 def write_section(path: str | Path, template: str | Path, **context) -> None:
-    """An HTML fragment of the page; its <img> sources are figure paths that the
-    assembly inlines: the figures' real names, not the ones this job writes them under."""
-    from ..io import atomic_write
-    from ..runtime import final_path
+    """An HTML fragment of the page; its <img> sources (the context's ``.png`` paths) are
+    written relative to the fragment, as a web page refers to its figures, and the
+    assembly reads them from there (wbc.report.assemble)."""
+    import os
 
-    def real_names(value):
+    from ..io import atomic_write
+
+    def relative(value):
         if isinstance(value, dict):
-            return {k: real_names(v) for k, v in value.items()}
-        return final_path(value) if isinstance(value, str) else value
+            return {k: relative(v) for k, v in value.items()}
+        if isinstance(value, str | Path) and str(value).endswith(".png"):
+            return os.path.relpath(value, Path(path).parent)
+        return value
 
     with atomic_write(path) as fh:
-        fh.write(render_template(template, **real_names(context)))
+        fh.write(render_template(template, **relative(context)))
