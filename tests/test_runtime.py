@@ -144,7 +144,7 @@ def small_disk(tmp_path):
     for handler in logging.root.handlers[:]:  # the job's log file, on that disk
         handler.close()
         logging.root.removeHandler(handler)
-    subprocess.run(["umount", str(disk)], check=True)
+    subprocess.run(["umount", "--lazy", str(disk)], check=True)
 
 
 def test_a_full_disk_is_one_line_naming_the_output_and_the_space_needed(
