@@ -147,8 +147,24 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "--lazy", str(disk)], check=True)
 
 
+def write_zeros(path):
+    with open(path, "wb") as fh:
+        for _ in range(4):
+            fh.write(b"\0" * (512 << 10))  # 2 MB into 1 MB
+
+
+def write_crop(path):  # OpenCV's imwrite fails without an errno: wbc.crop.write_png
+    import numpy as np
+
+    from wbc.crop import write_png
+
+    noise = np.random.default_rng(0).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
+    write_png(f"{path}.png", noise)  # 3 MB of incompressible pixels
+
+
+@pytest.mark.parametrize("writer", [write_zeros, write_crop], ids=["python", "opencv"])
 def test_a_full_disk_is_one_line_naming_the_output_and_the_space_needed(
-    tmp_path, small_disk, capsys
+    tmp_path, small_disk, capsys, writer
 ):
     from wbc.runtime import run_rule
 
@@ -156,9 +172,7 @@ def test_a_full_disk_is_one_line_naming_the_output_and_the_space_needed(
 
     def main():
         (tmp_path / job.output.metrics).write_text("{}")
-        with open(job.output.model, "wb") as fh:
-            for _ in range(4):
-                fh.write(b"\0" * (512 << 10))  # 2 MB into 1 MB
+        writer(job.output.model)
 
     with pytest.raises(SystemExit):
         run_rule(main, job)

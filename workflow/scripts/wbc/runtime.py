@@ -37,6 +37,7 @@ def run_rule(main: Callable[[], None], snakemake) -> None:
     _log_to(snakemake.log[0] if snakemake.log else None)
     lease = Lease(snakemake.rule, list(snakemake.output))
     _REAL_NAMES.update({staged: final for final, staged in lease.staged.items()})
+    free = FULL  # on the outputs' disk when the job failed, before its outputs were deleted
     try:
         lease.acquire()
         try:
@@ -44,15 +45,18 @@ def run_rule(main: Callable[[], None], snakemake) -> None:
             main()
             lease.publish()
         except Exception as err:
-            if isinstance(err, UserError | LeaseError) or lease.ours():
+            if isinstance(err, UserError | LeaseError):
                 raise
-            raise LeaseError(lease.discarded()) from None  # a newer run took the outputs
+            if not lease.ours():  # a newer run took the outputs: whatever went wrong
+                raise LeaseError(lease.discarded()) from None
+            free = min(_free(staged) for staged in lease.staged.values())
+            raise
         finally:
             lease.release()
     except (UserError, LeaseError) as err:
         _stop(str(err))
     except Exception as err:
-        if full := disk_full(err, lease):
+        if full := disk_full(err, lease, free):
             _stop(full)
         logging.error("unexpected failure:\n%s", traceback.format_exc())
         sys.exit(1)
@@ -91,31 +95,44 @@ def error_recap() -> list[str]:
     return lines
 
 
-def disk_full(err: BaseException, lease: Lease) -> str:
+def disk_full(err: BaseException, lease: Lease, free: int) -> str:
     """The one line for a job stopped by a full disk ('' for other failures): the output
-    it could not write and how much more space it needs, at least what it had written."""
+    it could not write, the space that was left (``free``) and how much more it needs, at
+    least what it had written."""
     chain, cause = [], err
     while cause is not None:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
-    if not any(getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) for e in chain):
+    full = any(getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) for e in chain)
+    # some writers (OpenCV's imwrite) fail without saying why: a full disk says it
+    if not (full or (free < FULL and any(isinstance(e, OSError) for e in chain))):
         return ""
     final = next(iter(lease.staged))
-    named = next((e.filename for e in chain if getattr(e, "filename", None)), None)
+    named = next((str(e.filename) for e in chain if getattr(e, "filename", None)), "")
     for candidate, staged in lease.staged.items():
-        if named and (str(named) == staged or str(named).startswith(staged + os.sep)):
+        if named == staged or named.startswith(staged + os.sep):
             final = candidate
     written = lease.staged_bytes  # measured by release(), before it deleted them
-    folder = Path(final).parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    free = shutil.disk_usage(folder).free
     return (
-        f"rule {lease.rule}: no space left on the disk of {final} ({_size(free)} free) "
-        f"while writing it; the job had written {_size(written)} of its outputs: free at "
-        f"least {_size(max(written, 1 << 20))} there (or run in a folder on a larger disk) "
+        f"rule {lease.rule}: no space left on the disk of {final} ({_size(free)} "
+        f"free) while writing it; the job had written {_size(written)} of its outputs: free "
+        f"at least {_size(max(written, FULL))} there (or run in a folder on a larger disk) "
         "and run again"
     )
+
+
+FULL = 1 << 20  # bytes: a disk with less free is full
+
+
+def _free(path: str) -> int:
+    """Free bytes on the disk of ``path`` (its nearest existing folder)."""
+    folder = Path(path).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return FULL
 
 
 def _size(n: int) -> str:
@@ -135,8 +152,8 @@ class _RealNames(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if _REAL_NAMES:
             text = record.getMessage()
-            for staged, final in _REAL_NAMES.items():
-                text = text.replace(staged, final)
+            for staged in sorted(_REAL_NAMES, key=len, reverse=True):  # longest first
+                text = text.replace(staged, _REAL_NAMES[staged])
             record.msg, record.args = text, None
         return True
 
