@@ -108,7 +108,7 @@ def render_captions(snakemake) -> dict[str, str]:
 
 
 def write_section(path: str | Path, template: str | Path, **context) -> None:
-    """An HTML fragment of the page; its <img> sources (the context's ``.png`` paths) are
+    """An HTML fragment of the page; its <img> sources (the context's ``.png`` files) are
     written relative to the fragment, as a web page refers to its figures, and the
     assembly reads them from there (wbc.report.assemble)."""
     import os
@@ -118,8 +118,8 @@ def write_section(path: str | Path, template: str | Path, **context) -> None:
     def relative(value):
         if isinstance(value, dict):
             return {k: relative(v) for k, v in value.items()}
-        if isinstance(value, str | Path) and str(value).endswith(".png"):
-            return os.path.relpath(value, Path(path).parent)
+        if isinstance(value, str | Path) and str(value).endswith(".png") and Path(value).is_file():
+            return os.path.relpath(value, Path(path).parent)  # a figure, not an image's name
         return value
 
     with atomic_write(path) as fh:
