@@ -108,19 +108,9 @@ def render_captions(snakemake) -> dict[str, str]:
 
 
 def write_section(path: str | Path, template: str | Path, **context) -> None:
-    """An HTML fragment of the page; its <img> sources (the context's ``.png`` files) are
-    written relative to the fragment, as a web page refers to its figures, and the
-    assembly reads them from there (wbc.report.assemble)."""
-    import os
-
+    """An HTML fragment of the page; its <img> sources are the figures' paths as this job
+    has them, which the assembly matches to its inputs (wbc.report.assemble.find_figure)."""
     from ..io import atomic_write
 
-    def relative(value):
-        if isinstance(value, dict):
-            return {k: relative(v) for k, v in value.items()}
-        if isinstance(value, str | Path) and str(value).endswith(".png") and Path(value).is_file():
-            return os.path.relpath(value, Path(path).parent)  # a figure, not an image's name
-        return value
-
     with atomic_write(path) as fh:
-        fh.write(render_template(template, **relative(context)))
+        fh.write(render_template(template, **context))
