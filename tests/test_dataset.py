@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import zipfile
 
 import pytest
@@ -234,3 +235,22 @@ def test_macos_and_windows_metadata_is_ignored(tmp_path, caplog):
         entries = scan_dataset(tmp_path / "out")
     assert {e.label for e in entries} == set(CLASSES) and len(entries) == 4 * 2
     assert not any("Thumbs.db" in r.getMessage() for r in caplog.records)
+
+
+def test_folder_fingerprint_follows_names_and_contents_not_times(tmp_path):
+    """What reruns the manifest of a source folder (a param, not one input per image)."""
+    from wbc.source import folder_fingerprint
+
+    root = make_dataset(tmp_path / "cells", per_class=2, splits=())
+    index = tmp_path / "index.json"
+    first = folder_fingerprint(root, index)
+    assert index.is_file() and folder_fingerprint(root) == first  # the index only caches
+    image = next(root.rglob("*.jpeg"))
+    os.utime(image, (1, 1))  # touched: same content
+    (root / "EOSINOPHIL" / ".DS_Store").write_bytes(b"x")  # ignored, like every hidden file
+    assert folder_fingerprint(root, index) == first
+    image.write_bytes(image.read_bytes() + b"\0")  # edited
+    edited = folder_fingerprint(root, index)
+    assert edited != first
+    image.rename(image.with_name("renamed.jpeg"))
+    assert folder_fingerprint(root, index) not in (first, edited)
