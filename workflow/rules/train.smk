@@ -93,6 +93,9 @@ for name in registry.MODELS:
             family=name,
             settings=lambda wildcards: settings(wildcards.model),
             provenance={"source": config["source"]},
+            # where an interrupted Keras training resumes from (not an output: it
+            # outlives a failed job, and is removed when the training ends)
+            resume="results/models/{model}/.resume",
         threads: 8
         resources:
             # Keras models use a GPU where there is one (a SLURM request)

@@ -17,6 +17,7 @@ def main():
         snakemake.threads,
         snakemake.output,
         provenance(params.provenance, snakemake.scriptdir),
+        resume_dir=params.resume,
     )
 
 

@@ -87,9 +87,12 @@ def train_model(
     threads: int,
     out,
     provenance: dict | None = None,
+    resume_dir: str | Path | None = None,
 ):
     """Train model ``name`` (an instance of registry model ``family``) and write its
-    artefacts; returns its metrics."""
+    artefacts; returns its metrics. A Keras model keeps a checkpoint after every epoch in
+    ``resume_dir`` (default: ``.resume`` beside the model file), where an interrupted
+    training resumes from; the rule names it, as the job writes its outputs elsewhere."""
     # the module itself, not the registry: adding a model to the registry must not make
     # Snakemake retrain the others (rules depend on the code they import)
     model_module = import_module(f"{__package__}.{family}")
@@ -98,7 +101,7 @@ def train_model(
     settings = {**settings, "classes": classes}
     device = model_module.device(settings, threads)
     # an interrupted training resumes from here (Keras models; removed when it ends)
-    resume_dir = Path(out["model"]).parent / ".resume"
+    resume_dir = Path(resume_dir or Path(out["model"]).parent / ".resume")
     start = time.perf_counter()
     model, history, best_epoch = model_module.fit(
         splits["train"], splits["val"], settings, threads, resume_dir
