@@ -11,10 +11,16 @@ LOCK_TOOLS ?= .lock-tools
 # extra uv options for `make lock`, e.g. LOCK_ARGS="--upgrade-package urllib3"
 LOCK_ARGS ?=
 
-.PHONY: venv demo run test lint format lock clean-venv
+.PHONY: venv demo run test lint format lock clean-venv files
 
-# requirements.txt is the lock: every package and version, with hashes (`make lock`)
+# the package index pip installs from (pip's own setting, else PyPI)
+PYPI ?= $(or $(PIP_INDEX_URL),https://pypi.org/simple/)
+
+# requirements.txt is the lock: every package and version, with hashes (`make lock`).
+# Offline, one line says so, instead of pip's retries.
 $(BIN)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys, urllib.request as r, urllib.error as e; exec("try: r.urlopen(r.Request(sys.argv[1], method=\"HEAD\"), timeout=10)\nexcept e.HTTPError: pass")' \
+		"$(PYPI)" 2>/dev/null || { echo "make: cannot reach the package index $(PYPI) (offline?): building $(VENV) needs it once; connect, or set PIP_INDEX_URL to a mirror" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt
@@ -33,9 +39,11 @@ demo: $(BIN)/.installed
 		--quiet rules $(DEMO_ARGS)
 	@echo "The demo's report: demo/results/report/report.html"
 
-# the whole workflow on config/config.yaml (Kaggle download by default)
+# the whole workflow on config/config.yaml (Kaggle download by default); ARGS: more
+# snakemake options, e.g. ARGS='--config source=path/to/blood-cells.zip'
+ARGS ?=
 run: $(BIN)/.installed
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) $(ARGS)
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
@@ -66,6 +74,11 @@ lock: $(LOCK_TOOLS)/bin/uv
 $(LOCK_TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(LOCK_TOOLS)
 	$(LOCK_TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+# workflow/scripts/wbc/FILES: the package's modules, which a workflow used as a module
+# from a git host copies (tests/test_module.py checks it is current)
+files:
+	PYTHONPATH=workflow/scripts $(PYTHON) -m wbc.imports workflow/scripts/wbc
 
 clean-venv:
 	rm -rf $(VENV)

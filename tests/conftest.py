@@ -69,6 +69,16 @@ def run_snakemake(
     return proc
 
 
+def assert_no_staged_names(workdir: Path, proc: subprocess.CompletedProcess) -> None:
+    """No message on the console or in a job's log, and no table, names a job's temporary
+    output (``.staged``): every path a user reads must exist once the run ends."""
+    texts = {"console": proc.stdout + proc.stderr}
+    for path in [*(workdir / "results").rglob("*.log"), *(workdir / "results").rglob("*.tsv")]:
+        texts[str(path.relative_to(workdir))] = path.read_text(errors="replace")
+    named = [where for where, text in texts.items() if ".staged" in text]
+    assert not named, f".staged names in {named}"
+
+
 def scheduled_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
     """Jobs per rule from Snakemake's "Job stats" table (a dry run's plan), without the
     target rule ``all``."""

@@ -7,7 +7,16 @@ import pytest
 
 from synthetic import BACKGROUND_RGB, STAIN_RGB, draw_cell
 from wbc import CROPPED, NO_CELL, UNREADABLE
-from wbc.crop import PAD, PAD_RGB, UnreadableImage, crop_cell, crop_file, crop_images, read_rgb
+from wbc.crop import (
+    PAD,
+    PAD_RGB,
+    UnreadableImage,
+    crop_cell,
+    crop_file,
+    crop_images,
+    crop_paths,
+    read_rgb,
+)
 from wbc.runtime import UserError
 from wbc.source import shard_of
 
@@ -109,6 +118,11 @@ def test_crop_images_writes_crops_and_qc(tmp_path):
     assert [r["status"] for r in rows] == [CROPPED, UNREADABLE]
     assert (tmp_path / "out" / "A" / "good.jpeg.png").is_file()
     assert rows[1]["crop"] == "" and rows[1]["reason"] == "empty file (0 bytes)"
+    # a row names no file; the shard's crops folder, given, places each crop
+    assert [r["crop"] for r in crop_paths(rows, "results/crops/3")] == [
+        "results/crops/3/A/good.jpeg.png",
+        "",
+    ]
     with pytest.raises(UserError, match=r"bad\.jpeg.*strict"):
         crop_images([("A/bad.jpeg", str(bad))], tmp_path / "out2", strict=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import zipfile
 
 import pytest
@@ -208,3 +209,48 @@ def test_kaggle_offline_is_one_clear_line(tmp_path, monkeypatch):
     message = str(err.value)
     assert "\n" not in message
     assert "cannot reach Kaggle" in message and "config key 'source'" in message
+
+
+def macos_zip(archive, folder):
+    """A zip of ``folder`` as macOS's Finder writes it: each file also as ``__MACOSX/.../._<name>``
+    (AppleDouble metadata), plus ``.DS_Store`` and Windows' ``Thumbs.db`` in the folders."""
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            name = path.relative_to(folder).as_posix()
+            if path.is_dir():
+                zf.writestr(f"{name}/.DS_Store", b"\0\0\0\1Bud1")
+                zf.writestr(f"{name}/Thumbs.db", b"\xd0\xcf\x11\xe0 not an image")
+                continue
+            zf.write(path, name)
+            parent, _, base = name.rpartition("/")
+            zf.writestr(f"__MACOSX/{parent}/._{base}", b"\0\5\26\7 AppleDouble")
+        zf.writestr(".DS_Store", b"\0\0\0\1Bud1")
+    return archive
+
+
+def test_macos_and_windows_metadata_is_ignored(tmp_path, caplog):
+    make_dataset(tmp_path / "cells", per_class=2, splits=())  # <CLASS>/<image>
+    unpack_zip(macos_zip(tmp_path / "cells.zip", tmp_path / "cells"), tmp_path / "out")
+    with caplog.at_level(logging.WARNING):
+        entries = scan_dataset(tmp_path / "out")
+    assert {e.label for e in entries} == set(CLASSES) and len(entries) == 4 * 2
+    assert not any("Thumbs.db" in r.getMessage() for r in caplog.records)
+
+
+def test_folder_fingerprint_follows_names_and_contents_not_times(tmp_path):
+    """What reruns the manifest of a source folder (a param, not one input per image)."""
+    from wbc.source import folder_fingerprint
+
+    root = make_dataset(tmp_path / "cells", per_class=2, splits=())
+    index = tmp_path / "index.json"
+    first = folder_fingerprint(root, index)
+    assert index.is_file() and folder_fingerprint(root) == first  # the index only caches
+    image = next(root.rglob("*.jpeg"))
+    os.utime(image, (1, 1))  # touched: same content
+    (root / "EOSINOPHIL" / ".DS_Store").write_bytes(b"x")  # ignored, like every hidden file
+    assert folder_fingerprint(root, index) == first
+    image.write_bytes(image.read_bytes() + b"\0")  # edited
+    edited = folder_fingerprint(root, index)
+    assert edited != first
+    image.rename(image.with_name("renamed.jpeg"))
+    assert folder_fingerprint(root, index) not in (first, edited)

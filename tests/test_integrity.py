@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SNAKEMAKE, SPINE, run_snakemake, write_config
+from conftest import SNAKEMAKE, SPINE, assert_no_staged_names, run_snakemake, write_config
 from synthetic import draw_cell, make_dataset
 
 SHARDS = 2
@@ -182,9 +182,13 @@ def test_copies_of_train_images_in_test_are_listed_and_left_out(workflow_dir, tm
         (source / copy).parent.mkdir(parents=True, exist_ok=True)
         (source / copy).write_bytes((source / original).read_bytes())
         planted[copy] = original
+    (source / "TRAIN" / "MONOCYTE" / "empty.jpeg").write_bytes(b"")  # warned about, by path
     cfg = write_config(workflow_dir, source=str(source), crop={"shards": SHARDS})
     section = "results/report/sections/dataset.html"
-    run_snakemake(workflow_dir, *SPINE, section, "--configfile", str(cfg))
+    proc = run_snakemake(workflow_dir, *SPINE, section, "--configfile", str(cfg))
+    assert "listed in results/qc/crops.tsv" in proc.stderr
+    assert "listed in results/splits/test_leaks.tsv" in proc.stderr
+    assert_no_staged_names(workflow_dir, proc)
     tests = split_images(workflow_dir, ("test", "test_simple"))
     assert not tests & set(planted) and len(tests) == 20
     qc = {r["image"]: r for r in read_tsv(workflow_dir / "results" / "qc" / "crops.tsv")}
@@ -261,12 +265,45 @@ def test_offline_run_names_each_missing_download_before_any_job(workflow_dir, tm
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     source, weights = lines[-2:]  # the last thing the user reads: one line each
     assert source.startswith("config key 'source': cannot reach Kaggle")
-    assert "--config source=" in source
+    assert "make run ARGS='--config source=" in source  # what `make run` can pass
     assert weights.startswith("config key 'models.vgg16.weights': cannot download")
     assert "models: {vgg16: {weights: " in weights and "null" in weights
+    assert "make run ARGS='--configfile " in weights
     assert not error_lines(proc, "Error") and not error_lines(proc, "Traceback")
     assert len(lines) <= 60, len(lines)  # was 99, with the fixes at lines 73 and 83
     assert not (workflow_dir / "results").exists()  # no job started
+
+
+def test_make_says_when_the_package_index_is_unreachable(tmp_path):
+    """`make` on a machine without a venv and without internet: one line, not pip's retries."""
+    from conftest import REPO
+
+    venv = tmp_path / "venv"
+    proc = subprocess.run(
+        ["make", "venv", f"VENV={venv}", "PIP_INDEX_URL=http://127.0.0.1:9/simple/"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    first, *rest = proc.stderr.strip().splitlines()
+    assert first.startswith("make: cannot reach the package index http://127.0.0.1:9/simple/")
+    assert "PIP_INDEX_URL" in first and len(rest) <= 1 and "Retrying" not in proc.stderr
+    assert not venv.exists()
+
+
+def test_make_run_passes_snakemake_options():
+    """What the offline fixes tell a user to type: `make run ARGS=...`."""
+    from conftest import REPO
+
+    proc = subprocess.run(
+        ["make", "-n", "run", "CORES=3", "ARGS=--config source=cells.zip"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "snakemake --cores 3 --config source=cells.zip" in proc.stdout
 
 
 def test_offline_run_uses_kagglehubs_cache(workflow_dir, tmp_path):

@@ -39,6 +39,17 @@ def new_images(folder, archive):
     return folder
 
 
+def original_slides(folder, archive, n=10):
+    """``n`` of the original BCCD slides (640x480) in Kaggle's archive: cells at twice the
+    scale of its 320x240 cell images."""
+    folder.mkdir()
+    with zipfile.ZipFile(archive) as zf:
+        names = sorted(n for n in zf.namelist() if "/JPEGImages/" in n and n.endswith(".jpg"))
+        for name in names[:n]:
+            (folder / os.path.basename(name)).write_bytes(zf.read(name))
+    return folder
+
+
 def result_folder(workdir, folder):
     """Where predict writes the result of ``folder``: one per input folder."""
     (found,) = [
@@ -88,6 +99,7 @@ def test_predict_a_folder_with_a_bad_file(workflow_dir, mini_zip, tmp_path):
         assert row["crop_status"] == "cropped" and row["model"] == best
         p = np.array([float(row[f"p_{c}"]) for c in CLASSES])
         assert p.sum() == pytest.approx(1, abs=1e-4) and row["predicted"] == CLASSES[p.argmax()]
+    assert all("image_size" not in rows[f"cell_{i}.jpeg"]["outside_training"] for i in range(4))
     assert rows["sub/copy.png"]["p_EOSINOPHIL"] == rows["cell_0.jpeg"]["p_EOSINOPHIL"]
     assert rows["cell{1}.jpeg"]["p_EOSINOPHIL"] == rows["cell_1.jpeg"]["p_EOSINOPHIL"]
     log = (workflow_dir / "results" / "logs" / "predict.log").read_text()
@@ -127,6 +139,29 @@ def test_predict_a_folder_with_a_bad_file(workflow_dir, mini_zip, tmp_path):
     assert predict(other).returncode == 0
     assert [r["image"] for r in read_tsv(result_folder(workflow_dir, other) / "predictions.tsv")]
     assert out.read_bytes() == first
+
+    # the original 640x480 slides, at twice the training images' scale: every row flagged,
+    # and predict.rescale: auto brings their crops to the training scale
+    slides = original_slides(tmp_path / "slides", mini_zip)
+    proc = predict(slides, model="rf")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    as_given = read_tsv(result_folder(workflow_dir, slides) / "predictions.tsv")
+    assert len(as_given) == 10
+    assert all(
+        {"image_size", "crop_size"} <= set(r["outside_training"].split(",")) for r in as_given
+    )
+    assert "10 of 10 images lie outside the training data's range" in proc.stderr
+    assert "predict.rescale: auto" in proc.stderr
+    proc = predict(slides, model="rf", rescale="auto")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rescaled = read_tsv(result_folder(workflow_dir, slides) / "predictions.tsv")
+    training = json.loads((workflow_dir / "results/predict/training_range.json").read_text())
+    low, high = training["crop_width"]
+    for before, after in zip(as_given, rescaled, strict=True):
+        assert float(after["scale"]) == 0.5 and "image_size" not in after["outside_training"]
+        assert int(after["crop_width"]) < int(before["crop_width"])
+    inside = [r for r in rescaled if low <= int(r["crop_width"]) <= high]
+    assert len(inside) >= 9, [(r["crop_width"], r["crop_height"]) for r in rescaled]
 
     # a run that fails keeps the good result it would have replaced
     for path in folder.rglob("*"):

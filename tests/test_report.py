@@ -141,6 +141,23 @@ def test_roc_summary_skips_classes_absent_from_a_split():
     assert summary["micro"] == pytest.approx(roc_auc_score(y, p, average="micro"))
 
 
+def test_figures_are_found_by_the_end_of_their_path():
+    """A section names its figures as its job wrote them (a temporary folder of the job's);
+    the assembly finds each among the report's inputs by the end of its path."""
+    from wbc.report.assemble import find_figure
+
+    figures = [
+        "results/report/figures/rf/roc_curves.png",
+        "results/report/figures/cnn/roc_curves.png",
+        "results/report/figures/headline.png",
+    ]
+    staged = "results/report/.staged-1a2b3c4d/figures/cnn/roc_curves.png"
+    assert find_figure(staged, figures) == figures[1]
+    assert find_figure("results/report/figures/headline.png", figures) == figures[2]
+    with pytest.raises(ValueError, match="no single figure"):
+        find_figure("elsewhere/roc_curves.png", figures)  # rf's or cnn's?
+
+
 def test_seeds_are_found_anywhere_in_the_config():
     config = {
         "split": {"seed": 42},

@@ -263,6 +263,10 @@ def test_bad_folders_fail_with_one_line(workflow_dir, tmp_path, make_bad, messag
     assert proc.returncode != 0
     assert len([line for line in proc.stderr.splitlines() if message in line]) == 1
     assert not (workflow_dir / "results" / "manifest.tsv").exists()
+    # the error is the last thing the user reads: no list of every image after it
+    last = proc.stderr.strip().splitlines()[-5:]
+    assert any(message in line and "ERROR" in line for line in last), last
+    assert (proc.stdout + proc.stderr).count(".jpeg") < 5
 
 
 def test_archive_without_layout_fails_with_one_line(workflow_dir, tmp_path):
@@ -346,8 +350,9 @@ def test_interrupted_run_resumes(workflow_dir, tmp_path):
     )
     crops = workflow_dir / "results" / "crops" / "0"
     deadline = time.monotonic() + 120
-    # the job writes its crops under a temporary name until it ends (wbc.runtime)
-    while not any(crops.parent.rglob("*.png")) and time.monotonic() < deadline:
+    # the job writes its crops under a temporary name until it ends (wbc.lease)
+    results = workflow_dir / "results"
+    while not any(results.rglob("*.png")) and time.monotonic() < deadline:
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # as a lost node or a closed laptop would
     proc.wait()
@@ -359,6 +364,19 @@ def test_interrupted_run_resumes(workflow_dir, tmp_path):
     run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
     rows = read_tsv(qc)
     assert len(rows) == 400 and all(r["status"] == "cropped" for r in rows)
-    assert all(r["crop"].startswith(f"{crops.relative_to(workflow_dir)}/") for r in rows)
+    collected = read_tsv(workflow_dir / "results" / "qc" / "crops.tsv")  # with the crops' paths
+    assert all(r["crop"].startswith(f"{crops.relative_to(workflow_dir)}/") for r in collected)
     # the killed job's half-written crops are gone
-    assert len(list(crops.rglob("*.png"))) == len(list(crops.parent.rglob("*.png"))) == 400
+    assert len(list(crops.rglob("*.png"))) == len(list(results.rglob("*.png"))) == 400
+
+
+def test_macos_zip_of_class_folders_runs(workflow_dir, tmp_path):
+    from test_dataset import macos_zip
+
+    cells = make_dataset(tmp_path / "cells", per_class=6, splits=())  # <CLASS>/<image>
+    archive = macos_zip(tmp_path / "cells.zip", cells)
+    proc = run_snakemake(workflow_dir, *SPINE, "--config", f"source={archive}")
+    assert "__MACOSX" not in proc.stderr and "Thumbs.db" not in proc.stderr
+    manifest = read_tsv(workflow_dir / "results" / "manifest.tsv")
+    assert {r["label"] for r in manifest} == {"EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"}
+    assert len(manifest) == 4 * 6

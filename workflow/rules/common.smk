@@ -37,6 +37,7 @@ from wbc import models as registry
 from wbc.imports import code_version as _code_version, use_cache_file
 from wbc.models.vgg16 import WEIGHTS_URL as VGG16_WEIGHTS_URL
 from wbc.preflight import offline_problems
+from wbc.runtime import RECAP as ERROR_RECAP, error_recap
 from wbc.settings import (
     config_schema,
     model_ids,
@@ -44,7 +45,7 @@ from wbc.settings import (
     parse_id,
     typed_from_command_line,
 )
-from wbc.source import folder_id, list_files, parse_source, snakemake_inputs
+from wbc.source import folder_fingerprint, folder_id, list_files, parse_source
 
 
 def validate_config(config):
@@ -93,6 +94,16 @@ onstart:
     if problems:
         print("\n".join(problems), file=sys.stderr)
         sys.exit(1)
+    # the jobs' one-line errors are printed once, at the end (onerror)
+    error_recap()  # none left from an earlier run
+    os.environ[ERROR_RECAP] = "1"
+
+
+onerror:
+    # after Snakemake's own report of the failed jobs (their inputs, outputs, logs): the
+    # error lines saying what to fix, the last thing the user reads
+    for line in error_recap():
+        print(f"ERROR {line}", file=sys.stderr)
 
 
 # each package file's digest and imports, kept by size and mtime: parsed only when edited
@@ -126,16 +137,19 @@ def dataset_root():
     )
 
 
-# A folder is read in place: its files are the manifest's inputs, so an added or edited
-# image reruns it, and a touched one does not (Snakemake checksums small files); files
-# Snakemake cannot take as inputs rerun it through their fingerprint (a param).
-DATASET_FILES, DATASET_UNTRACKED = (
-    snakemake_inputs(list_files(SOURCE.value)) if SOURCE.kind == "folder" else ([], "")
-)
+def fingerprint(folder):
+    """What a folder of images holds, as one hash (wbc.source.folder_fingerprint): a rule
+    param, so that an added or edited image reruns the rule that reads the folder, and
+    no job lists every image as an input (Snakemake prints them all when the job fails).
+    """
+    index = Path(".snakemake", "wbc-folder-index", f"{folder_id(folder)}.json")
+    return folder_fingerprint(folder, index)
 
 
 def dataset_input():
-    return DATASET_FILES if SOURCE.kind == "folder" else dataset_root()
+    """The manifest's data input: the unpacked or downloaded folder; a source folder is
+    read in place, followed through its fingerprint (a param)."""
+    return [] if SOURCE.kind == "folder" else dataset_root()
 
 
 def originals_input():
@@ -413,8 +427,8 @@ def predict_members():
     return ensemble_members() if chosen == "ensemble" else [chosen]
 
 
-def predict_files():
-    """The inputs of rule predict, and the fingerprint of the folder's other files."""
+def predict_fingerprint():
+    """The fingerprint of the folder predict classifies (a param of rule predict)."""
     folder = PREDICT_FOLDER
     if folder is None or not Path(folder).is_dir():
         problem = "is not set" if folder is None else f"{folder} is not a folder"
@@ -422,7 +436,7 @@ def predict_files():
             f"config key 'predict.input' {problem}: set it to the folder of images to "
             "classify (in a --configfile: predict: {input: path/to/images})"
         )
-    return snakemake_inputs(list_files(folder))
+    return fingerprint(folder)
 
 
 # --- report (report.smk) ---------------------------------------------------------------

@@ -61,6 +61,8 @@ rule crop_qc:
         "results/benchmarks/crop_qc.tsv"
     params:
         code=code_version("collect_crop_qc.py"),
+        # each shard's crops folder, in the order of the QC tables (the table's crop column)
+        crops=crop_dirs(),
     conda:
         "../../envs/crop.yaml"
     script:

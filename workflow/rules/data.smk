@@ -52,7 +52,8 @@ rule manifest:
         root=lambda wildcards, input: (
             dataset_root() if SOURCE.kind == "folder" else input.images
         ),
-        untracked=DATASET_UNTRACKED,
+        # a source folder's content: an added or edited image reruns the manifest
+        images=fingerprint(SOURCE.value) if SOURCE.kind == "folder" else "",
         # the class check needs it: each class must have images for train and val
         val_fraction=config["split"]["val_fraction"],
         conflicting_labels=config["conflicting_labels"],

@@ -96,6 +96,9 @@ for name in registry.MODELS:
             family=name,
             settings=lambda wildcards: settings(wildcards.model),
             provenance={"source": config["source"]},
+            # where an interrupted Keras training resumes from (not an output: it
+            # outlives a failed job, and is removed when the training ends)
+            resume="results/models/{model}/.resume",
         threads: 8
         resources:
             # Keras models use a GPU where there is one (a SLURM request)
@@ -134,6 +137,8 @@ for name in registry.MODELS:
             settings=lambda wildcards: settings(wildcards.model),
             val_fraction=config["split"]["val_fraction"],
             split_seed=config["split"]["seed"],
+            # where an interrupted Keras training resumes from (outside the job's staging)
+            resume="results/models/{model}/folds/{fold}/.resume",
         threads: 8
         resources:
             **(

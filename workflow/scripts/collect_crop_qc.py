@@ -2,7 +2,7 @@ import logging
 from collections import Counter
 
 from wbc import UNREADABLE
-from wbc.crop import QC_COLUMNS
+from wbc.crop import QC_COLUMNS, crop_paths
 from wbc.integrity import INTEGRITY_COLUMNS, integrity
 from wbc.io import read_tsv, write_tsv
 from wbc.runtime import run_rule
@@ -10,8 +10,13 @@ from wbc.runtime import run_rule
 
 def main():
     notes = integrity(read_tsv(snakemake.input.manifest))
+    shards = zip(snakemake.input.qc, snakemake.params.crops, strict=True)
     rows = sorted(
-        (row | notes[row["image"]] for table in snakemake.input.qc for row in read_tsv(table)),
+        (
+            row | notes[row["image"]]
+            for table, crops in shards
+            for row in crop_paths(read_tsv(table), crops)
+        ),
         key=lambda row: row["image"],
     )
     write_tsv(snakemake.output[0], rows, (*QC_COLUMNS, *INTEGRITY_COLUMNS))

@@ -1,7 +1,7 @@
 import logging
 
 from wbc.io import read_tsv, write_tsv
-from wbc.runtime import final_path, run_rule
+from wbc.runtime import run_rule
 from wbc.splits import LEAK_COLUMNS, SPLIT_COLUMNS, make_splits, test_leaks
 
 
@@ -35,7 +35,7 @@ def main():
             leaks[0]["kind"],
             leaks[0]["train_image"],
             sum(row["scored"] for row in leaks),
-            final_path(snakemake.output.leaks),
+            snakemake.output.leaks,
         )
 
 

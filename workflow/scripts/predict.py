@@ -20,7 +20,14 @@ def main():
             lambda images, family=family, fitted=fitted: family.predict_images(fitted, images),
             params.sizes[model],
         )
-    table = predict_folder(params.folder, predictors, read_json(metrics[name])["classes"], name)
+    table = predict_folder(
+        params.folder,
+        predictors,
+        read_json(metrics[name])["classes"],
+        name,
+        training=read_json(inputs.training),
+        rescale=params.rescale,
+    )
     write_table(snakemake.output.predictions, table)
     with atomic_write(snakemake.output.folder) as fh:
         fh.write(f"{params.folder}\n")

@@ -13,6 +13,7 @@ run_rule(
         },
         snakemake.input.template,
         snakemake.output[0],
+        snakemake.input.figures,
     ),
     snakemake,
 )

@@ -20,6 +20,7 @@ def main():
         snakemake.output,
         params.val_fraction,
         params.split_seed,
+        resume_dir=params.resume,
     )
 
 

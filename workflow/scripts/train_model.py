@@ -25,6 +25,7 @@ def main():
         snakemake.output,
         provenance(params.provenance, snakemake.scriptdir),
         folds=folds,
+        resume_dir=params.resume,
     )
 
 

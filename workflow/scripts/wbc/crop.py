@@ -131,8 +131,11 @@ def crop_path(crops_dir: str | Path, image: str) -> Path:
 def crop_images(
     images: list[tuple[str, str]], crops_dir: str | Path, strict: bool = False
 ) -> list[dict[str, str]]:
-    """Crop ``(image, path)`` pairs into ``crops_dir``; returns one QC row per image."""
-    from .runtime import UserError, final_path
+    """Crop ``(image, path)`` pairs into ``crops_dir``; returns one QC row per image.
+
+    A row names no file: an image's crop is ``crop_path(<shard's crops folder>, image)``
+    whenever its status is not unreadable (``crop_paths`` fills the column)."""
+    from .runtime import UserError
 
     Path(crops_dir).mkdir(parents=True, exist_ok=True)  # an empty shard too
     rows = []
@@ -149,8 +152,18 @@ def crop_images(
             row.update(zip(("x0", "y0", "x1", "y1"), map(str, result.box), strict=True))
             row["contour_area"] = f"{result.contour_area:.1f}"
         if result.image is not None:
-            out = crop_path(crops_dir, image)
-            write_png(out, result.image)
-            row["crop"] = final_path(out)  # the name it has once the job ends
+            write_png(crop_path(crops_dir, image), result.image)
         rows.append(row)
     return rows
+
+
+def crop_paths(rows: list[dict[str, str]], crops_dir: str | Path) -> list[dict[str, str]]:
+    """A shard's QC rows with their ``crop`` column: where each crop lies in the shard's
+    crops folder (none for an unreadable image)."""
+    return [
+        {
+            **row,
+            "crop": "" if row["status"] == UNREADABLE else str(crop_path(crops_dir, row["image"])),
+        }
+        for row in rows
+    ]

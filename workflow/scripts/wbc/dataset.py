@@ -12,7 +12,7 @@ from . import CLASSES, FOLDERS, IMAGE_SUFFIXES
 from .integrity import label_conflicts
 from .io import write_tsv
 from .runtime import UserError
-from .source import is_utf8, printable, shard_of, why_skipped
+from .source import ignored, is_utf8, printable, shard_of, why_skipped
 
 # Where Kaggle's archive keeps the cell images (dataset-master holds whole slides).
 KAGGLE_IMAGE_ROOT = "dataset2-master/dataset2-master/images"
@@ -38,7 +38,7 @@ def find_image_tree(root: Path) -> tuple[Path, bool]:
         return root / KAGGLE_IMAGE_ROOT, True
     here = root
     while True:
-        subdirs = [d for d in _visible(here, warn=False) if d.is_dir() and d.name != "__MACOSX"]
+        subdirs = [d for d in _visible(here, warn=False) if d.is_dir()]
         if {d.name.upper() for d in subdirs} & set(FOLDERS):
             return here, True
         if any(not why_skipped(p) for d in subdirs for p in _visible(d, warn=False)):
@@ -54,10 +54,10 @@ def find_image_tree(root: Path) -> tuple[Path, bool]:
 
 
 def _visible(folder: Path, warn: bool = True) -> list[Path]:
-    """The folder's entries but hidden ones, and those whose name is not UTF-8 (no table
-    or log could hold it), skipped with a warning."""
+    """The folder's entries but hidden ones and system metadata (``ignored``), and those
+    whose name is not UTF-8 (no table or log could hold it), skipped with a warning."""
     entries = []
-    for path in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
+    for path in sorted(p for p in folder.iterdir() if not ignored(p.name)):
         if is_utf8(path.name):
             entries.append(path)
         elif warn:
@@ -81,7 +81,7 @@ def scan_dataset(root: str | Path) -> list[Entry]:
                 _stray(path, "a file beside the split folders, not an image in a <CLASS> folder")
             elif path.name.upper() in FOLDERS:
                 split_dirs.append((path.name.upper(), path))
-            elif path.name != "__MACOSX":
+            else:
                 raise UserError(
                     f"{path}: unknown split folder; expected {', '.join(FOLDERS)}: "
                     "rename or remove it"

@@ -1,4 +1,5 @@
-"""Classify a folder of new images with a trained model: same crop, same resize."""
+"""Classify a folder of new images with a trained model: same crop, same resize; each
+image compared with the training data's range, and optionally rescaled to its scale."""
 
 from __future__ import annotations
 
@@ -10,18 +11,30 @@ import pandas as pd
 
 from . import IMAGE_SUFFIXES, UNREADABLE
 from .arrays import resize
-from .crop import crop_file
+from .crop import UnreadableImage, crop_cell, read_rgb
+from .domain import MEASURES, cell_colour, outside_training, rescale_factor
 from .io import read_json
 from .metrics import probability_columns
 from .runtime import UserError
-from .source import printable, why_skipped
+from .source import ignored, printable, why_skipped
 
 log = logging.getLogger(__name__)
 BATCH = 64
 
 
 def columns(classes) -> list[str]:
-    return ["image", "crop_status", "reason", "model", "predicted", *probability_columns(classes)]
+    return [
+        "image",
+        "crop_status",
+        "reason",
+        "model",
+        "predicted",
+        *probability_columns(classes),
+        "scale",
+        "crop_width",
+        "crop_height",
+        "outside_training",
+    ]
 
 
 def best_model(metrics_files: dict[str, str]) -> str:
@@ -39,7 +52,7 @@ def image_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     files = []
     for path in sorted(folder.rglob("*")):
-        hidden = any(part.startswith(".") for part in path.relative_to(folder).parts)
+        hidden = any(ignored(part) for part in path.relative_to(folder).parts)
         if hidden or path.is_dir():
             continue
         if why := why_skipped(path):
@@ -54,13 +67,26 @@ def image_files(folder: str | Path) -> list[Path]:
     return files
 
 
-def predict_folder(folder, predictors: dict, classes, model_name: str) -> pd.DataFrame:
+def predict_folder(
+    folder,
+    predictors: dict,
+    classes,
+    model_name: str,
+    training: dict | None = None,
+    rescale: str = "none",
+) -> pd.DataFrame:
     """One row per image file: crop status, predicted class and class probabilities
-    (blank for unreadable files: reported, not fatal).
+    (blank for unreadable files: reported, not fatal), and how the image compares with
+    the ``training`` range (``training_range``): ``outside_training`` names the measures
+    outside it; with ``rescale='auto'`` an image of another size is first resized to the
+    training scale (``scale``: the factor).
 
     ``predictors``: model -> (``predict(images) -> probabilities``, image size); with more
     than one (the ensemble) the probabilities are their mean, as in rule ensemble.
     """
+    import cv2
+
+    training = training or {}
     folder = Path(folder)
     rows, pending = [], []  # pending: (row index, crop)
 
@@ -80,20 +106,64 @@ def predict_folder(folder, predictors: dict, classes, model_name: str) -> pd.Dat
             pending.clear()
 
     for path in image_files(folder):
-        result = crop_file(path)
         row = dict.fromkeys(columns(classes), "")
+        row.update(image=path.relative_to(folder).as_posix(), model=model_name)
+        rows.append(row)
+        try:
+            rgb = read_rgb(path)
+        except (UnreadableImage, OSError) as err:
+            row.update(crop_status=UNREADABLE, reason=str(err))
+            log.warning("%s: unreadable (%s); listed without a prediction", path, err)
+            continue
+        height, width = rgb.shape[:2]
+        scale = rescale_factor(width, height, training) if rescale == "auto" else 1.0
+        if scale != 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        result = crop_cell(rgb)
+        box = None
+        if result.box is not None:
+            box = (result.box[2] - result.box[0], result.box[3] - result.box[1])
+            row.update(crop_width=box[0], crop_height=box[1])
+        colour = cell_colour(result.image) if result.box is not None else None
+        outside = outside_training(rgb.shape[1::-1], box, colour, training)
         row.update(
-            image=path.relative_to(folder).as_posix(),
             crop_status=result.status,
             reason=result.reason,
-            model=model_name,
+            scale=f"{scale:.4g}",
+            outside_training=",".join(outside),
         )
-        rows.append(row)
-        if result.status == UNREADABLE:
-            log.warning("%s: unreadable (%s); listed without a prediction", path, result.reason)
-            continue
         pending.append((len(rows) - 1, result.image))
         if len(pending) == BATCH:
             flush()
     flush()
-    return pd.DataFrame(rows, columns=columns(classes))
+    table = pd.DataFrame(rows, columns=columns(classes))
+    if training:
+        log_range_summary(table, rescale)
+    return table
+
+
+def log_range_summary(table: pd.DataFrame, rescale: str) -> None:
+    """One line: how many images lie outside the training data's range, and on what."""
+    read = table[table["crop_status"] != UNREADABLE]
+    flagged = read[read["outside_training"] != ""]
+    if flagged.empty:
+        log.info("all %d images lie within the training data's range", len(read))
+        return
+    counts = {
+        m: int(flagged["outside_training"].str.split(",").map(lambda f, m=m: m in f).sum())
+        for m in MEASURES
+    }
+    hint = (
+        "; predict.rescale: auto rescales them to the training scale"
+        if counts["image_size"] and rescale != "auto"
+        else ""
+    )
+    log.warning(
+        "%d of %d images lie outside the training data's range (%s; column outside_training "
+        "of predictions.tsv): their predictions are less reliable%s",
+        len(flagged),
+        len(read),
+        ", ".join(f"{m.replace('_', ' ')}: {n}" for m, n in counts.items() if n),
+        hint,
+    )

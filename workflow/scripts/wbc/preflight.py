@@ -39,14 +39,16 @@ def offline_problems(rules: set[str], kaggle_handle: str | None, weights_url: st
             problems.append(
                 f"config key 'source': cannot reach Kaggle ({endpoint}) to download "
                 f"{kaggle_handle}, and kagglehub's cache ({kagglehub_cache()}) does not hold "
-                "it; download the archive on a machine with internet and run with "
-                "--config source=path/to/blood-cells.zip (or its unpacked folder)"
+                "it; download the archive on a machine with internet and give its path: "
+                "make run ARGS='--config source=path/to/blood-cells.zip' (or its unpacked "
+                "folder; with snakemake itself: --config source=path/to/blood-cells.zip)"
             )
     if "vgg16_weights" in rules and not reachable(weights_url):
         problems.append(
             f"config key 'models.vgg16.weights': cannot download the VGG16 ImageNet weights "
             f"({weights_url}); download that file on a machine with internet and give its "
-            "path in a --configfile: models: {vgg16: {weights: path/to/"
-            f"{os.path.basename(weights_url)}}}}} (or null for a random backbone)"
+            "path in a config file, offline.yaml: models: {vgg16: {weights: path/to/"
+            f"{os.path.basename(weights_url)}}}}} (or null for a random backbone), then "
+            "make run ARGS='--configfile offline.yaml' (snakemake: --configfile offline.yaml)"
         )
     return problems

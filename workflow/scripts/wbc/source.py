@@ -5,7 +5,9 @@ Imported by the Snakefile at parse time, so it needs nothing beyond the standard
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -72,32 +74,71 @@ def kaggle_cached(handle: str) -> tuple[int, Path] | None:
     return None
 
 
+# what operating systems leave beside a user's files: macOS's Finder metadata in zips
+# (``__MACOSX/``, AppleDouble ``._<name>`` files) and folders (``.DS_Store``), Windows'
+# thumbnail caches. Never data, never warned about.
+SYSTEM_FILES = frozenset({"__MACOSX", "Thumbs.db", "ehthumbs.db", "desktop.ini"})
+
+
+def ignored(name: str) -> bool:
+    """Whether a file or folder name is hidden or an operating system's metadata."""
+    return name.startswith(".") or name in SYSTEM_FILES
+
+
 def list_files(root: str | Path) -> list[str]:
-    """Every non-hidden file under ``root`` (broken links too), sorted."""
+    """Every file under ``root`` (broken links too) but ``ignored`` ones, sorted."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(os.path.join(dirpath, name) for name in filenames if not name.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if not ignored(d))
+        found.extend(os.path.join(dirpath, name) for name in filenames if not ignored(name))
     return sorted(found)
 
 
-def snakemake_inputs(files: list[str]) -> tuple[list[str], str]:
-    """The files Snakemake can take as rule inputs, and a fingerprint of the others.
+def folder_fingerprint(root: str | Path, index: str | Path | None = None) -> str:
+    """A hash of what a folder of images holds: every file's path and content (``list_files``).
 
-    Snakemake reads ``{...}`` in a path as a wildcard (there is no escape), cannot write
-    a name that is not UTF-8 into its lock files, and stops on a broken link. Such files
-    are no inputs; the fingerprint of their names, sizes and times, a rule param, still
-    reruns the rule (which reads the folder itself) when one appears, changes or goes.
+    A rule param instead of one input per image: a job with 10,000 inputs is slow to
+    schedule, and Snakemake prints every input of a job that fails, burying its error.
+    An added, removed, renamed or edited file changes the fingerprint, so the rule reruns;
+    a ``touch`` does not. Content hashes are kept in ``index`` (a JSON file) by path, size
+    and modification time, so only new or changed files are read again, as git's index does.
     """
-    inputs, others = [], []
-    for path in files:
-        plain = is_utf8(path) and "{" not in path and "}" not in path
-        (inputs if plain and os.path.exists(path) else others).append(path)
-    digest = hashlib.sha1()
-    for path in others:
-        stat = os.lstat(path)
-        digest.update(os.fsencode(path) + f"\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-    return inputs, digest.hexdigest() if others else ""
+    root = Path(root)
+    known: dict = {}
+    if index is not None:
+        try:
+            known = json.loads(Path(index).read_text())
+        except (OSError, ValueError):  # none yet, or unreadable: hash everything
+            known = {}
+    current, digest = {}, hashlib.sha256()
+    for path in list_files(root):
+        name = os.fsencode(os.path.relpath(path, root)).decode("utf-8", "surrogateescape")
+        key = name.encode("utf-8", "surrogateescape").hex()
+        try:
+            stat = os.stat(path)
+            seen = [stat.st_size, stat.st_mtime_ns]
+            entry = known.get(key)
+            if entry is None or entry[:2] != seen:
+                entry = [*seen, _sha256(path)]
+        except OSError:  # a broken link, an unreadable file: its name alone
+            entry = [0, 0, ""]
+        current[key] = entry
+        digest.update(f"{key}\0{entry[2]}\n".encode())
+    if index is not None and current != known:
+        with contextlib.suppress(OSError):  # a read-only .snakemake/: no cache, same hash
+            Path(index).parent.mkdir(parents=True, exist_ok=True)
+            partial = Path(f"{index}.{os.getpid()}.partial")
+            partial.write_text(json.dumps(current))
+            os.replace(partial, index)
+    return digest.hexdigest()
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def is_utf8(name: str | Path) -> bool:

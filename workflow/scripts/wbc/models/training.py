@@ -145,9 +145,12 @@ def train_model(
     out,
     provenance: dict | None = None,
     folds: dict | None = None,
+    resume_dir: str | Path | None = None,
 ):
     """Train model ``name`` (an instance of registry model ``family``) and write its
-    artefacts; returns its metrics.
+    artefacts; returns its metrics. A Keras model keeps a checkpoint after every epoch in
+    ``resume_dir`` (default: ``.resume`` beside the model file), where an interrupted
+    training resumes from; the rule names it, as the job writes its outputs elsewhere.
 
     ``folds`` (cross-validation: ``{"table": folds.tsv, "metrics": [...], "predictions":
     [...]}`` of the fold jobs, in fold order): train on all of TRAIN, for the median of
@@ -173,7 +176,7 @@ def train_model(
     else:
         train, val = splits["train"], splits["val"]
     # an interrupted training resumes from here (Keras models; removed when it ends)
-    resume_dir = Path(out["model"]).parent / ".resume"
+    resume_dir = Path(resume_dir or Path(out["model"]).parent / ".resume")
     start = time.perf_counter()
     model, history, best_epoch = model_module.fit(train, val, settings, threads, resume_dir)
     seconds = time.perf_counter() - start
@@ -250,6 +253,7 @@ def train_fold(
     out,
     val_fraction: float,
     split_seed: int,
+    resume_dir: str | Path | None = None,
 ) -> dict:
     """Train model ``name`` on every TRAIN cell but those of ``fold`` and score the fold's
     held-out cells (split ``cv``). A model that tunes on val (``uses_val``) gets an inner
@@ -287,7 +291,7 @@ def train_fold(
         len(heldout),
         len(set(heldout.groups)),
     )
-    resume_dir = Path(out["predictions"]).parent / ".resume"
+    resume_dir = Path(resume_dir or Path(out["predictions"]).parent / ".resume")
     start = time.perf_counter()
     model, history, best_epoch = model_module.fit(train, val, settings, threads, resume_dir)
     seconds = time.perf_counter() - start

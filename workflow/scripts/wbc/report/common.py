@@ -109,15 +109,9 @@ def render_captions(snakemake) -> dict[str, str]:
 
 
 def write_section(path: str | Path, template: str | Path, **context) -> None:
-    """An HTML fragment of the page; its <img> sources are figure paths that the
-    assembly inlines: the figures' real names, not the ones this job writes them under."""
+    """An HTML fragment of the page; its <img> sources are the figures' paths as this job
+    has them, which the assembly matches to its inputs (wbc.report.assemble.find_figure)."""
     from ..io import atomic_write
-    from ..runtime import final_path
-
-    def real_names(value):
-        if isinstance(value, dict):
-            return {k: real_names(v) for k, v in value.items()}
-        return final_path(value) if isinstance(value, str) else value
 
     with atomic_write(path) as fh:
-        fh.write(render_template(template, **real_names(context)))
+        fh.write(render_template(template, **context))
