@@ -77,6 +77,7 @@ rule report_dataset:
         splits=SPLITS,
         root=dataset_root(),
         source=config["source"],
+        protocol=report_protocol(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -118,7 +119,7 @@ rule report_comparison:
         titles=titles(),
         reference=reference_accuracy(),
         disabled=[m for m in registry.MODELS if m not in FAMILIES],
-        group_by=config["split"]["group_by"],
+        protocol=report_protocol(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -130,6 +131,7 @@ rule report_headline:
         table=rules.report_comparison.output.table,
         pairs=rules.report_comparison.output.pairs,
         seeds=rules.report_comparison.output.seeds,
+        leaks=rules.split.output.leaks,
         template=workflow.source_path("../report/sections/headline.html.j2"),
         caption_figure=workflow.source_path("../report/headline.rst"),
         code=code("report_headline.py"),
@@ -147,7 +149,7 @@ rule report_headline:
     params:
         titles=titles(),
         reference=reference_accuracy(),
-        group_by=config["split"]["group_by"],
+        protocol=report_protocol(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -157,9 +159,12 @@ rule report_headline:
 rule report_model:
     input:
         unpack(report_model_inputs),
+        splits=split_tables(),
         template=workflow.source_path("../report/sections/model.html.j2"),
         caption_confusion=workflow.source_path("../report/confusion_matrices.rst"),
         caption_roc=workflow.source_path("../report/roc_curves.rst"),
+        caption_errors=workflow.source_path("../report/errors.rst"),
+        caption_reliability=workflow.source_path("../report/reliability.rst"),
         caption_training=workflow.source_path("../report/training_curves.rst"),
         code=code("report_model.py"),
     output:
@@ -175,6 +180,20 @@ rule report_model:
             category="3. Per model",
             subcategory="{model}",
         ),
+        reliability=report(
+            "results/report/figures/{model}/reliability.png",
+            caption="../report/reliability.rst",
+            category="3. Per model",
+            subcategory="{model}",
+        ),
+        errors=report(
+            "results/report/figures/{model}/errors.png",
+            caption="../report/errors.rst",
+            category="3. Per model",
+            subcategory="{model}",
+        ),
+        margins="results/report/figures/{model}/narrow_margins.png",
+        error_table="results/report/errors/{model}.tsv",
         html="results/report/sections/model/{model}.html",
     log:
         "results/logs/report_model/{model}.log",
@@ -184,7 +203,8 @@ rule report_model:
         model=id_pattern(reported_models()),
     params:
         titles=titles(),
-        group_by=config["split"]["group_by"],
+        protocol=report_protocol(),
+        root=dataset_root(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -218,7 +238,7 @@ rule report_training:
 
 rule report_protocols:
     input:
-        test=rules.split.output.test,
+        splits=split_tables(),
         template=workflow.source_path("../report/sections/protocols.html.j2"),
         code=code("report_protocols.py"),
     output:
@@ -227,6 +247,9 @@ rule report_protocols:
         "results/logs/report_protocols.log",
     benchmark:
         "results/benchmarks/report_protocols.tsv"
+    params:
+        splits=SPLITS,
+        protocol=report_protocol(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -249,6 +272,7 @@ rule report_run_facts:
     params:
         models=MODELS,
         snakemake_version=SNAKEMAKE_VERSION,
+        stages=rule_stages(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -270,6 +294,9 @@ rule report:
             rules.report_comparison.output.chart,
             *expand(rules.report_model.output.confusion, model=reported_models()),
             *expand(rules.report_model.output.roc, model=reported_models()),
+            *expand(rules.report_model.output.reliability, model=reported_models()),
+            *expand(rules.report_model.output.errors, model=reported_models()),
+            *expand(rules.report_model.output.margins, model=reported_models()),
             *expand(
                 rules.report_training.output[0],
                 model=[m for m in MODELS if facts(m).keras],

@@ -10,19 +10,19 @@ import matplotlib
 matplotlib.use("Agg")  # no display on cluster nodes
 import matplotlib.pyplot as plt  # noqa: E402
 
-# evaluated splits in display order, and how the report names them (val: by protocol)
-SPLIT_NAMES = {
-    "val": "val (grouped by source cell)",
-    "test": "TEST folder",
-    "test_simple": "TEST_SIMPLE folder",
-}
-VAL_NAMES = {"source_cell": SPLIT_NAMES["val"], "none": "val (random split of TRAIN)"}
+from .protocol import Protocol
+
+# evaluated splits in display order, and how the report names them by default (val and
+# cv: by the run's protocol, Protocol.split_names)
+SPLIT_NAMES = Protocol().split_names()
 
 
-def split_names(group_by: str = "source_cell") -> dict[str, str]:
-    """The splits' names on every axis and table: val says which protocol made it
-    (config key split.group_by)."""
-    return {**SPLIT_NAMES, "val": VAL_NAMES[group_by]}
+def split_names(protocol: Protocol | str = "source_cell") -> dict[str, str]:
+    """The splits' names on every axis and table: val and cv say which protocol made
+    them (config keys split.group_by, split.folds)."""
+    if isinstance(protocol, str):
+        protocol = Protocol(group_by=protocol)
+    return protocol.split_names()
 
 
 METRIC_COLUMNS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
