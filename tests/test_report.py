@@ -253,6 +253,15 @@ def test_report_has_every_section(mini_run):
     assert (figures / "cnn" / "training_curves.png").is_file()
     assert (figures / "vgg16" / "training_curves.png").is_file()
     assert not (figures / "rf" / "training_curves.png").exists()
+    # and where it looked on its worst mistakes (SmoothGrad maps of the saved model)
+    for model in ("cnn", "vgg16"):
+        with np.load(mini_run / f"results/report/saliency/{model}.npz") as maps:
+            errors = pd.read_csv(mini_run / f"results/report/errors/{model}.tsv", sep="\t")
+            shown = min(len(errors), 4)
+            assert list(maps["predicted"]) == list(errors["predicted"][:shown])
+            assert maps["for_predicted"].shape[0] == shown
+            assert ((maps["for_predicted"] >= 0) & (maps["for_predicted"] <= 1)).all()
+    assert page.count("where it looked") == 2
 
 
 @pytest.mark.slow

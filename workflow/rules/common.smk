@@ -419,9 +419,9 @@ def benchmark_files():
         files.append(getattr(rules, kind).benchmark)
     files += expand(rules.group_shard.benchmark, shard=SHARDS)
     files += expand(rules.report_model.benchmark, model=reported_models())
-    files += expand(
-        rules.report_training.benchmark, model=[m for m in MODELS if facts(m).keras]
-    )
+    keras_models = [m for m in MODELS if facts(m).keras]
+    files += expand(rules.report_training.benchmark, model=keras_models)
+    files += expand(rules.report_saliency.benchmark, model=keras_models)
     if any(b["weights"] == "imagenet" for b in backbones().values()):
         files.append(rules.vgg16_weights.benchmark)
     for model in MODELS:
@@ -446,7 +446,10 @@ def report_model_inputs(wildcards):
     if wildcards.model != "ensemble" and facts(wildcards.model).keras:
         inputs["training"] = expand(
             rules.report_training.output[0], model=wildcards.model
-        )
+        )[0]
+        inputs["saliency"] = expand(
+            rules.report_saliency.output[0], model=wildcards.model
+        )[0]
     return inputs
 
 

@@ -165,6 +165,7 @@ rule report_model:
         caption_roc=workflow.source_path("../report/roc_curves.rst"),
         caption_errors=workflow.source_path("../report/errors.rst"),
         caption_reliability=workflow.source_path("../report/reliability.rst"),
+        caption_saliency=workflow.source_path("../report/saliency.rst"),
         caption_training=workflow.source_path("../report/training_curves.rst"),
         code=code("report_model.py"),
     output:
@@ -193,6 +194,7 @@ rule report_model:
             subcategory="{model}",
         ),
         margins="results/report/figures/{model}/narrow_margins.png",
+        saliency="results/report/figures/{model}/saliency.png",
         error_table="results/report/errors/{model}.tsv",
         html="results/report/sections/model/{model}.html",
     log:
@@ -234,6 +236,32 @@ rule report_training:
         "../../envs/report.yaml"
     script:
         "../scripts/report_training.py"
+
+
+rule report_saliency:
+    input:
+        model=lambda wildcards: model_output(wildcards.model, "model"),
+        metrics=lambda wildcards: model_output(wildcards.model, "metrics"),
+        predictions=lambda wildcards: model_output(wildcards.model, "predictions"),
+        splits=split_tables(),
+        code=code("report_saliency.py"),
+    output:
+        "results/report/saliency/{model}.npz",
+    log:
+        "results/logs/report_saliency/{model}.log",
+    benchmark:
+        "results/benchmarks/report_saliency/{model}.tsv"
+    wildcard_constraints:
+        model=id_pattern([m for m in MODELS if facts(m).keras]),
+    params:
+        family=lambda wildcards: family(wildcards.model),
+        size=lambda wildcards: settings(wildcards.model)["image_size"],
+        protocol=report_protocol(),
+    threads: 2
+    conda:
+        "../../envs/tensorflow.yaml"
+    script:
+        "../scripts/report_saliency.py"
 
 
 rule report_protocols:
@@ -297,6 +325,10 @@ rule report:
             *expand(rules.report_model.output.reliability, model=reported_models()),
             *expand(rules.report_model.output.errors, model=reported_models()),
             *expand(rules.report_model.output.margins, model=reported_models()),
+            *expand(
+                rules.report_model.output.saliency,
+                model=[m for m in MODELS if facts(m).keras],
+            ),
             *expand(
                 rules.report_training.output[0],
                 model=[m for m in MODELS if facts(m).keras],

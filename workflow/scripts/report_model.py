@@ -17,6 +17,7 @@ def main():
         read_json(inputs.metrics),
         read_predictions(inputs.predictions),
         inputs.training if "training" in inputs.keys() else None,
+        inputs.saliency if "saliency" in inputs.keys() else None,
         params.titles,
         Protocol.from_params(params.protocol),
         crops,

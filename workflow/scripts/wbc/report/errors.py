@@ -8,10 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib import pyplot as plt
 
-from .calibration import probabilities
-from .common import message_figure, save_figure, title
+# no matplotlib at import: rule report_saliency (TensorFlow's env) picks its cells here
 
 ERROR_COLUMNS = (
     "group", "label", "predicted", "probability", "copies", "copies_wrong", "image", "crop",
@@ -19,6 +17,11 @@ ERROR_COLUMNS = (
 MARGIN_COLUMNS = ("group", "label", "margin", "copies", "image", "crop")
 TILES = 24  # tiles drawn; the table lists every cell
 NARROW = 8  # cells right by a narrow margin shown
+
+
+def probabilities(rows: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    columns = [c for c in rows.columns if c.startswith("p_")]
+    return [c[2:] for c in columns], rows[columns].to_numpy(dtype=float)
 
 
 def cell_errors(rows: pd.DataFrame, crops: dict[str, str]) -> pd.DataFrame:
@@ -69,6 +72,39 @@ def narrow_margins(rows: pd.DataFrame, crops: dict[str, str], n: int = NARROW) -
     return least.head(n)[list(MARGIN_COLUMNS)].reset_index(drop=True)
 
 
+def plot_saliency(maps: dict, model, titles, split_name, path) -> None:
+    """Per cell (rule report_saliency's maps): the crop the model saw, where it looked for
+    its wrong answer and where it looked for the true class."""
+    from matplotlib import pyplot as plt
+
+    from .common import message_figure, save_figure, title
+
+    cells = list(maps.get("labels", []))
+    if not cells:
+        return message_figure(path, f"{title(model, titles)}: no misclassified cell to explain")
+    fig, axes = plt.subplots(len(cells), 3, figsize=(8.4, 2.9 * len(cells)), squeeze=False)
+    for k, row_axes in enumerate(axes):
+        image, label, predicted = maps["images"][k], maps["labels"][k], maps["predicted"][k]
+        for ax in row_axes:
+            ax.axis("off")
+            ax.imshow(image)
+        row_axes[0].set_title(
+            f"{label} -> {predicted} (p = {maps['probability'][k]:.2f})", fontsize=9
+        )
+        for ax, heat, what in (
+            (row_axes[1], maps["for_predicted"][k], f"looked for {predicted}"),
+            (row_axes[2], maps["for_true"][k], f"looked for {label} (true)"),
+        ):
+            ax.imshow(heat, cmap="inferno", alpha=0.6, vmin=0, vmax=1)
+            ax.set_title(what, fontsize=9)
+    fig.suptitle(
+        f"{title(model, titles)}: where it looked (SmoothGrad saliency), {split_name}",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
 def _image(path: Path):
     from PIL import Image
 
@@ -82,6 +118,10 @@ def _image(path: Path):
 def plot_tiles(tiles: pd.DataFrame, kind: str, root, model, titles, split_name, path) -> None:
     """Two panels a tile (original, crop), three tiles a row, each titled with what the
     model said of the cell."""
+    from matplotlib import pyplot as plt
+
+    from .common import message_figure, save_figure, title
+
     if tiles.empty:
         what = "misclassified" if kind == "errors" else "right by a narrow margin"
         return message_figure(path, f"{title(model, titles)}: no cell {what} on {split_name}")

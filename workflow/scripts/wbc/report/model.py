@@ -166,15 +166,28 @@ def split_auc(predictions: pd.DataFrame, split: str) -> dict:
 
 
 def write(
-    model, metrics, predictions, training, titles, protocol, crops, root, captions, template, out
+    model,
+    metrics,
+    predictions,
+    training,
+    saliency,
+    titles,
+    protocol,
+    crops,
+    root,
+    captions,
+    template,
+    out,
 ):
     """The model's figures (``out``: confusion, roc, reliability, errors, margins; the
     error table ``out["error_table"]``) and its fragment (``out["html"]``), which shows its
     training curves too where it has them (``training``: rule report_training's figure, or
-    None). ``crops``: image -> the crop file the model saw; ``root``: the dataset folder."""
+    None) and, from ``saliency`` (rule report_saliency's maps, or None), where it looked on
+    its worst mistakes. ``crops``: image -> the crop file the model saw; ``root``: the
+    dataset folder."""
     from ..io import write_table
     from .calibration import ECE_WARNING, calibrate, plot_reliability
-    from .errors import TILES, cell_errors, narrow_margins, plot_tiles
+    from .errors import TILES, cell_errors, narrow_margins, plot_saliency, plot_tiles
 
     names = protocol.split_names()
     plot_confusion_matrices(predictions, model, titles, out["confusion"], names)
@@ -207,6 +220,12 @@ def write(
     margins = narrow_margins(rows, crops)
     plot_tiles(errors.head(TILES), "errors", root, model, titles, names[honest], out["errors"])
     plot_tiles(margins, "margins", root, model, titles, names[honest], out["margins"])
+    if saliency is not None:
+        with np.load(saliency) as maps:
+            plot_saliency(dict(maps), model, titles, names[honest], out["saliency"])
+        figures["saliency"] = out["saliency"]
+    else:
+        message_figure(out["saliency"], f"{title(model, titles)}: no saliency (not a Keras model)")
     fit_on = calibration_split(honest, set(predictions["split"]))
     calibration = calibrate(predictions, honest, fit_on)
     plot_reliability(calibration, model, titles, names[honest], out["reliability"])
