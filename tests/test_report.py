@@ -40,6 +40,7 @@ from wbc.report.common import METRIC_COLUMNS
 from wbc.report.common import SPLIT_NAMES as EVAL_SPLITS
 from wbc.report.model import roc_summary
 from wbc.report.run_facts import benchmark_table, find_seeds
+from wbc.report.sections import SECTIONS
 from wbc.runtime import UserError
 
 # screenshots of the report, kept for a person to look at (git-ignored)
@@ -154,7 +155,7 @@ def test_reliability_bins_are_calibration_curves_with_counts():
     np.testing.assert_allclose(bins["mean_confidence"], mean_confidence)
     assert bins["images"].sum() == 500
     for row in bins.itertuples():
-        inside = (confidence >= row.bin_lo) & (confidence < row.bin_hi)
+        inside = (confidence > row.bin_lo) & (confidence <= row.bin_hi)
         assert row.images == inside.sum()
         assert row.accuracy == pytest.approx(correct[inside].mean())
 
@@ -224,6 +225,14 @@ def test_report_has_every_section(mini_run):
         assert f'<section id="{section}">' in page
     for model in ("rf", "vgg16", "cnn", "ensemble"):
         assert f'<section id="model-{model}">' in page
+    # navigation, numbering and order come from one list (wbc.report.sections.SECTIONS)
+    nav = re.search(r"<nav>(.*?)</nav>", page, re.S)[1]
+    assert re.findall(r'href="#([\w-]+)"', nav) == [s.anchor for s in SECTIONS]
+    starts = [page.index(f'<section id="{s.anchor}">') for s in SECTIONS]
+    assert starts == sorted(starts)
+    numbered = [s for s in SECTIONS if s.numbered]
+    for k, section in enumerate(numbered, start=1):
+        assert f"<h2>{k}. {section.title}</h2>" in page
     # the mini archive has no TEST folder: said in words, and no TEST chart or column
     assert "No TEST folder in this dataset" in page
     assert f"ours: {EVAL_SPLITS['test']}" not in page
@@ -336,13 +345,14 @@ def test_snakemake_report_archive(mini_run):
 
 
 @pytest.mark.slow
-def test_editing_a_report_section_reruns_only_it_and_the_assembly(mini_run):
+def test_editing_a_report_section_reruns_only_it_the_run_facts_and_the_assembly(mini_run):
     section = mini_run / "workflow" / "scripts" / "wbc" / "report" / "dataset.py"
     original, stat = section.read_text(), section.stat()
     try:
         section.write_text(original + "\n# an edit\n")
         dry = run_snakemake(mini_run, "--configfile", "test-config.yaml", "--dry-run")
-        assert scheduled_jobs(dry) == {"report_dataset": 1, "report": 1}
+        # the run facts show the section's time and memory: its benchmark file is new
+        assert scheduled_jobs(dry) == {"report_dataset": 1, "report_run_facts": 1, "report": 1}
     finally:  # the module's other tests use this run as it was
         section.write_text(original)
         os.utime(section, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -540,7 +550,8 @@ def test_reliability_bins_and_ece_equal_a_recomputation(mini_run):
             p = rows[PROBABILITIES].to_numpy()
             confidence = p.max(axis=1)
             correct = np.asarray(CLASSES)[p.argmax(axis=1)] == rows["label"].to_numpy()
-            which = np.minimum((confidence * 10).astype(int), 9)  # ten equal bins
+            # ten equal bins, closed on the right as calibration_curve's: (0.3, 0.4]
+            which = np.searchsorted(np.linspace(0, 1, 11)[1:-1], confidence, side="left")
             ece = sum(
                 (which == b).sum()
                 / len(rows)

@@ -36,6 +36,7 @@ from wbc import models as registry
 from wbc.imports import package_modules
 from wbc.models.vgg16 import WEIGHTS_URL as VGG16_WEIGHTS_URL
 from wbc.preflight import offline_problems
+from wbc.report.sections import SECTIONS
 from wbc.settings import (
     config_schema,
     model_ids,
@@ -395,6 +396,16 @@ def report_protocol():
 def rule_stages():
     """rule -> the stage (.smk file) that defines it, for the run facts."""
     return {r.name: Path(r.snakefile).stem for r in workflow.rules}
+
+
+def section_fragments():
+    """Rule report's inputs: each section's fragment (rule report_<id>, output html), in
+    the order of wbc.report.sections.SECTIONS."""
+    fragments = {}
+    for s in SECTIONS:
+        html = getattr(rules, f"report_{s.id}").output.html
+        fragments[s.id] = expand(html, model=reported_models()) if s.per_model else html
+    return fragments
 
 
 def benchmark_files():

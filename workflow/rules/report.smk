@@ -270,7 +270,7 @@ rule report_protocols:
         template=workflow.source_path("../report/sections/protocols.html.j2"),
         code=code("report_protocols.py"),
     output:
-        "results/report/sections/protocols.html",
+        html="results/report/sections/protocols.html",
     log:
         "results/logs/report_protocols.log",
     benchmark:
@@ -292,7 +292,7 @@ rule report_run_facts:
         template=workflow.source_path("../report/sections/run_facts.html.j2"),
         code=code("report_run_facts.py"),
     output:
-        "results/report/sections/run_facts.html",
+        html="results/report/sections/run_facts.html",
     log:
         "results/logs/report_run_facts.log",
     benchmark:
@@ -309,12 +309,7 @@ rule report_run_facts:
 
 rule report:
     input:
-        headline=rules.report_headline.output.html,
-        dataset=rules.report_dataset.output.html,
-        comparison=rules.report_comparison.output.html,
-        models=expand(rules.report_model.output.html, model=reported_models()),
-        protocols=rules.report_protocols.output[0],
-        run_facts=rules.report_run_facts.output[0],
+        **section_fragments(),
         figures=[
             rules.report_headline.output.figure,
             rules.report_dataset.output.counts,

@@ -23,14 +23,16 @@ def inline_figures(fragment: str) -> str:
 
 
 def assemble(fragments: dict, template: str | Path, out: str | Path) -> None:
-    """``fragments``: section name -> fragment file, or a list of them (one per model)."""
+    """``fragments``: section id -> its fragment file, or the list of them of a per-model
+    section; the page shows them in the order of SECTIONS."""
+    from .sections import SECTIONS
 
     def read(path):
         return inline_figures(Path(path).read_text())
 
-    sections = {
-        name: [read(p) for p in paths] if isinstance(paths, list) else read(paths)
-        for name, paths in fragments.items()
+    texts = {
+        s.id: [read(p) for p in fragments[s.id]] if s.per_model else read(fragments[s.id])
+        for s in SECTIONS
     }
     with atomic_write(out) as fh:
-        fh.write(render_template(template, sections=sections))
+        fh.write(render_template(template, sections=SECTIONS, fragments=texts))

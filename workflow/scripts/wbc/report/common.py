@@ -10,7 +10,8 @@ import matplotlib
 matplotlib.use("Agg")  # no display on cluster nodes
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .protocol import Protocol
+from .protocol import Protocol  # noqa: E402
+from .sections import anchor, heading  # noqa: E402
 
 # evaluated splits in display order, and how the report names them by default (val and
 # cv: by the run's protocol, Protocol.split_names)
@@ -84,6 +85,8 @@ def render_template(template: str | Path, **context) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # a section's number and title, and its anchor, from SECTIONS
+    env.globals.update(heading=heading, anchor=anchor)
     return env.get_template(Path(template).name).render(**context)
 
 

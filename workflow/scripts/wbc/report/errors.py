@@ -144,14 +144,20 @@ def plot_tiles(tiles: pd.DataFrame, kind: str, root, model, titles, split_name, 
         if kind == "errors":
             heading = (
                 f"#{k + 1} {row.label} -> {row.predicted} (p = {row.probability:.2f})\n"
-                f"{row.copies_wrong} of {row.copies} copies wrong"
+                f"{row.copies_wrong} of {row.copies} "
+                f"{'copy' if row.copies == 1 else 'copies'} wrong"
             )
             colour = "tab:red"
         else:
-            heading = f"#{k + 1} {row.label}, margin {row.margin:.2f}\n{row.copies} copies right"
+            heading = (
+                f"#{k + 1} {row.label}, margin {row.margin:.2f}\n{row.copies} "
+                f"{'copy' if row.copies == 1 else 'copies'} right"
+            )
             colour = "tab:orange"
         left.set_title(heading, fontsize=9, loc="left", color=colour)
-        # the heading spills over the crop's panel, which has none of its own
+        right.set_title(" \n ", fontsize=9)
+        # the heading spills over the crop's panel: an empty title of as many lines keeps
+        # the crop below it
         right.text(
             0.02,
             0.02,
