@@ -504,8 +504,8 @@ def test_protocol_sentences_are_the_runs_own(mini_run, random_split_run):
         random
     )
     assert "split.train_copies_in_test: drop" in random and "keep)" not in random
-    if len(scored):
-        assert "Some of these images come from cells TRAIN holds too" in random
+    if len(scored):  # said once, in the headline's own words
+        assert "that TRAIN holds too are scored" in random
     # one row per source cell in the leak table
     cells = leaks["group"].where(leaks["group"].notna(), leaks["image"]).nunique()
     assert f"from {cells} source cell" in random

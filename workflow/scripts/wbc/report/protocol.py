@@ -92,8 +92,10 @@ class Protocol:
 
     def copies_sentence(self, leaks: pd.DataFrame, splits) -> str:
         """What the test figures leave out, or keep, of the test images TRAIN holds too."""
-        shown = {FOLDER_SPLITS.get(f) for f in leaks.get("folder", [])} & set(splits)
-        if leaks.empty or not shown:
+        if leaks.empty:
+            return ""
+        leaks = leaks[leaks["folder"].map(FOLDER_SPLITS).isin(set(splits))]
+        if leaks.empty:
             return ""
         scored = leaks["scored"].astype(str) == "True"
         key = f"split.train_copies_in_test: {self.train_copies_in_test}"
