@@ -28,6 +28,14 @@ PAGE_PROBE = """JSON.stringify({
     i => ({alt: i.alt, complete: i.complete, width: i.naturalWidth})),
   sections: [...document.querySelectorAll('section[id]')].map(s => s.id),
   text: document.body.innerText,
+  boxes: [...document.querySelectorAll('section[id]')].map(s => {
+    const r = s.getBoundingClientRect();
+    return {id: s.id, x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height};
+  }),
+  page_width: document.documentElement.scrollWidth,
+  wide_tables: [...document.querySelectorAll('table')].filter(
+    t => t.getBoundingClientRect().right > document.documentElement.clientWidth + 1
+      && !t.closest('.table-box')).length,
 })"""
 
 
@@ -42,6 +50,8 @@ class PageVisit:
     images: list[dict]
     sections: list[str]
     text: str
+    page_width: int = 0  # the document's scroll width: wider than the window scrolls sideways
+    wide_tables: int = 0  # tables wider than the window and not in a scrolling box
     screenshots: dict[str, Path] = field(default_factory=dict)
 
 
@@ -89,7 +99,7 @@ class _Pipe:
 
 
 def visit(
-    page: Path, screenshot_dir: Path, width: int = 1366, height: int = 768, timeout: float = 60
+    page: Path, screenshot_dir: Path, width: int = 1280, height: int = 768, timeout: float = 60
 ) -> PageVisit:
     """Load ``page`` from disk at a laptop's window size; screenshots of the first screen
     and of the whole page go to ``screenshot_dir``."""
@@ -150,6 +160,19 @@ def visit(
             )["data"]
             shots[name] = screenshot_dir / f"{page.stem}-{name}.png"
             shots[name].write_bytes(base64.b64decode(data))
+        for box in probe["boxes"]:  # one screenshot per section, for a person to look at
+            clip = {k: box[k] for k in ("x", "y", "width", "height")}
+            if clip["width"] < 1 or clip["height"] < 1:
+                continue
+            data = pipe.call(
+                "Page.captureScreenshot",
+                session,
+                format="png",
+                captureBeyondViewport=True,
+                clip={**clip, "scale": 1},
+            )["data"]
+            shots[box["id"]] = screenshot_dir / f"{page.stem}-section-{box['id']}.png"
+            shots[box["id"]].write_bytes(base64.b64decode(data))
         pipe.call("Browser.close")
         proc.wait(timeout=30)
     finally:
@@ -168,5 +191,7 @@ def visit(
         images=probe["images"],
         sections=probe["sections"],
         text=probe["text"],
+        page_width=probe["page_width"],
+        wide_tables=probe["wide_tables"],
         screenshots=shots,
     )

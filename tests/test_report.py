@@ -35,10 +35,12 @@ from conftest import (
 from synthetic import make_dataset
 from wbc import CLASSES
 from wbc.ensemble import ensemble_metrics, soft_vote
+from wbc.report.calibration import fit_temperature, reliability, scale
 from wbc.report.common import METRIC_COLUMNS
 from wbc.report.common import SPLIT_NAMES as EVAL_SPLITS
 from wbc.report.model import roc_summary
 from wbc.report.run_facts import benchmark_table, find_seeds
+from wbc.report.sections import SECTIONS
 from wbc.runtime import UserError
 
 # screenshots of the report, kept for a person to look at (git-ignored)
@@ -158,6 +160,42 @@ def test_figures_are_found_by_the_end_of_their_path():
         find_figure("elsewhere/roc_curves.png", figures)  # rf's or cnn's?
 
 
+def test_reliability_bins_are_calibration_curves_with_counts():
+    from sklearn.calibration import calibration_curve
+
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.25, 1.0, 500)
+    correct = (rng.uniform(size=500) < confidence**2).astype(int)  # overconfident
+    bins = reliability(confidence, correct)
+    accuracy, mean_confidence = calibration_curve(correct, confidence, n_bins=10)
+    np.testing.assert_allclose(bins["accuracy"], accuracy)
+    np.testing.assert_allclose(bins["mean_confidence"], mean_confidence)
+    assert bins["images"].sum() == 500
+    for row in bins.itertuples():
+        inside = (confidence > row.bin_lo) & (confidence <= row.bin_hi)
+        assert row.images == inside.sum()
+        assert row.accuracy == pytest.approx(correct[inside].mean())
+
+
+def test_temperature_scaling_fitted_on_held_out_predictions_calibrates_an_overconfident_model():
+    tables = sklearn_predictions()
+    rows = tables["rf"]
+    p = rows[PROBABILITIES].to_numpy()
+    sharp = scale(np.log(np.clip(p, 1e-12, 1)), 0.25)  # the forest made four times as sure
+    fit, held_out = rows["split"] == "val", rows["split"] == "test"
+    temperature = fit_temperature(sharp[fit], rows.loc[fit, "label"].to_numpy(), list(CLASSES))
+    assert temperature > 1  # it softens an overconfident model
+    calibrated = scale(np.log(np.clip(sharp, 1e-12, 1)), temperature)
+    # the argmax, so every prediction and the accuracy, is unchanged
+    assert (calibrated.argmax(axis=1) == sharp.argmax(axis=1)).all()
+    labels = rows.loc[held_out, "label"].map(list(CLASSES).index).to_numpy()
+
+    def log_loss(q):
+        return -np.log(np.clip(q[np.flatnonzero(held_out), labels], 1e-12, 1)).mean()
+
+    assert log_loss(calibrated) < log_loss(sharp)
+
+
 def test_seeds_are_found_anywhere_in_the_config():
     config = {
         "split": {"seed": 42},
@@ -204,6 +242,14 @@ def test_report_has_every_section(mini_run):
         assert f'<section id="{section}">' in page
     for model in ("rf", "vgg16", "cnn", "ensemble"):
         assert f'<section id="model-{model}">' in page
+    # navigation, numbering and order come from one list (wbc.report.sections.SECTIONS)
+    nav = re.search(r"<nav>(.*?)</nav>", page, re.S)[1]
+    assert re.findall(r'href="#([\w-]+)"', nav) == [s.anchor for s in SECTIONS]
+    starts = [page.index(f'<section id="{s.anchor}">') for s in SECTIONS]
+    assert starts == sorted(starts)
+    numbered = [s for s in SECTIONS if s.numbered]
+    for k, section in enumerate(numbered, start=1):
+        assert f"<h2>{k}. {section.title}</h2>" in page
     # the mini archive has no TEST folder: said in words, and no TEST chart or column
     assert "No TEST folder in this dataset" in page
     assert f"ours: {EVAL_SPLITS['test']}" not in page
@@ -213,11 +259,17 @@ def test_report_has_every_section(mini_run):
     assert status.filter(like="half_copied").tolist() == ["unreadable"]
     assert status.filter(like="empty_field").tolist() == ["no_cell_found"]
     assert "No crop failed" not in page
-    # reference figures beside ours, the protocol note, run facts from the benchmark files
-    assert "96.5%" in page and "91.0%" in page and "79.0%" in page
+    # reference figures beside ours, but none for a VGG16 without the study's weights
+    assert "96.5%" in page and "79.0%" in page and "91.0%" not in page
+    assert "VGG16 (frozen) + head" not in page and "VGG16, random backbone" in page
+    assert "random weights (weights: null)" in page
     assert "augmented copies" in page
-    for rule in ("crop_shard", "train_rf", "train_vgg16", "train_cnn", "ensemble"):
-        assert f"<td>{rule}</td>" in page
+    # run facts from the benchmark files, every stage the run went through
+    for rule in (
+        "crop_shard", "group_shard", "groups", "source_cell_index", "train_rf",
+        "train_vgg16", "train_cnn", "ensemble", "report_model",
+    ):  # fmt: skip
+        assert f"<td>{rule}</td>" in page, rule
     assert "split.seed" in page
     # every figure is inlined: the page is one file
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', page)) == page.count("<img ")
@@ -227,6 +279,15 @@ def test_report_has_every_section(mini_run):
     assert (figures / "cnn" / "training_curves.png").is_file()
     assert (figures / "vgg16" / "training_curves.png").is_file()
     assert not (figures / "rf" / "training_curves.png").exists()
+    # and where it looked on its worst mistakes (SmoothGrad maps of the saved model)
+    for model in ("cnn", "vgg16"):
+        with np.load(mini_run / f"results/report/saliency/{model}.npz") as maps:
+            errors = pd.read_csv(mini_run / f"results/report/errors/{model}.tsv", sep="\t")
+            shown = min(len(errors), 4)
+            assert list(maps["predicted"]) == list(errors["predicted"][:shown])
+            assert maps["for_predicted"].shape[0] == shown
+            assert ((maps["for_predicted"] >= 0) & (maps["for_predicted"] <= 1)).all()
+    assert page.count("where it looked") == 2
 
 
 @pytest.mark.slow
@@ -293,19 +354,22 @@ def test_snakemake_report_archive(mini_run):
     assert any(n.endswith("report.html") for n in names)
     # the captions made it in
     assert "One-vs-rest ROC curves of this model" in pages
-    # workflow/report/workflow.rst, with the run's source filled in
-    assert "its figures are flattered" in pages and str(mini_run.parent / "data") in pages
+    # workflow/report/workflow.rst, with the run's source and protocol filled in
+    assert "holds source cells no model was trained on" in pages
+    assert "its figures are flattered" not in pages
+    assert str(mini_run.parent / "data") in pages
     assert "Left: images per split file and class" in pages
 
 
 @pytest.mark.slow
-def test_editing_a_report_section_reruns_only_it_and_the_assembly(mini_run):
+def test_editing_a_report_section_reruns_only_it_the_run_facts_and_the_assembly(mini_run):
     section = mini_run / "workflow" / "scripts" / "wbc" / "report" / "dataset.py"
     original, stat = section.read_text(), section.stat()
     try:
         section.write_text(original + "\nEDITED = True  # an edit of code\n")
         dry = run_snakemake(mini_run, "--configfile", "test-config.yaml", "--dry-run")
-        assert scheduled_jobs(dry) == {"report_dataset": 1, "report": 1}
+        # the run facts show the section's time and memory: its benchmark file is new
+        assert scheduled_jobs(dry) == {"report_dataset": 1, "report_run_facts": 1, "report": 1}
     finally:  # the module's other tests use this run as it was
         section.write_text(original)
         os.utime(section, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -319,7 +383,11 @@ def test_report_opens_in_a_real_browser_with_no_network(mini_run):
     visit = browser.visit(page, ARTIFACTS)
     print(f"report screenshots: {visit.screenshots['screen']} and {visit.screenshots['full']}")
 
+    print("section screenshots:", sorted(str(p) for p in visit.screenshots.values()))
     assert visit.images, "the report shows no image"
+    # every section is screenshotted; the page fits a 1280-px window, wide tables scroll
+    assert set(visit.sections) <= set(visit.screenshots)
+    assert visit.page_width <= 1280 and visit.wide_tables == 0
     assert all(img["complete"] and img["width"] > 0 for img in visit.images), visit.images
     # the page itself from disk, every other resource inlined: nothing goes to a network
     assert visit.requests[0] == page.resolve().as_uri()
@@ -371,3 +439,163 @@ def test_benchmark_table_reads_every_rule(mini_run):
     assert table.loc["crop_shard", "jobs"] == shards == 2
     assert (table["wall seconds (sum of jobs)"] >= 0).all()
     assert table.loc["report", "jobs"] == 1  # the report rule's own file, once it has run
+
+
+# --- sentences, errors and probabilities of the run -------------------------------------------
+
+
+def page_text(workdir: Path) -> str:
+    """The report's words, as a reader sees them (tags and inlined figures stripped)."""
+    import html
+
+    page = re.sub(r"<(style|script)\b.*?</\1>", " ", read_html(workdir), flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+# what a page may say only under one protocol (config key split.group_by)
+CLAIMS = {
+    "source_cell": (
+        "val (grouped by source cell)",
+        "val holds 20% of TRAIN's source cells",
+        "split.group_by: source_cell",
+        "val figures are on cells the models never saw",
+    ),
+    "none": (
+        "val (random split of TRAIN)",
+        "val is a random 20% of TRAIN's images",
+        "split.group_by: none",
+        "scores cells the models were trained on and flatters",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def random_split_run(tmp_path_factory):
+    """The mini archive with a TEST folder built from it, split at random
+    (split.group_by: none, the reference study's protocol): TEST holds the TEST_SIMPLE
+    images, a byte copy of one TRAIN image per class (left out of the test figures by
+    default) and so a copy of the one TEST_SIMPLE image whose cell TRAIN holds (scored)."""
+    mini_zip = shared_archive("blood-cells-mini.zip")
+    root = tmp_path_factory.mktemp("random-split")
+    data = root / "data"
+    with zipfile.ZipFile(mini_zip) as zf:
+        zf.extractall(data)
+    images = next(data.rglob("TRAIN")).parent
+    for folder in sorted((images / "TEST_SIMPLE").iterdir()):
+        dest = images / "TEST" / folder.name
+        dest.mkdir(parents=True)
+        for image in sorted(folder.iterdir()):
+            (dest / image.name).write_bytes(image.read_bytes())
+        first_train = sorted((images / "TRAIN" / folder.name).iterdir())[0]
+        (dest / f"copy{first_train.name}").write_bytes(first_train.read_bytes())
+    workdir = copy_workflow(root / "wf")
+    cfg = write_config(
+        workdir, source=str(data), image_size=32, crop={"shards": 1},
+        split={"group_by": "none"}, models={**TINY_MODELS, "enabled": ["rf", "cnn"]},
+    )  # fmt: skip
+    run_snakemake(workdir, "--configfile", str(cfg))
+    return workdir
+
+
+@pytest.mark.slow
+def test_protocol_sentences_are_the_runs_own(mini_run, random_split_run):
+    grouped, random = page_text(mini_run), page_text(random_split_run)
+    # grouped by source cell, no TEST folder: val is the headline, on unseen cells
+    assert all(claim in grouped for claim in CLAIMS["source_cell"][:2])
+    assert not [claim for claim in CLAIMS["none"] if claim in grouped]
+    assert "Measured on the val (grouped by source cell)" in grouped
+    assert "none of which any model was trained on" in grouped
+    # split at random, with a TEST folder: TEST is the headline; val is said to flatter
+    assert all(claim in random for claim in CLAIMS["none"])
+    assert not [claim for claim in CLAIMS["source_cell"] if claim in random]
+    assert "Measured on the TEST folder" in random
+    # the TEST folder's copy of a TRAIN cell is scored (the default drops byte copies only),
+    # and the page says so, with the config's value
+    leaks = pd.read_csv(random_split_run / "results/splits/test_leaks.tsv", sep="\t")
+    test_leaks = leaks[leaks["folder"] == "TEST"]
+    scored = test_leaks[test_leaks["scored"]]
+    dropped = test_leaks[~test_leaks["scored"]]
+    assert len(dropped) == 4 and (dropped["kind"] == "byte-identical copy").all()
+    assert "none of which any model was trained on" not in random
+    assert f"{len(dropped)} test images of 4 source cells that TRAIN holds too are left out" in (
+        random
+    )
+    assert "split.train_copies_in_test: drop" in random and "keep)" not in random
+    if len(scored):  # said once, in the headline's own words
+        assert "that TRAIN holds too are scored" in random
+    # one row per source cell in the leak table
+    cells = leaks["group"].where(leaks["group"].notna(), leaks["image"]).nunique()
+    assert f"from {cells} source cell" in random
+
+
+def honest_rows(workdir: Path, model: str) -> pd.DataFrame:
+    predictions = pd.read_csv(workdir / f"results/models/{model}/predictions.tsv", sep="\t")
+    split = "test" if "test" in set(predictions["split"]) else "val"
+    return predictions[predictions["split"] == split]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["rf", "cnn", "ensemble"])
+def test_error_gallery_has_one_tile_per_misclassified_cell(mini_run, random_split_run, model):
+    for workdir in (mini_run, random_split_run):
+        rows = honest_rows(workdir, model)
+        wrong = rows[rows["label"] != rows["predicted"]]
+        table = pd.read_csv(workdir / f"results/report/errors/{model}.tsv", sep="\t")
+        assert sorted(table["group"]) == sorted(set(wrong["group"]))
+        assert table.set_index("group")["copies_wrong"].to_dict() == (
+            wrong.groupby("group").size().to_dict()
+        )
+        assert table.set_index("group")["copies"].to_dict() == (
+            rows[rows["group"].isin(table["group"])].groupby("group").size().to_dict()
+        )
+        # most confident mistakes first: each tile's probability is its predicted class's
+        assert list(table["probability"]) == sorted(table["probability"], reverse=True)
+        for row in table.itertuples():
+            p = wrong.loc[wrong["group"] == row.group, f"p_{row.predicted}"].max()
+            assert row.probability == pytest.approx(p, abs=1e-6)
+        n_cells = rows["group"].nunique()
+        assert f"{len(table)} of the {n_cells} source cells" in page_text(workdir)
+        assert (workdir / f"results/report/figures/{model}/errors.png").stat().st_size > 5_000
+
+
+@pytest.mark.slow
+def test_reliability_bins_and_ece_equal_a_recomputation(mini_run):
+    table = pd.read_csv(mini_run / "results/report/metrics.tsv", sep="\t")
+    for model in ("rf", "vgg16", "cnn", "ensemble"):
+        predictions = pd.read_csv(mini_run / f"results/models/{model}/predictions.tsv", sep="\t")
+        for split, rows in predictions.groupby("split"):
+            p = rows[PROBABILITIES].to_numpy()
+            confidence = p.max(axis=1)
+            correct = np.asarray(CLASSES)[p.argmax(axis=1)] == rows["label"].to_numpy()
+            # ten equal bins, closed on the right as calibration_curve's: (0.3, 0.4]
+            which = np.searchsorted(np.linspace(0, 1, 11)[1:-1], confidence, side="left")
+            ece = sum(
+                (which == b).sum()
+                / len(rows)
+                * abs(correct[which == b].mean() - confidence[which == b].mean())
+                for b in range(10)
+                if (which == b).any()
+            )
+            row = table[(table["model"] == model) & (table["split"] == split)]
+            assert row["ece"].item() == pytest.approx(ece, abs=1e-6), (model, split)
+    page = page_text(mini_run)
+    rf = table[(table["model"] == "rf") & (table["split"] == "val")]["ece"].item()
+    assert f"Expected calibration error {rf:.3f}" in page
+    badly = table[(table["split"] == "val") & (table["ece"] > 0.1)]
+    assert ("Badly calibrated" in page) == (len(badly) > 0)
+
+
+@pytest.mark.slow
+def test_run_facts_cover_every_rule_that_ran(mini_run):
+    """benchmark_files() is checked against the files the run wrote: a rule added without
+    its benchmark in the run facts fails here."""
+    page = read_html(mini_run)
+    root = mini_run / "results" / "benchmarks"
+    ran = {p.relative_to(root).parts[0].removesuffix(".tsv") for p in root.rglob("*.tsv")}
+    assert ran - {"report", "report_run_facts"}, ran
+    for rule in ran - {"report", "report_run_facts"}:  # they run after the table is made
+        assert f"<td>{rule}</td>" in page, rule
+    facts = page[page.index('<section id="run-facts">') :]
+    for stage in ("data", "crop", "groups", "split", "train", "report"):
+        assert f"<td>{stage}</td>" in facts, stage
+    assert facts.count("<td>total</td>") == 6  # one total per stage

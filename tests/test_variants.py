@@ -119,8 +119,8 @@ def test_adding_a_variant_runs_only_it_and_the_report(swept):
     assert jobs.pop("train_cnn") == 1 and "results/models/cnn-px48/" in dry.stdout
     assert not [job for job in jobs if job.startswith("train_")]
     assert set(jobs) <= {
-        "report_model", "report_training", "report_comparison", "report_headline",
-        "report_run_facts", "config_used", "report",
+        "report_model", "report_training", "report_saliency", "report_comparison",
+        "report_headline", "report_run_facts", "config_used", "report",
         "predict",  # predict.model: best chooses among the models again
     }  # fmt: skip
     assert "ensemble" not in jobs and "split" not in jobs

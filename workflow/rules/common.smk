@@ -38,6 +38,7 @@ from wbc.imports import code_version as _code_version, use_cache_file
 from wbc.models.vgg16 import WEIGHTS_URL as VGG16_WEIGHTS_URL
 from wbc.preflight import offline_problems
 from wbc.runtime import RECAP as ERROR_RECAP, error_recap
+from wbc.report.sections import SECTIONS
 from wbc.settings import (
     config_schema,
     model_ids,
@@ -380,20 +381,35 @@ def reported_models():
     return MODELS + ["ensemble"] if len(ensemble_members()) > 1 else list(MODELS)
 
 
+def random_backbone(model):
+    """A model with a pre-trained backbone run without its weights (weights: null)."""
+    s = settings(model)
+    return "weights" in s and s["weights"] is None
+
+
 def titles():
-    """How the report names each model: its registry title, and its variant and seed."""
+    """How the report names each model: its registry title (for a backbone run without
+    its weights, what it is: e.g. "VGG16, random backbone"), and its variant and seed.
+    """
     named = {m: registry.facts_of(m).title for m in registry.MODELS}
     for model in MODELS:
         _, variant, seed = parse_id(model)
         extra = ", ".join(x for x in (variant, seed and f"seed {seed}") if x)
-        named[model] = facts(model).title + (f" ({extra})" if extra else "")
+        base = facts(model).title
+        if random_backbone(model):
+            base = f"{base.split()[0]}, random backbone"
+        named[model] = base + (f" ({extra})" if extra else "")
     return named
 
 
 def reference_accuracy():
     """The reference study's figures (registry facts) beside each model that is not a
-    variant, for the report and its captions."""
-    return {m: facts(m).reference_accuracy for m in MODELS if parse_id(m)[1] is None}
+    variant and has the study's weights, for the report and its captions."""
+    return {
+        m: None if random_backbone(m) else facts(m).reference_accuracy
+        for m in MODELS
+        if parse_id(m)[1] is None
+    }
 
 
 PREDICT = config["predict"]
@@ -442,9 +458,66 @@ def predict_fingerprint():
 # --- report (report.smk) ---------------------------------------------------------------
 
 
+def report_protocol():
+    """What the report says of how the figures were made, from this run's config
+    (wbc.report.protocol): a change reruns the sections that say it."""
+    split = config["split"]
+    return {
+        "group_by": split["group_by"],
+        "folds": split.get("folds", 1),
+        "val_fraction": split["val_fraction"],
+        "train_copies_in_test": split["train_copies_in_test"],
+        "backbones": {
+            m: settings(m)["weights"] for m in MODELS if "weights" in settings(m)
+        },
+    }
+
+
+def rule_stages():
+    """rule -> the stage (.smk file) that defines it, for the run facts."""
+    return {r.name: Path(r.snakefile).stem for r in workflow.rules}
+
+
+def section_fragments():
+    """Rule report's inputs: each section's fragment (rule report_<id>, output html), in
+    the order of wbc.report.sections.SECTIONS."""
+    fragments = {}
+    for s in SECTIONS:
+        html = getattr(rules, f"report_{s.id}").output.html
+        fragments[s.id] = expand(html, model=reported_models()) if s.per_model else html
+    return fragments
+
+
 def benchmark_files():
-    """Every benchmark file of the jobs the report describes: data, crops, models."""
-    files = [rules.manifest.benchmark, rules.crop_qc.benchmark, rules.split.benchmark]
+    """Every benchmark file of the jobs the report describes: data, crops, source cells,
+    models, ensemble and the report's sections (all but the run facts and the assembly,
+    which run after them). tests/test_report.py checks it against a run's files."""
+    files = [
+        rules.manifest.benchmark,
+        rules.shard_lists.benchmark,
+        rules.originals_list.benchmark,
+        rules.crop_qc.benchmark,
+        rules.source_cell_index.benchmark,
+        rules.groups.benchmark,
+        rules.split.benchmark,
+        rules.config_used.benchmark,
+        rules.report_dataset.benchmark,
+        rules.report_comparison.benchmark,
+        rules.report_headline.benchmark,
+        rules.report_protocols.benchmark,
+    ]
+    if SOURCE.kind != "folder":
+        kind = "download_kaggle" if SOURCE.kind == "kaggle" else "unpack_zip"
+        files.append(getattr(rules, kind).benchmark)
+    files += expand(rules.group_shard.benchmark, shard=SHARDS)
+    if FOLD_NUMBERS:
+        files.append(rules.folds.benchmark)
+    files += expand(rules.report_model.benchmark, model=reported_models())
+    keras_models = [m for m in MODELS if facts(m).keras]
+    files += expand(rules.report_training.benchmark, model=keras_models)
+    files += expand(rules.report_saliency.benchmark, model=keras_models)
+    if any(b["weights"] == "imagenet" for b in backbones().values()):
+        files.append(rules.vgg16_weights.benchmark)
     for model in MODELS:
         files += expand(getattr(rules, f"train_{family(model)}").benchmark, model=model)
         files += expand(
@@ -472,7 +545,10 @@ def report_model_inputs(wildcards):
     if wildcards.model != "ensemble" and facts(wildcards.model).keras:
         inputs["training"] = expand(
             rules.report_training.output[0], model=wildcards.model
-        )
+        )[0]
+        inputs["saliency"] = expand(
+            rules.report_saliency.output[0], model=wildcards.model
+        )[0]
     return inputs
 
 

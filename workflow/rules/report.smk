@@ -76,6 +76,7 @@ rule report_dataset:
         splits=SPLITS,
         root=dataset_root(),
         source=config["source"],
+        protocol=report_protocol(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -117,7 +118,7 @@ rule report_comparison:
         titles=titles(),
         reference=reference_accuracy(),
         disabled=[m for m in registry.MODELS if m not in FAMILIES],
-        group_by=config["split"]["group_by"],
+        protocol=report_protocol(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -129,6 +130,7 @@ rule report_headline:
         table=rules.report_comparison.output.table,
         pairs=rules.report_comparison.output.pairs,
         seeds=rules.report_comparison.output.seeds,
+        leaks=rules.split.output.leaks,
         template=workflow.source_path("../report/sections/headline.html.j2"),
         caption_figure=workflow.source_path("../report/headline.rst"),
     output:
@@ -146,7 +148,7 @@ rule report_headline:
         code=code_version("report_headline.py"),
         titles=titles(),
         reference=reference_accuracy(),
-        group_by=config["split"]["group_by"],
+        protocol=report_protocol(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -156,9 +158,13 @@ rule report_headline:
 rule report_model:
     input:
         unpack(report_model_inputs),
+        splits=split_tables(),
         template=workflow.source_path("../report/sections/model.html.j2"),
         caption_confusion=workflow.source_path("../report/confusion_matrices.rst"),
         caption_roc=workflow.source_path("../report/roc_curves.rst"),
+        caption_errors=workflow.source_path("../report/errors.rst"),
+        caption_reliability=workflow.source_path("../report/reliability.rst"),
+        caption_saliency=workflow.source_path("../report/saliency.rst"),
         caption_training=workflow.source_path("../report/training_curves.rst"),
     output:
         confusion=report(
@@ -173,6 +179,21 @@ rule report_model:
             category="3. Per model",
             subcategory="{model}",
         ),
+        reliability=report(
+            "results/report/figures/{model}/reliability.png",
+            caption="../report/reliability.rst",
+            category="3. Per model",
+            subcategory="{model}",
+        ),
+        errors=report(
+            "results/report/figures/{model}/errors.png",
+            caption="../report/errors.rst",
+            category="3. Per model",
+            subcategory="{model}",
+        ),
+        margins="results/report/figures/{model}/narrow_margins.png",
+        saliency="results/report/figures/{model}/saliency.png",
+        error_table="results/report/errors/{model}.tsv",
         html="results/report/sections/model/{model}.html",
     log:
         "results/logs/report_model/{model}.log",
@@ -183,7 +204,8 @@ rule report_model:
     params:
         code=code_version("report_model.py"),
         titles=titles(),
-        group_by=config["split"]["group_by"],
+        protocol=report_protocol(),
+        root=dataset_root(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -215,18 +237,46 @@ rule report_training:
         "../scripts/report_training.py"
 
 
+rule report_saliency:
+    input:
+        model=lambda wildcards: model_output(wildcards.model, "model"),
+        metrics=lambda wildcards: model_output(wildcards.model, "metrics"),
+        predictions=lambda wildcards: model_output(wildcards.model, "predictions"),
+        splits=split_tables(),
+    output:
+        "results/report/saliency/{model}.npz",
+    log:
+        "results/logs/report_saliency/{model}.log",
+    benchmark:
+        "results/benchmarks/report_saliency/{model}.tsv"
+    wildcard_constraints:
+        model=id_pattern([m for m in MODELS if facts(m).keras]),
+    params:
+        code=code_version("report_saliency.py"),
+        family=lambda wildcards: family(wildcards.model),
+        size=lambda wildcards: settings(wildcards.model)["image_size"],
+        protocol=report_protocol(),
+    threads: 2
+    conda:
+        "../../envs/tensorflow.yaml"
+    script:
+        "../scripts/report_saliency.py"
+
+
 rule report_protocols:
     input:
-        test=rules.split.output.test,
+        splits=split_tables(),
         template=workflow.source_path("../report/sections/protocols.html.j2"),
     output:
-        "results/report/sections/protocols.html",
+        html="results/report/sections/protocols.html",
     log:
         "results/logs/report_protocols.log",
     benchmark:
         "results/benchmarks/report_protocols.tsv"
     params:
         code=code_version("report_protocols.py"),
+        splits=SPLITS,
+        protocol=report_protocol(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -240,7 +290,7 @@ rule report_run_facts:
         metrics=[model_output(m, "metrics") for m in MODELS],
         template=workflow.source_path("../report/sections/run_facts.html.j2"),
     output:
-        "results/report/sections/run_facts.html",
+        html="results/report/sections/run_facts.html",
     log:
         "results/logs/report_run_facts.log",
     benchmark:
@@ -249,6 +299,7 @@ rule report_run_facts:
         code=code_version("report_run_facts.py"),
         models=MODELS,
         snakemake_version=SNAKEMAKE_VERSION,
+        stages=rule_stages(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -257,12 +308,7 @@ rule report_run_facts:
 
 rule report:
     input:
-        headline=rules.report_headline.output.html,
-        dataset=rules.report_dataset.output.html,
-        comparison=rules.report_comparison.output.html,
-        models=expand(rules.report_model.output.html, model=reported_models()),
-        protocols=rules.report_protocols.output[0],
-        run_facts=rules.report_run_facts.output[0],
+        **section_fragments(),
         figures=[
             rules.report_headline.output.figure,
             rules.report_dataset.output.counts,
@@ -270,6 +316,13 @@ rule report:
             rules.report_comparison.output.chart,
             *expand(rules.report_model.output.confusion, model=reported_models()),
             *expand(rules.report_model.output.roc, model=reported_models()),
+            *expand(rules.report_model.output.reliability, model=reported_models()),
+            *expand(rules.report_model.output.errors, model=reported_models()),
+            *expand(rules.report_model.output.margins, model=reported_models()),
+            *expand(
+                rules.report_model.output.saliency,
+                model=[m for m in MODELS if facts(m).keras],
+            ),
             *expand(
                 rules.report_training.output[0],
                 model=[m for m in MODELS if facts(m).keras],

@@ -1,15 +1,12 @@
 from wbc.report.assemble import assemble
+from wbc.report.sections import SECTIONS
 from wbc.runtime import run_rule
 
 run_rule(
     lambda: assemble(
         {
-            "headline": snakemake.input.headline,
-            "dataset": snakemake.input.dataset,
-            "comparison": snakemake.input.comparison,
-            "models": list(snakemake.input.models),
-            "protocols": snakemake.input.protocols,
-            "run_facts": snakemake.input.run_facts,
+            s.id: list(snakemake.input[s.id]) if s.per_model else snakemake.input[s.id]
+            for s in SECTIONS
         },
         snakemake.input.template,
         snakemake.output[0],

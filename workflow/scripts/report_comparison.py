@@ -2,6 +2,7 @@ from wbc.io import read_json
 from wbc.metrics import read_predictions
 from wbc.report import comparison
 from wbc.report.common import render_captions
+from wbc.report.protocol import Protocol
 from wbc.runtime import run_rule
 
 
@@ -16,7 +17,7 @@ def main():
         params.titles,
         params.reference,
         params.disabled,
-        params.group_by,
+        Protocol.from_params(params.protocol),
         render_captions(snakemake),
         snakemake.input.template,
         snakemake.output,

@@ -1,6 +1,7 @@
 from wbc.io import read_table
 from wbc.report import dataset
 from wbc.report.common import render_captions
+from wbc.report.protocol import Protocol
 from wbc.runtime import run_rule
 
 
@@ -22,6 +23,7 @@ def main():
         inputs.template,
         output.html,
         source=snakemake.params.source,
+        protocol=Protocol.from_params(snakemake.params.protocol),
     )
 
 

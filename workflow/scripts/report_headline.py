@@ -1,7 +1,9 @@
 import pandas as pd
 
+from wbc.io import read_table
 from wbc.report import headline
 from wbc.report.common import render_captions
+from wbc.report.protocol import Protocol
 from wbc.runtime import run_rule
 
 
@@ -12,9 +14,10 @@ def main():
         pd.read_csv(inputs.table, sep="\t", dtype=text),
         pd.read_csv(inputs.pairs, sep="\t", dtype=text),
         pd.read_csv(inputs.seeds, sep="\t", dtype=text | {"seeds": int}),
+        read_table(inputs.leaks),
         params.titles,
         params.reference,
-        params.group_by,
+        Protocol.from_params(params.protocol),
         render_captions(snakemake),
         inputs.template,
         snakemake.output,

@@ -1,10 +1,17 @@
-from wbc.io import read_tsv
+from wbc.io import read_table
 from wbc.report import protocols
+from wbc.report.protocol import Protocol
 from wbc.runtime import run_rule
 
 run_rule(
     lambda: protocols.write(
-        bool(read_tsv(snakemake.input.test)), snakemake.input.template, snakemake.output[0]
+        {
+            name: read_table(path)
+            for name, path in zip(snakemake.params.splits, snakemake.input.splits, strict=True)
+        },
+        Protocol.from_params(snakemake.params.protocol),
+        snakemake.input.template,
+        snakemake.output[0],
     ),
     snakemake,
 )

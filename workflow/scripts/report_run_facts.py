@@ -14,6 +14,7 @@ def main():
         snakemake.params.snakemake_version,
         inputs.template,
         snakemake.output[0],
+        stages=snakemake.params.stages,
     )
 
 

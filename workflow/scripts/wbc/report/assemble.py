@@ -42,16 +42,19 @@ def inline_figures(fragment: str, figures: list[str]) -> str:
 
 
 def assemble(fragments: dict, template: str | Path, out: str | Path, figures=()) -> None:
-    """``fragments``: section name -> fragment file, or a list of them (one per model);
-    ``figures``: the figure files they show."""
+    """``fragments``: section id -> its fragment file, or the list of them of a per-model
+    section; the page shows them in the order of SECTIONS. ``figures``: the figure files
+    they show."""
+    from .sections import SECTIONS
+
     figures = [str(f) for f in figures]
 
     def read(path):
         return inline_figures(Path(path).read_text(), figures)
 
-    sections = {
-        name: [read(p) for p in paths] if isinstance(paths, list) else read(paths)
-        for name, paths in fragments.items()
+    texts = {
+        s.id: [read(p) for p in fragments[s.id]] if s.per_model else read(fragments[s.id])
+        for s in SECTIONS
     }
     with atomic_write(out) as fh:
-        fh.write(render_template(template, sections=sections))
+        fh.write(render_template(template, sections=SECTIONS, fragments=texts))

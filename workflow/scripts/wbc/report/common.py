@@ -10,20 +10,20 @@ import matplotlib
 matplotlib.use("Agg")  # no display on cluster nodes
 import matplotlib.pyplot as plt  # noqa: E402
 
-# evaluated splits in display order, and how the report names them (val: by protocol)
-SPLIT_NAMES = {
-    "cv": "cross-validation (every TRAIN cell, out of fold)",
-    "val": "val (grouped by source cell)",
-    "test": "TEST folder",
-    "test_simple": "TEST_SIMPLE folder",
-}
-VAL_NAMES = {"source_cell": SPLIT_NAMES["val"], "none": "val (random split of TRAIN)"}
+from .protocol import Protocol  # noqa: E402
+from .sections import anchor, heading  # noqa: E402
+
+# evaluated splits in display order, and how the report names them by default (val and
+# cv: by the run's protocol, Protocol.split_names)
+SPLIT_NAMES = Protocol().split_names()
 
 
-def split_names(group_by: str = "source_cell") -> dict[str, str]:
-    """The splits' names on every axis and table: val says which protocol made it
-    (config key split.group_by)."""
-    return {**SPLIT_NAMES, "val": VAL_NAMES[group_by]}
+def split_names(protocol: Protocol | str = "source_cell") -> dict[str, str]:
+    """The splits' names on every axis and table: val and cv say which protocol made
+    them (config keys split.group_by, split.folds)."""
+    if isinstance(protocol, str):
+        protocol = Protocol(group_by=protocol)
+    return protocol.split_names()
 
 
 METRIC_COLUMNS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
@@ -85,6 +85,8 @@ def render_template(template: str | Path, **context) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # a section's number and title, and its anchor, from SECTIONS
+    env.globals.update(heading=heading, anchor=anchor)
     return env.get_template(Path(template).name).render(**context)
 
 

@@ -26,7 +26,7 @@ INTERVAL_METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 TABLE_COLUMNS = (
     "model", "split", "n", *METRIC_COLUMNS, "n_groups", "balanced_accuracy",
     *(f"{m}_{end}" for m in INTERVAL_METRICS for end in ("lo", "hi")),
-    "cell_accuracy", "baseline_accuracy",
+    "cell_accuracy", "baseline_accuracy", "ece",
 )  # fmt: skip
 PAIR_COLUMNS = (
     "split", "model_a", "model_b", "accuracy_a", "accuracy_b", "difference",
@@ -185,7 +185,7 @@ def plot_comparison(table, titles: dict, reference: dict, path: str | Path, name
                     "x",
                     color="grey",
                     markersize=8,
-                    label="reference study, random split of TRAIN",
+                    label="reference study (its own random split of TRAIN)",
                 )
         n = int(rows["n"].dropna().astype(int).max())
         ax.set_title(f"{names[split]}, n = {n}")
@@ -226,23 +226,40 @@ def comparison_with_reference(table, titles: dict, reference: dict, names=SPLIT_
     return pd.DataFrame(rows)
 
 
+def with_calibration(table: pd.DataFrame, predictions: dict[str, pd.DataFrame]):
+    """``ece``: each model's expected calibration error on each split (wbc.report.calibration)."""
+    from .calibration import expected_calibration_error, reliability, top_label
+
+    def ece(model, split):
+        rows = predictions[model][predictions[model]["split"] == split]
+        return expected_calibration_error(reliability(*top_label(rows))) if len(rows) else None
+
+    return table.assign(
+        ece=[ece(m, s) for m, s in zip(table["model"], table["split"], strict=True)]
+    )
+
+
 def write(
-    all_metrics, predictions, titles, reference, disabled, group_by, captions, template, out
+    all_metrics, predictions, titles, reference, disabled, protocol, captions, template, out
 ) -> pd.DataFrame:
     """metrics.tsv (``out["table"]``), comparisons.tsv (``out["pairs"]``), the chart
     (``out["chart"]``) and the fragment."""
-    table = metrics_table(all_metrics)
+    table = with_calibration(metrics_table(all_metrics), predictions)
     write_table(out["table"], table, float_format="%.6f")
     write_table(out["pairs"], pairwise(predictions), float_format="%.6f")
     seeds = seed_table(table)
     write_table(out["seeds"], seeds, float_format="%.6f")
-    names = split_names(group_by)
+    names = split_names(protocol)
     plot_comparison(table, titles, reference, out["chart"], names)
+    splits = set(table["split"])
     write_section(
         out["html"],
         template,
-        has_test="test" in set(table["split"]),
-        split_names=[names[s] for s in SPLIT_NAMES if s in set(table["split"])],
+        has_test="test" in splits,
+        honest=names[protocol.honest_split(splits)],
+        val_sentence=protocol.val_sentence(),
+        leaky_splits=[names[s] for s in SPLIT_NAMES if s in splits and protocol.leaky(s)],
+        split_names=[names[s] for s in SPLIT_NAMES if s in splits],
         metrics_table=html_table(
             table[list(TABLE_COLUMNS)].assign(model=[title(m, titles) for m in table["model"]])
         ),

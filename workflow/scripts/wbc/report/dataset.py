@@ -133,18 +133,39 @@ def copies_tables(qc: pd.DataFrame, leaks: pd.DataFrame) -> dict:
     filed under another label."""
     columns = qc.columns
     conflicts = qc[qc["label_conflict"] != ""] if "label_conflict" in columns else qc.iloc[:0]
-    copies = pd.DataFrame(
-        {
-            "image": leaks["image"],
-            "copy of": leaks["kind"],
-            "TRAIN image": leaks["train_image"],
-            "scored as a test image": leaks["scored"].map({"True": "yes", "False": "no"}),
-        }
-    )
+    copies = leak_cells(leaks)
     conflicts = pd.DataFrame(
         {"image": conflicts["image"], "same bytes, other label": conflicts["label_conflict"]}
     )
     return {"copies": copies, "conflicts": conflicts}
+
+
+def leak_cells(leaks: pd.DataFrame, setting: str = "") -> pd.DataFrame:
+    """results/splits/test_leaks.tsv, one row per source cell (an image without a group is
+    a cell of its own): class, folders, images, how many are scored, and why."""
+    if leaks.empty:
+        return pd.DataFrame(columns=["source cell", "class", "folder", "images", "scored", "why"])
+    leaks = leaks.assign(
+        cell=leaks["group"].where(leaks["group"] != "", leaks["image"]),
+        is_scored=leaks["scored"].astype(str) == "True",
+    )
+    rows = []
+    for cell, rows_of in leaks.groupby("cell", sort=True):
+        kinds = sorted(set(rows_of["kind"]))
+        scored = int(rows_of["is_scored"].sum())
+        rows.append(
+            {
+                "source cell": cell,
+                "class": ", ".join(sorted(set(rows_of["label"]))),
+                "folder": ", ".join(sorted(set(rows_of["folder"]))),
+                "images": len(rows_of),
+                "scored": f"{scored} of {len(rows_of)}",
+                "why": " and ".join(kinds)
+                + f" of TRAIN; {'scored' if scored else 'left out'}"
+                + (f" ({setting})" if setting else ""),
+            }
+        )
+    return pd.DataFrame(rows).sort_values(["images", "source cell"], ascending=[False, True])
 
 
 def source_cells(manifest: pd.DataFrame, groups: pd.DataFrame) -> dict:
@@ -165,10 +186,14 @@ def source_cells(manifest: pd.DataFrame, groups: pd.DataFrame) -> dict:
     }
 
 
-def write(manifest, qc, splits, groups, leaks, root, figures, captions, template, out, source):
+def write(
+    manifest, qc, splits, groups, leaks, root, figures, captions, template, out, source, protocol
+):
     """The figures (``figures``: counts, gallery) and the section's fragment ``out``."""
     tables = dataset_tables(manifest, qc, splits)
     copies = copies_tables(qc, leaks)
+    setting = f"split.train_copies_in_test: {protocol.train_copies_in_test}"
+    copies["copies"] = leak_cells(leaks, setting)
     cells = source_cells(manifest, groups)
     plot_dataset(tables, figures["counts"])
     plot_gallery(gallery_selection(qc, manifest, per_status=4), root, figures["gallery"])
@@ -194,7 +219,10 @@ def write(manifest, qc, splits, groups, leaks, root, figures, captions, template
             }
             for name, table in copies.items()
         },
-        copies_scored=int((copies["copies"]["scored as a test image"] == "yes").sum()),
+        copies_scored=int((leaks["scored"].astype(str) == "True").sum()),
+        copies_images=len(leaks),
+        copies_sentence=protocol.copies_sentence(leaks, ("test", "test_simple")),
+        setting=setting,
         cells_table=html_table(cells["cells"], index=True),
         match_table=html_table(cells["status"], index=True),
         votes_table=html_table(cells["votes"], index=True),

@@ -8,21 +8,8 @@ import re
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .common import html_table, save_figure, split_names, title, with_interval, write_section
-
-
-def honest_split(splits: set[str], group_by: str) -> str:
-    """The split that measures recognition of cells never seen in training, and picks
-    the best model: cross-validation when the run has it (every TRAIN cell, the
-    narrowest intervals), else the TEST folder when present, else val when grouped by
-    source cell, else TEST_SIMPLE."""
-    if "cv" in splits:
-        return "cv"
-    if "test" in splits:
-        return "test"
-    if group_by == "source_cell" or "test_simple" not in splits:
-        return "val"
-    return "test_simple"
+from .calibration import ECE_WARNING
+from .common import html_table, save_figure, title, with_interval, write_section
 
 
 def versus_best(pairs: pd.DataFrame, split: str, best: str, model: str) -> str:
@@ -65,7 +52,7 @@ def plot_headline(rows: pd.DataFrame, names: dict, titles: dict, reference: dict
                 marker="x",
                 color="grey",
                 linestyle="none",
-                label="reference study, random split of TRAIN (leaky)",
+                label="reference study, its own random split of TRAIN (leaky)",
             )
     baseline = float(rows["baseline_accuracy"].iloc[0])
     ax.axvline(
@@ -97,9 +84,11 @@ def across_seeds(seeds: pd.DataFrame, split: str, model: str) -> str:
     return f"{row['accuracy_mean']:.3f} ± {row['accuracy_sd']:.3f} ({int(row['seeds'])} seeds)"
 
 
-def write(table, pairs, seeds, titles, reference, group_by, captions, template, out) -> None:
-    names = split_names(group_by)
-    split = honest_split(set(table["split"]), group_by)
+def write(table, pairs, seeds, leaks, titles, reference, protocol, captions, template, out):
+    """The headline figure (``out["figure"]``) and fragment (``out["html"]``): every
+    sentence about the protocol from ``protocol`` (wbc.report.protocol) and the data."""
+    names = protocol.split_names()
+    split = protocol.honest_split(set(table["split"]))
     rows = table[table["split"] == split].sort_values("accuracy", ascending=False, kind="stable")
     best = rows["model"].iloc[0]
     plot_headline(rows, names, titles, reference, out["figure"])
@@ -121,6 +110,7 @@ def write(table, pairs, seeds, titles, reference, group_by, captions, template, 
                 for r in rows.itertuples()
             ],
             "cells mostly right": rows["cell_accuracy"].map("{:.3f}".format),
+            "calibration error (ECE)": rows["ece"].map("{:.3f}".format),
             **(
                 {"accuracy across seeds": [across_seeds(seeds, split, m) for m in rows["model"]]}
                 if len(seeds)
@@ -148,7 +138,17 @@ def write(table, pairs, seeds, titles, reference, group_by, captions, template, 
         ),
         baseline=float(first["baseline_accuracy"]),
         table=html_table(shown),
-        leaky=split in ("val", "cv") and group_by == "none",
+        leaky=protocol.leaky(split),
+        unseen=protocol.unseen(split, leaks),
+        val_sentence=protocol.val_sentence(),
+        copies_sentence=protocol.copies_sentence(leaks, {split}),
+        badly_calibrated=[
+            (title(m, titles), f"{e:.3f}")
+            for m, e in zip(rows["model"], rows["ece"].astype(float), strict=True)
+            if e > ECE_WARNING
+        ],
+        ece_warning=ECE_WARNING,
+        group_by=protocol.group_by,
         figure=out["figure"],
         captions=captions,
     )

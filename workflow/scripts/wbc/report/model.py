@@ -15,7 +15,6 @@ from .common import (
     html_table,
     message_figure,
     save_figure,
-    split_names,
     title,
     with_interval,
     write_section,
@@ -166,11 +165,31 @@ def split_auc(predictions: pd.DataFrame, split: str) -> dict:
     return roc_summary(rows["label"], probabilities, classes)
 
 
-def write(model, metrics, predictions, training, titles, group_by, captions, template, out):
-    """The model's figures (``out``: confusion, roc) and its fragment (``out["html"]``),
-    which shows its training curves too where it has them (``training``: rule
-    report_training's figure, or None)."""
-    names = split_names(group_by)
+def write(
+    model,
+    metrics,
+    predictions,
+    training,
+    saliency,
+    titles,
+    protocol,
+    crops,
+    root,
+    captions,
+    template,
+    out,
+):
+    """The model's figures (``out``: confusion, roc, reliability, errors, margins; the
+    error table ``out["error_table"]``) and its fragment (``out["html"]``), which shows its
+    training curves too where it has them (``training``: rule report_training's figure, or
+    None) and, from ``saliency`` (rule report_saliency's maps, or None), where it looked on
+    its worst mistakes. ``crops``: image -> the crop file the model saw; ``root``: the
+    dataset folder."""
+    from ..io import write_table
+    from .calibration import ECE_WARNING, calibrate, plot_reliability
+    from .errors import TILES, cell_errors, narrow_margins, plot_saliency, plot_tiles
+
+    names = protocol.split_names()
     plot_confusion_matrices(predictions, model, titles, out["confusion"], names)
     plot_roc_curves(predictions, model, titles, out["roc"], names)
     figures = {"confusion": out["confusion"], "roc": out["roc"]}
@@ -193,13 +212,51 @@ def write(model, metrics, predictions, training, titles, group_by, captions, tem
         if aucs:
             summary += f", ROC AUC micro {aucs['micro']:.3f} / macro {aucs['macro']:.3f}"
         splits.append({"name": names[split], "summary": summary, "table": html_table(classes)})
+
+    honest = protocol.honest_split(set(predictions["split"]))
+    rows = predictions[predictions["split"] == honest]
+    errors = cell_errors(rows, crops)
+    write_table(out["error_table"], errors, float_format="%.6f")
+    margins = narrow_margins(rows, crops)
+    plot_tiles(errors.head(TILES), "errors", root, model, titles, names[honest], out["errors"])
+    plot_tiles(margins, "margins", root, model, titles, names[honest], out["margins"])
+    if saliency is not None:
+        with np.load(saliency) as maps:
+            plot_saliency(dict(maps), model, titles, names[honest], out["saliency"])
+        figures["saliency"] = out["saliency"]
+    else:
+        message_figure(out["saliency"], f"{title(model, titles)}: no saliency (not a Keras model)")
+    fit_on = calibration_split(honest, set(predictions["split"]))
+    calibration = calibrate(predictions, honest, fit_on)
+    plot_reliability(calibration, model, titles, names[honest], out["reliability"])
+    figures.update(errors=out["errors"], margins=out["margins"], reliability=out["reliability"])
     write_section(
         out["html"],
         template,
         id=model,
         name=title(model, titles),
         members=", ".join(title(m, titles) for m in metrics.get("members", [])),
+        backbone=protocol.backbone_words().get(model, ""),
         splits=splits,
+        honest=names[honest],
+        n_cells=int(rows["group"].nunique()),
+        n_errors=len(errors),
+        n_tiles=min(len(errors), TILES),
+        n_margins=len(margins),
+        ece=calibration.get("ece"),
+        ece_warning=ECE_WARNING,
+        temperature=calibration.get("temperature"),
+        ece_scaled=calibration.get("ece_scaled"),
+        fit_on=names.get(fit_on, "") if fit_on else "",
         figures=figures,
         captions=captions,
     )
+
+
+def calibration_split(honest: str, splits: set[str]) -> str | None:
+    """Where a calibration may be fitted without touching the honest split: the pooled
+    out-of-fold predictions, else val, when the honest split is neither."""
+    for split in ("cv", "val"):
+        if split in splits and split != honest and honest not in ("cv", "val"):
+            return split
+    return None

@@ -62,6 +62,33 @@ def benchmark_table(files, benchmark_dir: str | Path = "results/benchmarks") -> 
     return table.round(1)
 
 
+STAGE_ORDER = ("data", "crop", "groups", "split", "train", "report", "predict")
+
+
+def stage_table(table: pd.DataFrame, stages: dict[str, str]) -> pd.DataFrame:
+    """The per-rule table grouped by stage (the .smk file that defines each rule), in the
+    DAG's order, each stage followed by its total."""
+    if table.empty:
+        return table.assign(stage=[])
+    table = table.assign(stage=table["rule"].map(lambda r: stages.get(r, "other")))
+    order = {s: k for k, s in enumerate(STAGE_ORDER)}
+    parts = []
+    for stage in sorted(set(table["stage"]), key=lambda s: (order.get(s, len(order)), s)):
+        rows = table[table["stage"] == stage]
+        total = {
+            "stage": stage,
+            "rule": "total",
+            "jobs": rows["jobs"].sum(),
+            "wall seconds (sum of jobs)": rows["wall seconds (sum of jobs)"].sum(),
+            "peak RSS (MB)": rows["peak RSS (MB)"].max(),
+            "CPU seconds": rows["CPU seconds"].sum(),
+            "last run (UTC)": rows["last run (UTC)"].max(),
+        }
+        parts += [rows, pd.DataFrame([total])]
+    out = pd.concat(parts, ignore_index=True)
+    return out[["stage", *BENCHMARK_COLUMNS]].round(1)
+
+
 def find_seeds(config, prefix: str = "") -> dict[str, object]:
     """Every config key that names a seed, as a dotted path."""
     found = {}
@@ -101,9 +128,13 @@ def device_table(all_metrics: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write(benchmarks, config_text: str, all_metrics, snakemake_version, template, out) -> None:
+def write(
+    benchmarks, config_text: str, all_metrics, snakemake_version, template, out, stages=None
+) -> None:
     import yaml
 
+    table = stage_table(benchmark_table(benchmarks), stages or {})
+    totals = table[table["rule"] == "total"]
     write_section(
         out,
         template,
@@ -111,6 +142,8 @@ def write(benchmarks, config_text: str, all_metrics, snakemake_version, template
         devices_table=html_table(device_table(all_metrics), float_format="{:.1f}".format),
         seeds=find_seeds(yaml.safe_load(config_text)),
         versions=package_versions(snakemake_version),
-        benchmark_table=html_table(benchmark_table(benchmarks), float_format="{:.1f}".format),
+        benchmark_table=html_table(table, float_format="{:.1f}".format),
+        total_wall=float(totals["wall seconds (sum of jobs)"].sum()),
+        total_jobs=int(totals["jobs"].sum()),
         config_yaml=config_text,
     )
