@@ -8,6 +8,7 @@ localrules:
 
 wildcard_constraints:
     shard=r"\d+",
+    method=id_pattern(CROP_METHODS),
 
 
 # A separate step from the manifest: Snakemake checksums every input of a job once per
@@ -28,29 +29,34 @@ checkpoint shard_lists:
         "../scripts/write_shard_lists.py"
 
 
+# Each crop method (crop.method, and any a model names in its setting `crop`) has its own
+# folders, so two methods coexist and adding one recomputes nothing of the other.
 rule crop_shard:
     input:
         images=shard_list,
         code=code("crop_shard.py"),
     output:
-        crops=directory("results/crops/{shard}"),
-        qc="results/qc/crops/{shard}.tsv",
+        crops=directory("results/crops/{method}/{shard}"),
+        qc="results/qc/crops/{method}/{shard}.tsv",
     log:
-        "results/logs/crop_shard/{shard}.log",
+        "results/logs/crop_shard/{method}/{shard}.log",
     benchmark:
-        "results/benchmarks/crop_shard/{shard}.tsv"
+        "results/benchmarks/crop_shard/{method}/{shard}.tsv"
     params:
         root=dataset_root(),
         strict=config["strict"],
+        method=lambda wildcards: wildcards.method,
+        window=lambda wildcards: crop_window(wildcards.method),
     conda:
         "../../envs/crop.yaml"
     script:
         "../scripts/crop_shard.py"
 
 
+# The run's crop method (crop.method): its QC table is the one the split and report read.
 rule crop_qc:
     input:
-        qc=expand(rules.crop_shard.output.qc, shard=SHARDS),
+        qc=expand(rules.crop_shard.output.qc, method=CROP_METHOD, shard=SHARDS),
         manifest=rules.manifest.output[0],
         code=code("collect_crop_qc.py"),
     output:

@@ -77,6 +77,7 @@ rule report_dataset:
         splits=SPLITS,
         root=dataset_root(),
         source=config["source"],
+        crop_method=CROP_METHOD,
     conda:
         "../../envs/report.yaml"
     script:

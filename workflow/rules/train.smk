@@ -12,17 +12,19 @@ localrules:
     vgg16_weights,
 
 
+# Keyed by crop method: a model's setting `crop` picks its arrays.
 rule training_arrays:
     input:
         split="results/splits/{split}.tsv",
-        crops=crop_dirs,
+        crops=lambda wildcards: crop_dirs(wildcards.method),
+        qc=lambda wildcards: crop_qc_shards(wildcards.method),
         code=code("training_arrays.py"),
     output:
-        "results/arrays/{size}px/{split}.npy",
+        "results/arrays/{method}/{size}px/{split}.npy",
     log:
-        "results/logs/training_arrays/{size}px/{split}.log",
+        "results/logs/training_arrays/{method}/{size}px/{split}.log",
     benchmark:
-        "results/benchmarks/training_arrays/{size}px/{split}.tsv"
+        "results/benchmarks/training_arrays/{method}/{size}px/{split}.tsv"
     params:
         size=lambda wildcards: int(wildcards.size),
     conda:
@@ -51,6 +53,7 @@ rule vgg16_features:
     input:
         images=lambda w: expand(
             rules.training_arrays.output[0],
+            method=backbones()[w.backbone]["crop"],
             size=backbones()[w.backbone]["image_size"],
             split=w.split,
         ),

@@ -19,8 +19,18 @@ def main():
         predictors[model] = (
             lambda images, family=family, fitted=fitted: family.predict_images(fitted, images),
             params.sizes[model],
+            params.crops[model],
         )
-    table = predict_folder(params.folder, predictors, read_json(metrics[name])["classes"], name)
+    # the ensemble's weights, fitted on out-of-fold or val predictions (rule ensemble)
+    weights = read_json(metrics[name]).get("weights") if name == "ensemble" else None
+    table = predict_folder(
+        params.folder,
+        predictors,
+        read_json(metrics[name])["classes"],
+        name,
+        weights=weights,
+        window=params.window,
+    )
     write_table(snakemake.output.predictions, table)
     with atomic_write(snakemake.output.folder) as fh:
         fh.write(f"{params.folder}\n")

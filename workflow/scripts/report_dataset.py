@@ -22,6 +22,7 @@ def main():
         inputs.template,
         output.html,
         source=snakemake.params.source,
+        crop_method=snakemake.params.crop_method,
     )
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from . import IMAGE_SUFFIXES, UNREADABLE
 from .arrays import resize
-from .crop import crop_file
+from .crop import UnreadableImage, crop_with, read_rgb
 from .io import read_json
 from .metrics import probability_columns
 from .runtime import UserError
@@ -51,25 +51,40 @@ def image_files(folder: str | Path) -> list[Path]:
     return files
 
 
-def predict_folder(folder, predictors: dict, classes, model_name: str) -> pd.DataFrame:
+def predict_folder(
+    folder,
+    predictors: dict,
+    classes,
+    model_name: str,
+    weights: dict | None = None,
+    window: int = 96,
+) -> pd.DataFrame:
     """One row per image file: crop status, predicted class and class probabilities
     (blank for unreadable files: reported, not fatal).
 
-    ``predictors``: model -> (``predict(images) -> probabilities``, image size); with more
-    than one (the ensemble) the probabilities are their mean, as in rule ensemble.
+    ``predictors``: model -> (``predict(images) -> probabilities``, image size, crop
+    method); each image is cropped once per method the models use (``window``: the
+    nucleus_window's side), and the status shown is the first model's. With more than one
+    model (the ensemble) the probabilities are their mean weighted by ``weights`` (the
+    ensemble's fitted weights; None: equal), as in rule ensemble.
     """
     folder = Path(folder)
-    rows, pending = [], []  # pending: (row index, crop)
+    methods = list(dict.fromkeys(method for _, _, method in predictors.values()))
+    share = np.asarray(
+        [1.0 if weights is None else float(weights.get(m, 0.0)) for m in predictors]
+    )
+    share = share / share.sum()
+    rows, pending = [], []  # pending: (row index, {method: crop})
 
     def flush():
         if pending:
-            crops = [crop for _, crop in pending]
-            probabilities = np.mean(
-                [
-                    np.asarray(predict(np.stack([resize(crop, size) for crop in crops])))
-                    for predict, size in predictors.values()
-                ],
-                axis=0,
+            probabilities = sum(
+                w
+                * np.asarray(
+                    predict(np.stack([resize(crops[method], size) for _, crops in pending]))
+                )
+                for w, (predict, size, method) in zip(share, predictors.values(), strict=True)
+                if w > 0
             )
             for (k, _), p in zip(pending, probabilities, strict=True):
                 rows[k]["predicted"] = classes[int(np.argmax(p))]
@@ -77,19 +92,19 @@ def predict_folder(folder, predictors: dict, classes, model_name: str) -> pd.Dat
             pending.clear()
 
     for path in image_files(folder):
-        result = crop_file(path)
         row = dict.fromkeys(columns(classes), "")
-        row.update(
-            image=path.relative_to(folder).as_posix(),
-            crop_status=result.status,
-            reason=result.reason,
-            model=model_name,
-        )
+        row.update(image=path.relative_to(folder).as_posix(), model=model_name)
         rows.append(row)
-        if result.status == UNREADABLE:
-            log.warning("%s: unreadable (%s); listed without a prediction", path, result.reason)
+        try:
+            rgb = read_rgb(path)
+        except (UnreadableImage, OSError) as err:
+            row.update(crop_status=UNREADABLE, reason=str(err))
+            log.warning("%s: unreadable (%s); listed without a prediction", path, err)
             continue
-        pending.append((len(rows) - 1, result.image))
+        results = {method: crop_with(rgb, method, window) for method in methods}
+        first = results[methods[0]]
+        row.update(crop_status=first.status, reason=first.reason)
+        pending.append((len(rows) - 1, {m: r.image for m, r in results.items()}))
         if len(pending) == BATCH:
             flush()
     flush()
