@@ -93,7 +93,9 @@ def accuracy_with_interval(labels, predicted, groups, classes):
     return float((t == p).mean()), ci["accuracy"], ci["balanced_accuracy"]
 
 
-def stage_evaluate(run: Path, out: Path, tags: list[str], trees: int, folds: int) -> None:
+def stage_evaluate(
+    run: Path, out: Path, tags: list[str], trees: int, folds: int, feature_sets: list[str]
+) -> None:
     from sklearn.model_selection import StratifiedGroupKFold
 
     splits = {
@@ -105,7 +107,7 @@ def stage_evaluate(run: Path, out: Path, tags: list[str], trees: int, folds: int
     for tag in tags:
         data = np.load(out / f"features_{tag}.npz")
         row_of = {image: i for i, image in enumerate(data["images"])}
-        for feats in ("base", "base+morph", "morph"):
+        for feats in feature_sets:
             x_all = {
                 "base": data["base"],
                 "morph": data["morph"],
@@ -121,6 +123,7 @@ def stage_evaluate(run: Path, out: Path, tags: list[str], trees: int, folds: int
                 cv_y = np.concatenate([y["train"], y["val"]])
                 cv_g = np.concatenate([g["train"], g["val"]])
                 oof = np.empty(len(cv_y), dtype=object)
+                oof_p = np.zeros((len(cv_y), len(np.unique(cv_y))))
                 folder = StratifiedGroupKFold(folds, shuffle=True, random_state=42)
                 fold_seconds, peaks = [], []
                 for train_idx, test_idx in folder.split(cv_x, cv_y, cv_g):
@@ -128,6 +131,7 @@ def stage_evaluate(run: Path, out: Path, tags: list[str], trees: int, folds: int
                         pool, cv_x[train_idx], cv_y[train_idx], cv_x[test_idx], trees, 42
                     )
                     oof[test_idx] = np.asarray(classes)[p.argmax(axis=1)]
+                    oof_p[test_idx] = p
                     fold_seconds.append(seconds)
                     peaks.append(peak)
                 acc, ci, bal = accuracy_with_interval(cv_y, oof, cv_g, classes)
@@ -163,30 +167,90 @@ def stage_evaluate(run: Path, out: Path, tags: list[str], trees: int, folds: int
                 fold_seconds=round(float(np.mean(fold_seconds)), 1),
                 peak_mb=round(max(peaks + [peak])),
             )
-            record["oof"] = list(oof)
+            np.savez(
+                out / f"proba_{tag}_{feats}.npz",
+                oof=oof_p,
+                scored=p,
+                classes=np.asarray(classes),
+            )
             results.append(record)
             print(json.dumps({k: v for k, v in record.items() if k != "oof"}), flush=True)
             (out / "results.json").write_text(json.dumps(results))
-    images = np.concatenate([splits["train"]["image"], splits["val"]["image"]])
-    (out / "cv_images.json").write_text(json.dumps(list(images)))
+    # the rows of the saved probabilities: cv (train then val images), then val, TEST_SIMPLE
+    rows = {
+        "cv": pd.concat([splits["train"], splits["val"]])[["image", "label", "group"]],
+        "scored": pd.concat(
+            [splits["val"].assign(split="val"), splits["test_simple"].assign(split="test_simple")]
+        )[["image", "label", "group", "split"]],
+    }
+    for name, table in rows.items():
+        table.to_csv(out / f"rows_{name}.tsv", sep="\t", index=False)
+
+
+def stage_ensemble(out: Path, members: list[str]) -> None:
+    """Weights fitted by ``wbc.ensemble.fit_weights`` on the members' out-of-fold rows;
+    the weighted vote's accuracy on cv (weights fitted there: a few parameters, in-sample),
+    val and TEST_SIMPLE, and its paired difference against each member on cv."""
+    from wbc.ensemble import fit_weights, soft_vote
+    from wbc.stats import paired_difference
+
+    cv_rows = pd.read_csv(out / "rows_cv.tsv", sep="\t", dtype=str)
+    scored_rows = pd.read_csv(out / "rows_scored.tsv", sep="\t", dtype=str)
+    tables = {}
+    for member in members:
+        data = np.load(out / f"proba_{member}.npz")
+        columns = [f"p_{c}" for c in data["classes"]]
+        parts = []
+        for split_rows, p in (
+            (cv_rows.assign(split="cv"), data["oof"]),
+            (scored_rows, data["scored"]),
+        ):
+            frame = split_rows[["image", "split", "label", "group"]].reset_index(drop=True)
+            frame["predicted"] = data["classes"][p.argmax(axis=1)]
+            parts.append(pd.concat([frame, pd.DataFrame(p, columns=columns)], axis=1))
+        tables[member] = pd.concat(parts, ignore_index=True)
+    fit = fit_weights(tables)
+    votes = soft_vote(tables, fit["weights"])
+    report = {"members": members, **fit}
+    for split in ("cv", "val", "test_simple"):
+        rows = votes[votes["split"] == split]
+        labels = rows["label"].to_numpy()
+        acc, ci, _ = accuracy_with_interval(
+            labels, rows["predicted"], rows["group"], sorted(set(labels))
+        )
+        report[split] = {"accuracy": acc, "ci": ci}
+        if split == "cv":
+            for member, table in tables.items():
+                theirs = table[table["split"] == "cv"].set_index("image").loc[rows["image"]]
+                report[split][f"minus_{member}"] = paired_difference(
+                    (rows["predicted"] == rows["label"]).to_numpy(),
+                    (theirs["predicted"] == theirs["label"]).to_numpy(),
+                    rows["group"].to_numpy(),
+                )
+    print(json.dumps(report, default=float, indent=1))
+    (out / f"ensemble_{'+'.join(members)}.json").write_text(json.dumps(report, default=float))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=["features", "evaluate"])
+    parser.add_argument("stage", choices=["features", "evaluate", "ensemble"])
+    parser.add_argument("--members", nargs="+", help="ensemble: <tag>_<features> of each")
     parser.add_argument("--run", type=Path, required=True, help="a finished run's folder")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--method", default="reference")
     parser.add_argument("--window", type=int, default=96)
     parser.add_argument("--tags", nargs="+", default=["reference", "nucleus_window96"])
-    parser.add_argument("--trees", type=int, default=150)
+    parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--feature-sets", nargs="+", default=["base", "base+morph", "morph"])
     parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.stage == "features":
         stage_features(args.run, args.out, args.method, args.window)
+    elif args.stage == "ensemble":
+        stage_ensemble(args.out, args.members)
     else:
-        stage_evaluate(args.run, args.out, args.tags, args.trees, args.folds)
+        stage_evaluate(args.run, args.out, args.tags, args.trees, args.folds, args.feature_sets)
 
 
 if __name__ == "__main__":

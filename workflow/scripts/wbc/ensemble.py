@@ -119,7 +119,9 @@ def soft_vote(tables: dict[str, pd.DataFrame], weights: dict | None = None) -> p
     (first_model, first), *others = tables.items()
     classes = classes_of(first)
     columns = probability_columns(classes)
-    share = {m: 1 / len(tables) for m in tables} if weights is None else weights
+    # weights as written to metrics.json (4 decimals): normalised to sum to one
+    total_weight = len(tables) if weights is None else sum(weights[m] for m in tables)
+    share = {m: (1 if weights is None else weights[m]) / total_weight for m in tables}
     base = first.set_index(KEY).sort_index()
     total = share[first_model] * base[columns].to_numpy(dtype=float, copy=True)
     for model, table in others:

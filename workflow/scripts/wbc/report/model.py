@@ -198,7 +198,13 @@ def write(model, metrics, predictions, training, titles, group_by, captions, tem
         template,
         id=model,
         name=title(model, titles),
-        members=", ".join(title(m, titles) for m in metrics.get("members", [])),
+        members=", ".join(
+            title(m, titles)
+            + (f" (weight {metrics['weights'][m]:.2f})" if "weights" in metrics else "")
+            for m in metrics.get("members", [])
+        ),
+        fitted_on=metrics.get("fitted_on"),
+        fitted_rows=metrics.get("fitted_rows"),
         splits=splits,
         figures=figures,
         captions=captions,
