@@ -231,9 +231,39 @@ def stage_ensemble(out: Path, members: list[str]) -> None:
     (out / f"ensemble_{'+'.join(members)}.json").write_text(json.dumps(report, default=float))
 
 
+def stage_compare(out: Path, members: list[str]) -> None:
+    """Paired differences (bootstrap over source cells) of each setting against the first,
+    on cv and on TEST_SIMPLE."""
+    from wbc.stats import paired_difference
+
+    cv_rows = pd.read_csv(out / "rows_cv.tsv", sep="\t", dtype=str)
+    scored_rows = pd.read_csv(out / "rows_scored.tsv", sep="\t", dtype=str)
+    test = (scored_rows["split"] == "test_simple").to_numpy()
+
+    def correct(member):
+        data = np.load(out / f"proba_{member}.npz")
+        classes = data["classes"]
+        cv = classes[data["oof"].argmax(axis=1)] == cv_rows["label"].to_numpy()
+        scored = classes[data["scored"].argmax(axis=1)] == scored_rows["label"].to_numpy()
+        return cv, scored[test]
+
+    base_cv, base_test = correct(members[0])
+    report = {}
+    for member in members[1:]:
+        cv, test_correct = correct(member)
+        report[f"{member} - {members[0]}"] = {
+            "cv": paired_difference(cv, base_cv, cv_rows["group"].to_numpy()),
+            "test_simple": paired_difference(
+                test_correct, base_test, scored_rows.loc[test, "group"].to_numpy()
+            ),
+        }
+    print(json.dumps(report, indent=1))
+    (out / f"compare_{members[0]}.json").write_text(json.dumps(report))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=["features", "evaluate", "ensemble"])
+    parser.add_argument("stage", choices=["features", "evaluate", "ensemble", "compare"])
     parser.add_argument("--members", nargs="+", help="ensemble: <tag>_<features> of each")
     parser.add_argument("--run", type=Path, required=True, help="a finished run's folder")
     parser.add_argument("--out", type=Path, required=True)
@@ -249,6 +279,8 @@ def main():
         stage_features(args.run, args.out, args.method, args.window)
     elif args.stage == "ensemble":
         stage_ensemble(args.out, args.members)
+    elif args.stage == "compare":
+        stage_compare(args.out, args.members)
     else:
         stage_evaluate(args.run, args.out, args.tags, args.trees, args.folds, args.feature_sets)
 

@@ -105,9 +105,41 @@ def test_a_member_that_adds_nothing_gets_weight_zero():
     fit = fit_weights(predictions(noise_member=True))
     assert fit["weights"]["noise"] == 0
     assert sum(fit["weights"].values()) == pytest.approx(1, abs=1e-3)
-    # the fitted mix is at least as good as its best member where it was fitted
-    members = {m: v for m, v in fit["log_loss"].items() if m != "ensemble"}
-    assert fit["log_loss"]["ensemble"] <= min(members.values()) + 1e-4
+    # the ensemble is at least as accurate as its best member where it was fitted
+    members = {m: v for m, v in fit["accuracy"].items() if m not in ("ensemble", "weighted_mix")}
+    assert fit["accuracy"]["ensemble"] >= max(members.values())
+    if not fit["best_member_only"]:  # a mix: its log loss beats every member's too
+        losses = {m: v for m, v in fit["log_loss"].items() if m != "ensemble"}
+        assert fit["log_loss"]["ensemble"] <= min(losses.values()) + 1e-4
+
+
+def test_a_mix_less_accurate_than_its_best_member_gives_way_to_it():
+    """Members whose log-loss mix is less accurate than the best of them (one sure of
+    itself when wrong, two cautious): the ensemble is its best member alone."""
+    rng = np.random.default_rng(8)
+    truth = rng.integers(0, 4, 200)
+
+    def member(accuracy, confidence):
+        right = rng.random(len(truth)) < accuracy
+        guess = np.where(right, truth, (truth + rng.integers(1, 4, len(truth))) % 4)
+        p = np.full((len(truth), 4), (1 - confidence) / 3)
+        p[np.arange(len(truth)), guess] = confidence
+        return frame(
+            "val",
+            [f"i{k}" for k in range(200)],
+            np.asarray(CLASSES)[truth],
+            [f"cell{k // 4}" for k in range(200)],
+            p,
+        )
+
+    tables = {"sure": member(0.8, 0.999), "cautious": member(0.7, 0.4), "other": member(0.65, 0.4)}
+    fit = fit_weights(tables)
+    accuracy = fit["accuracy"]
+    best = max(tables, key=lambda m: accuracy[m])
+    assert accuracy["weighted_mix"] < accuracy[best]  # what this case is made for
+    assert fit["best_member_only"]
+    assert fit["weights"] == {m: float(m == best) for m in tables}
+    assert accuracy["ensemble"] == accuracy[best]
 
 
 def test_weighted_vote_and_its_metrics():

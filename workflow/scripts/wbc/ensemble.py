@@ -3,7 +3,8 @@
 The weights are fitted on out-of-fold predictions (rows with split ``cv``, written by
 cross-validation) when every member has them, else on ``val``; never on a test split.
 They minimise the log loss of the weighted mean (non-negative, summing to one); a member
-whose weight is below ``MIN_WEIGHT`` adds nothing and gets 0, the rest are refitted.
+whose weight is below ``MIN_WEIGHT`` adds nothing and gets 0, the rest are refitted. A mix
+less accurate on those rows than its best member is replaced by that member alone.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ def _simplex_fit(stack: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def fit_weights(tables: dict[str, pd.DataFrame]) -> dict:
     """The members' weights, fitted on out-of-fold rows (split ``cv``) when every member
     has them, else on val; test rows are never read. A member below MIN_WEIGHT gets 0
-    and the others are refitted without it. Returns the weights by member, the split and
-    number of rows they were fitted on, and each member's and the ensemble's log loss
-    there."""
+    and the others are refitted without it; a mix less accurate there than its best
+    member gives way to that member alone (``best_member_only``). Returns the weights by
+    member, the split and number of rows they were fitted on, and each member's and the
+    ensemble's log loss and accuracy there."""
     models = list(tables)
     first = tables[models[0]]
     classes = classes_of(first)
@@ -92,14 +94,29 @@ def fit_weights(tables: dict[str, pd.DataFrame]) -> dict:
         kept.remove(min(weak, key=lambda k: weights[kept.index(k)]))  # the weakest first
     full = np.zeros(len(models))
     full[kept] = weights
+    # the mix must earn its place: where it is less accurate than its best member on
+    # these rows (a lower log loss need not mean more right answers), that member alone
+    accuracy = [float((stack[i].argmax(axis=1) == truth).mean()) for i in range(len(models))]
+    best = int(np.argmax(accuracy))
+    mixed_accuracy = float((np.tensordot(full, stack, axes=1).argmax(axis=1) == truth).mean())
+    fallback = mixed_accuracy < accuracy[best]
+    if fallback:
+        full = np.zeros(len(models))
+        full[best] = 1.0
     mix = np.tensordot(full, stack, axes=1)
     return {
         "weights": {m: round(float(w), 4) for m, w in zip(models, full, strict=True)},
         "fitted_on": fit_on,
         "fitted_rows": int(len(truth)),
+        "best_member_only": bool(fallback),
         "log_loss": {
             **{m: round(log_loss(stack[i], truth), 4) for i, m in enumerate(models)},
             "ensemble": round(log_loss(mix, truth), 4),
+        },
+        "accuracy": {
+            **{m: round(accuracy[i], 4) for i, m in enumerate(models)},
+            "ensemble": round(float((mix.argmax(axis=1) == truth).mean()), 4),
+            "weighted_mix": round(mixed_accuracy, 4),
         },
     }
 
