@@ -1,10 +1,16 @@
-"""The crop function on drawn cells whose geometry is known, and image reading."""
+"""The crop methods on drawn cells whose geometry is known, image reading, and two crop
+methods in one run of the workflow on the real mini archive."""
 
 from __future__ import annotations
 
+import csv
+import json
+
+import cv2
 import numpy as np
 import pytest
 
+from conftest import run_snakemake, scheduled_jobs, write_config
 from synthetic import BACKGROUND_RGB, STAIN_RGB, draw_cell
 from wbc import CROPPED, NO_CELL, UNREADABLE
 from wbc.crop import (
@@ -15,6 +21,8 @@ from wbc.crop import (
     crop_file,
     crop_images,
     crop_paths,
+    crop_with,
+    nucleus_window,
     read_rgb,
 )
 from wbc.runtime import UserError
@@ -133,3 +141,131 @@ def test_shards_are_stable_and_spread():
     assert first == [shard_of(n, 64) for n in names]
     counts = np.bincount(first, minlength=64)
     assert counts.min() > 10 and counts.max() < 60  # ~31 each
+
+
+# --- crop methods: nucleus_window, and two methods in one run ---------------------------
+
+
+def stained_field(size=(320, 240), center=(200, 90), nucleus_rgb=STAIN_RGB, seed=0):
+    """A field like Kaggle's: pale background, pink red cells, black corners (the fill of
+    a rotated copy) and one white cell: a cytoplasm ring around a stained nucleus."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    rgb = np.full((height, width, 3), (214, 206, 200), np.uint8)
+    for x, y in ((40, 40), (90, 190), (280, 200), (150, 60)):  # red cells
+        cv2.circle(rgb, (x, y), 24, (205, 140, 150), thickness=-1)
+    cv2.fillPoly(rgb, [np.array([[0, 0], [30, 0], [0, 40]])], (0, 0, 0))
+    cv2.fillPoly(rgb, [np.array([[width, height], [width - 30, height], [width, height - 40]])], 0)
+    cv2.circle(rgb, center, 34, (200, 170, 190), thickness=-1)  # cytoplasm
+    cv2.circle(rgb, center, 20, nucleus_rgb, thickness=-1)
+    return np.clip(rgb + rng.normal(0, 3, rgb.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("center", [(200, 90), (60, 180), (300, 20)])
+def test_nucleus_window_is_centred_on_the_nucleus(center):
+    rgb = stained_field(center=center)
+    result = nucleus_window(rgb, 96)
+    assert result.status == CROPPED and result.image.shape == (96, 96, 3)
+    x0, y0, x1, y1 = (v - PAD for v in result.box)
+    assert (x1 - x0, y1 - y0) == (96, 96)
+    # the window lies in the image; the nucleus is inside it, centred unless at an edge
+    assert 0 <= x0 and x1 <= 320 and 0 <= y0 and y1 <= 240
+    cx, cy = center
+    assert x0 + 20 <= cx <= x1 - 20 and y0 + 20 <= cy <= y1 - 20
+    if 48 <= cx <= 320 - 48 and 48 <= cy <= 240 - 48:
+        assert abs((x0 + x1) / 2 - cx) <= 2 and abs((y0 + y1) / 2 - cy) <= 2
+    # nothing blacked out: the window is the image's pixels
+    np.testing.assert_array_equal(result.image, rgb[y0:y1, x0:x1])
+    assert result.contour_area == pytest.approx(np.pi * 20**2, rel=0.2)
+
+
+def test_nucleus_window_adapts_to_another_stain():
+    """A darker, bluer nucleus than the reference's RGB box allows (another stain or
+    microscope): the reference finds nothing, the adaptive threshold finds the nucleus."""
+    rgb = stained_field(center=(120, 150), nucleus_rgb=(70, 45, 120))
+    assert crop_cell(rgb).status == NO_CELL
+    result = nucleus_window(rgb, 64)
+    assert result.status == CROPPED
+    x0, y0, x1, y1 = (v - PAD for v in result.box)
+    assert abs((x0 + x1) / 2 - 120) <= 2 and abs((y0 + y1) / 2 - 150) <= 2
+
+
+def test_nucleus_window_on_a_blank_or_small_image():
+    blank = np.full((240, 320, 3), BACKGROUND_RGB, np.uint8)
+    result = nucleus_window(blank, 96)
+    assert result.status == NO_CELL and result.image.shape == (96, 96, 3)
+    small = stained_field(size=(80, 60), center=(40, 30))
+    result = nucleus_window(small, 96)  # padded up to the window
+    assert result.status == CROPPED and result.image.shape == (96, 96, 3)
+
+
+def test_reference_method_is_the_study_crop(tmp_path):
+    path = draw_cell(tmp_path / "cell.png", center=(120, 100), radius=30)
+    study = crop_cell(read_rgb(path))
+    chosen = crop_file(path, method="reference")
+    assert chosen.box == study.box and chosen.contour_area == study.contour_area
+    np.testing.assert_array_equal(chosen.image, study.image)
+    with pytest.raises(ValueError, match="nucleus_window"):
+        crop_with(read_rgb(path), "otsu")
+
+
+def test_crop_images_by_method(tmp_path):
+    good = tmp_path / "in" / "good.png"
+    good.parent.mkdir()
+    cv2.imwrite(str(good), cv2.cvtColor(stained_field(), cv2.COLOR_RGB2BGR))
+    rows = crop_images([("A/good.png", str(good))], tmp_path / "out", method="nucleus_window")
+    assert rows[0]["status"] == CROPPED
+    assert read_rgb(tmp_path / "out" / "A" / "good.png.png").shape == (96, 96, 3)
+
+
+def test_two_crop_methods_coexist_in_one_run(workflow_dir, mini_zip):
+    """The run's method (reference) and a forest variant on nucleus_window: both crops,
+    both arrays, each model trained on its own; a new window re-crops only its method;
+    the reference crops are the study's crop of each image."""
+    models = {
+        "enabled": ["rf"],
+        "rf": {
+            "image_size": 32,
+            "pixel_size": 16,
+            "n_estimators": 20,
+            "variants": {"nw": {"crop": "nucleus_window"}},
+        },
+    }
+    cfg = write_config(workflow_dir, source=str(mini_zip), crop={"shards": 2}, models=models)
+    targets = ["results/models/rf/metrics.json", "results/models/rf-nw/metrics.json"]
+    run_snakemake(workflow_dir, *targets, "--configfile", str(cfg))
+    results = workflow_dir / "results"
+    rows = {}
+    for method in ("reference", "nucleus_window"):
+        rows[method] = [
+            row
+            for table in sorted((results / "qc" / "crops" / method).glob("*.tsv"))
+            for row in csv.DictReader(table.open(), delimiter="\t")
+        ]
+        assert (results / "arrays" / method / "32px" / "train.npy").is_file()
+        cropped = [r for r in rows[method] if r["status"] == CROPPED]
+        assert len(cropped) >= 0.9 * len(rows[method]), method
+    assert len(rows["reference"]) == len(rows["nucleus_window"]) > 100
+    windows = {
+        read_rgb(workflow_dir / r["crop"]).shape for r in rows["nucleus_window"] if r["crop"]
+    }
+    assert windows == {(96, 96, 3)}
+    for row in rows["reference"][:10]:  # the study's crop, byte for byte
+        if row["status"] == CROPPED:
+            original = results / "data" / "unpacked" / row["image"]
+            study = crop_cell(read_rgb(original)).image
+            np.testing.assert_array_equal(read_rgb(workflow_dir / row["crop"]), study)
+    for model, method in (("rf", "reference"), ("rf-nw", "nucleus_window")):
+        metrics = json.loads((results / "models" / model / "metrics.json").read_text())
+        assert metrics["settings"]["crop"] == method
+    # nothing left to do; a new window re-crops nucleus_window's shards and retrains rf-nw only
+    dry = run_snakemake(workflow_dir, *targets, "--configfile", str(cfg), "--dry-run")
+    assert scheduled_jobs(dry) == {}
+    cfg = write_config(
+        workflow_dir, source=str(mini_zip), crop={"shards": 2, "window": 80}, models=models
+    )
+    dry = run_snakemake(workflow_dir, *targets, "--configfile", str(cfg), "--dry-run")
+    jobs = scheduled_jobs(dry)
+    assert jobs.get("crop_shard") == 2 and jobs.get("train_rf") == 1, jobs
+    assert "results/crops/nucleus_window/0" in dry.stdout
+    assert "results/crops/reference/" not in dry.stdout

@@ -168,3 +168,58 @@ def test_the_cnn_augments_train_and_never_val(tmp_path, monkeypatch):
     }
     cnn.fit(train, val, settings, 1, tmp_path / "resume")
     assert calls == [(8, cnn.AUGMENT), (4, None)]
+
+
+def cell_image(lobes=1, cytoplasm_rgb=(200, 170, 190), nucleus_r=18, cell_r=34, size=96):
+    """A white cell on a pale field: a cytoplasm disk and a nucleus of ``lobes`` disks
+    (3 lobes 4 px apart, as a neutrophil's thin bridges leave them in a mask)."""
+    import cv2
+
+    rgb = np.full((size, size, 3), (214, 206, 200), np.uint8)
+    c = size // 2
+    cv2.circle(rgb, (c, c), cell_r, cytoplasm_rgb, thickness=-1)
+    for k in range(lobes):
+        angle = 2 * np.pi * k / lobes
+        offset = 0 if lobes == 1 else nucleus_r * 0.9
+        centre = (int(c + offset * np.cos(angle)), int(c + offset * np.sin(angle)))
+        radius = nucleus_r if lobes == 1 else nucleus_r * 2 // 3
+        cv2.circle(rgb, centre, radius, (110, 70, 180), thickness=-1)
+    return rgb
+
+
+def test_morphology_counts_lobes_and_measures_the_nucleus():
+    from wbc.models.rf import MORPHOLOGY, morphology
+
+    def feature(rgb, name):
+        return float(morphology(rgb)[MORPHOLOGY.index(name)])
+
+    assert feature(cell_image(lobes=1), "lobes") == 1
+    assert feature(cell_image(lobes=3), "lobes") == 3
+    assert feature(cell_image(lobes=1), "solidity") > 0.95
+    assert feature(cell_image(lobes=3), "solidity") < 0.9
+    # nucleus / cell area: (18 / 34)^2 = 0.28 for the round nucleus
+    assert feature(cell_image(lobes=1), "nucleus_cell_ratio") == pytest.approx(0.28, abs=0.05)
+    assert feature(cell_image(lobes=1, cell_r=22), "nucleus_cell_ratio") > 0.55
+    # cytoplasm colour: orange-red granules (eosinophil) against lilac (neutrophil)
+    eosinophil = cell_image(cytoplasm_rgb=(225, 140, 110))
+    neutrophil = cell_image(cytoplasm_rgb=(190, 170, 205))
+    for name, high, low in (("cytoplasm_red_blue", 0.2, 0.0), ("eosin_fraction", 0.9, 0.1)):
+        assert feature(eosinophil, name) > high and feature(neutrophil, name) < low, name
+
+
+def test_morphology_granularity_and_the_forest_input():
+    from wbc.models.rf import MORPHOLOGY, features, morphology
+
+    rng = np.random.default_rng(0)
+    smooth = cell_image()
+    grainy = smooth.copy()
+    cytoplasm = np.abs(smooth.astype(int) - (200, 170, 190)).max(axis=2) <= 2
+    grainy[cytoplasm & (rng.random(smooth.shape[:2]) < 0.3)] = (160, 90, 80)
+    index = MORPHOLOGY.index("cytoplasm_laplacian")
+    assert morphology(grainy)[index] > 3 * morphology(smooth)[index]
+    # a blank image gives zeros, not an error; the forest's input gains one column each
+    assert not morphology(np.full((64, 64, 3), 210, np.uint8)).any()
+    images = np.stack([smooth, grainy])
+    plain = features(images, {"features": ["hog"], "pixel_size": 16})
+    both = features(images, {"features": ["hog", "morphology"], "pixel_size": 16})
+    assert both.shape == (2, plain.shape[1] + len(MORPHOLOGY))

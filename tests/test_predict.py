@@ -117,7 +117,7 @@ def test_predict_a_folder_with_a_bad_file(workflow_dir, mini_zip, tmp_path):
         return run_snakemake(workflow_dir, "predict", "--configfile", str(cfg), check=False)
 
     # another model: predict reruns alone, with the Keras model; then the ensemble, whose
-    # probabilities are the mean of its members', as in rule ensemble
+    # probabilities are the weighted mean of its members', as in rule ensemble
     probabilities = {}
     for model in ("rf", "ensemble", "cnn"):
         proc = predict(folder, model=model)
@@ -128,8 +128,14 @@ def test_predict_a_folder_with_a_bad_file(workflow_dir, mini_zip, tmp_path):
         probabilities[model] = np.array(
             [[float(r[f"p_{c}"] or "nan") for c in CLASSES] for r in rows]
         )
-    mean = (probabilities["cnn"] + probabilities["rf"]) / 2
-    np.testing.assert_allclose(probabilities["ensemble"], mean, atol=1e-5)
+    # the ensemble's weights, fitted on val (its metrics.json), as in rule ensemble
+    weights = json.loads(
+        (workflow_dir / "results" / "models" / "ensemble" / "metrics.json").read_text()
+    )["weights"]
+    mean = (weights["cnn"] * probabilities["cnn"] + weights["rf"] * probabilities["rf"]) / (
+        weights["cnn"] + weights["rf"]
+    )
+    np.testing.assert_allclose(probabilities["ensemble"], mean, atol=1e-4)
     first = out.read_bytes()
 
     # another folder: a result of its own, the first one kept

@@ -112,7 +112,7 @@ def test_every_artefact_on_the_mini_archive(trained_mini):
     # the mini archive has no TEST folder: metrics.json has no "test" entry; one of its 71
     # TEST_SIMPLE images is of a TRAIN cell, left out (split.train_copies_in_test)
     splits = {"val": 24, "test_simple": 70}
-    arrays = np.load(results / "arrays" / "32px" / "train.npy", mmap_mode="r")
+    arrays = np.load(results / "arrays" / "reference" / "32px" / "train.npy", mmap_mode="r")
     assert arrays.dtype == np.uint8 and arrays.shape == (96, 32, 32, 3)
     for model in MODELS:
         folder = results / "models" / model
@@ -122,7 +122,7 @@ def test_every_artefact_on_the_mini_archive(trained_mini):
         # the saved model reproduces the reported probabilities from the crops
         family = import_module(f"wbc.models.{model}")
         fitted = family.load(folder / family.FACTS.model_file)
-        val = np.load(results / "arrays" / "32px" / "val.npy")[:5]
+        val = np.load(results / "arrays" / "reference" / "32px" / "val.npy")[:5]
         if model == "rf":
             p = fitted.predict_proba(val)  # images in; classes_ are sorted like CLASSES
         else:
@@ -255,6 +255,7 @@ def test_the_reference_recipe_on_the_mini_archive(workflow_dir, mini_zip):
         )
         reference = facts_of(model).recipes["reference"]
         assert metrics["recipe"] == metrics["settings"]["recipe"] == "reference"
+        assert metrics["settings"]["crop"] == "reference"  # the study's crop
         for key, value in reference.items():
             if key not in ("image_size", "n_estimators", "epochs"):  # the quick overrides
                 assert metrics["settings"][key] == value, (model, key)

@@ -29,7 +29,7 @@ def read_tsv(path):
 
 def shard_stamps(workdir):
     """Modification time of each shard's QC table: it changes only when the shard reran."""
-    qc = workdir / "results" / "qc" / "crops"
+    qc = workdir / "results" / "qc" / "crops" / "reference"
     return {p.stem: p.stat().st_mtime_ns for p in qc.glob("*.tsv")}
 
 
@@ -237,8 +237,8 @@ def test_strict_makes_unreadable_fatal_and_leaves_no_partial_output(workflow_dir
     errors = [line for line in proc.stderr.splitlines() if "zero.jpeg: unreadable image" in line]
     assert len(errors) == 1 and "strict: false" in errors[0]
     shard = str(shard_of("TRAIN/MONOCYTE/zero.jpeg", SHARDS))
-    assert not (workflow_dir / "results" / "crops" / shard).exists()
-    assert not (workflow_dir / "results" / "qc" / "crops" / f"{shard}.tsv").exists()
+    assert not (workflow_dir / "results" / "crops" / "reference" / shard).exists()
+    assert not (workflow_dir / "results" / "qc" / "crops" / "reference" / f"{shard}.tsv").exists()
     assert not (workflow_dir / "results" / "qc" / "crops.tsv").exists()
 
 
@@ -334,7 +334,9 @@ def test_configfile_overlay_deep_merges(workflow_dir, tmp_path):
     log = (workflow_dir / "results" / "logs" / "manifest.log").read_text()
     assert "40 images listed" in log
     assert len(read_tsv(workflow_dir / "results" / "manifest.tsv")) == 40
-    assert len({p.name for p in (workflow_dir / "results" / "crops").iterdir()}) <= 64
+    assert (
+        len({p.name for p in (workflow_dir / "results" / "crops" / "reference").iterdir()}) <= 64
+    )
 
 
 def test_interrupted_run_resumes(workflow_dir, tmp_path):
@@ -348,7 +350,7 @@ def test_interrupted_run_resumes(workflow_dir, tmp_path):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    crops = workflow_dir / "results" / "crops" / "0"
+    crops = workflow_dir / "results" / "crops" / "reference" / "0"
     deadline = time.monotonic() + 120
     # the job writes its crops under a temporary name until it ends (wbc.lease)
     results = workflow_dir / "results"
@@ -356,7 +358,7 @@ def test_interrupted_run_resumes(workflow_dir, tmp_path):
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # as a lost node or a closed laptop would
     proc.wait()
-    qc = workflow_dir / "results" / "qc" / "crops" / "0.tsv"
+    qc = workflow_dir / "results" / "qc" / "crops" / "reference" / "0.tsv"
     assert not qc.exists(), "the crop job finished before it could be interrupted"
     # a killed Snakemake leaves its lock: --unlock, then the default profile's
     # rerun-incomplete redoes the interrupted job instead of stopping on it

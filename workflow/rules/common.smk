@@ -205,8 +205,20 @@ def shard_list(wildcards):
 _SHARD_LISTS = []  # the checkpoint's outputs, once it is complete (shard_list)
 
 
-def crop_dirs(wildcards=None):
-    return expand(rules.crop_shard.output.crops, shard=SHARDS)
+def crop_dirs(method):
+    """The crop folders of every shard, by crop ``method``."""
+    return expand(rules.crop_shard.output.crops, method=method, shard=SHARDS)
+
+
+def crop_qc_shards(method):
+    """The per-shard QC tables of crop ``method`` (image -> its crop)."""
+    return expand(rules.crop_shard.output.qc, method=method, shard=SHARDS)
+
+
+def crop_window(method):
+    """The window of a method that has one (crop.window), else None: a param, so a new
+    window re-crops that method only."""
+    return config["crop"]["window"] if method == "nucleus_window" else None
 
 
 def split_tables():
@@ -243,6 +255,11 @@ def check_models():
 
 MODELS = model_ids(config)
 check_models()
+# the run's crop method (its QC table feeds the split), then any other a model names
+CROP_METHOD = config["crop"]["method"]
+CROP_METHODS = list(
+    dict.fromkeys([CROP_METHOD, *(model_settings(config, m)["crop"] for m in MODELS)])
+)
 
 
 def family(model):
@@ -264,9 +281,12 @@ def id_pattern(ids):
     return "|".join(re.escape(i) for i in ids) or "(?!)"
 
 
-def arrays(size):
-    """The training arrays of every split at ``size`` px (rule training_arrays)."""
-    return expand(rules.training_arrays.output[0], size=size, split=SPLITS)
+def arrays(method, size):
+    """The training arrays of every split, crops of ``method`` at ``size`` px (rule
+    training_arrays)."""
+    return expand(
+        rules.training_arrays.output[0], method=method, size=size, split=SPLITS
+    )
 
 
 def backbone(model):
@@ -280,7 +300,7 @@ def backbone(model):
         if weights is None
         else "imagenet" if weights == "imagenet" else Path(weights).stem
     )
-    return f"{tag}-{s['image_size']}px"
+    return f"{tag}-{s['image_size']}px-{s['crop']}"
 
 
 def backbones():
@@ -291,7 +311,8 @@ def backbones():
         if facts(model).inputs == "vgg16_features":
             s = settings(model)
             found[backbone(model)] = {
-                k: s[k] for k in ("weights", "image_size", "seed", "deterministic")
+                k: s[k]
+                for k in ("weights", "image_size", "crop", "seed", "deterministic")
             }
     return found
 
@@ -313,7 +334,8 @@ def model_inputs(wildcards):
         )
         extra = {"weights": weights_file(settings(model)["weights"])}
     else:
-        data, extra = arrays(settings(model)["image_size"]), {}
+        s = settings(model)
+        data, extra = arrays(s["crop"], s["image_size"]), {}
     return {"tables": split_tables(), "arrays": data, **extra}
 
 
@@ -525,10 +547,17 @@ def benchmark_files():
             model=model,
             fold=FOLD_NUMBERS,
         )
-    files += expand(rules.crop_shard.benchmark, shard=SHARDS)
-    sizes = {settings(m)["image_size"] for m in MODELS if facts(m).inputs == "images"}
-    sizes |= {b["image_size"] for b in backbones().values()}
-    files += expand(rules.training_arrays.benchmark, size=sorted(sizes), split=SPLITS)
+    files += expand(rules.crop_shard.benchmark, method=CROP_METHODS, shard=SHARDS)
+    arrays_made = {
+        (settings(m)["crop"], settings(m)["image_size"])
+        for m in MODELS
+        if facts(m).inputs == "images"
+    }
+    arrays_made |= {(b["crop"], b["image_size"]) for b in backbones().values()}
+    for method, size in sorted(arrays_made):
+        files += expand(
+            rules.training_arrays.benchmark, method=method, size=size, split=SPLITS
+        )
     files += expand(
         rules.vgg16_features.benchmark, backbone=list(backbones()), split=SPLITS
     )

@@ -8,6 +8,7 @@ localrules:
 
 wildcard_constraints:
     shard=r"\d+",
+    method=id_pattern(CROP_METHODS),
 
 
 # A separate step from the manifest: Snakemake checksums every input of a job once per
@@ -29,29 +30,34 @@ checkpoint shard_lists:
         "../scripts/write_shard_lists.py"
 
 
+# Each crop method (crop.method, and any a model names in its setting `crop`) has its own
+# folders, so two methods coexist and adding one recomputes nothing of the other.
 rule crop_shard:
     input:
         images=shard_list,
     output:
-        crops=directory("results/crops/{shard}"),
-        qc="results/qc/crops/{shard}.tsv",
+        crops=directory("results/crops/{method}/{shard}"),
+        qc="results/qc/crops/{method}/{shard}.tsv",
     log:
-        "results/logs/crop_shard/{shard}.log",
+        "results/logs/crop_shard/{method}/{shard}.log",
     benchmark:
-        "results/benchmarks/crop_shard/{shard}.tsv"
+        "results/benchmarks/crop_shard/{method}/{shard}.tsv"
     params:
         code=code_version("crop_shard.py"),
         root=dataset_root(),
         strict=config["strict"],
+        method=lambda wildcards: wildcards.method,
+        window=lambda wildcards: crop_window(wildcards.method),
     conda:
         "../../envs/crop.yaml"
     script:
         "../scripts/crop_shard.py"
 
 
+# The run's crop method (crop.method): its QC table is the one the split and report read.
 rule crop_qc:
     input:
-        qc=expand(rules.crop_shard.output.qc, shard=SHARDS),
+        qc=expand(rules.crop_shard.output.qc, method=CROP_METHOD, shard=SHARDS),
         manifest=rules.manifest.output[0],
     output:
         "results/qc/crops.tsv",
@@ -62,7 +68,7 @@ rule crop_qc:
     params:
         code=code_version("collect_crop_qc.py"),
         # each shard's crops folder, in the order of the QC tables (the table's crop column)
-        crops=crop_dirs(),
+        crops=crop_dirs(CROP_METHOD),
     conda:
         "../../envs/crop.yaml"
     script:

@@ -49,6 +49,8 @@ rule predict:
         members=ensemble_members(),
         families={m: family(m) for m in predict_members()},
         sizes={m: settings(m)["image_size"] for m in predict_members()},
+        crops={m: settings(m)["crop"] for m in predict_members()},
+        window=config["crop"]["window"],
         seed=config["models"]["seed"],
     threads: 2
     conda:

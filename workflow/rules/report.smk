@@ -77,6 +77,7 @@ rule report_dataset:
         root=dataset_root(),
         source=config["source"],
         protocol=report_protocol(),
+        crop_method=CROP_METHOD,
     conda:
         "../../envs/report.yaml"
     script:

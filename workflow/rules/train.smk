@@ -14,16 +14,18 @@ localrules:
     vgg16_weights,
 
 
+# Keyed by crop method: a model's setting `crop` picks its arrays.
 rule training_arrays:
     input:
         split="results/splits/{split}.tsv",
-        crops=crop_dirs,
+        crops=lambda wildcards: crop_dirs(wildcards.method),
+        qc=lambda wildcards: crop_qc_shards(wildcards.method),
     output:
-        "results/arrays/{size}px/{split}.npy",
+        "results/arrays/{method}/{size}px/{split}.npy",
     log:
-        "results/logs/training_arrays/{size}px/{split}.log",
+        "results/logs/training_arrays/{method}/{size}px/{split}.log",
     benchmark:
-        "results/benchmarks/training_arrays/{size}px/{split}.tsv"
+        "results/benchmarks/training_arrays/{method}/{size}px/{split}.tsv"
     params:
         code=code_version("training_arrays.py"),
         size=lambda wildcards: int(wildcards.size),
@@ -53,6 +55,7 @@ rule vgg16_features:
     input:
         images=lambda w: expand(
             rules.training_arrays.output[0],
+            method=backbones()[w.backbone]["crop"],
             size=backbones()[w.backbone]["image_size"],
             split=w.split,
         ),

@@ -1,6 +1,6 @@
 import logging
 
-from wbc.ensemble import ensemble_metrics, soft_vote
+from wbc.ensemble import ensemble_metrics, fit_weights, soft_vote
 from wbc.io import read_json, write_json
 from wbc.metrics import classes_of, read_predictions, write_predictions
 from wbc.runtime import run_rule
@@ -8,13 +8,22 @@ from wbc.runtime import run_rule
 
 def main():
     models = snakemake.params.models
-    votes = soft_vote(
-        {m: read_predictions(p) for m, p in zip(models, snakemake.input.predictions, strict=True)}
-    )
+    tables = {
+        m: read_predictions(p) for m, p in zip(models, snakemake.input.predictions, strict=True)
+    }
+    fit = fit_weights(tables)  # out-of-fold (cv) rows, else val; never test
+    votes = soft_vote(tables, fit["weights"])
     members = {m: read_json(p) for m, p in zip(models, snakemake.input.metrics, strict=True)}
     write_predictions(snakemake.output.predictions, [votes], classes_of(votes))
-    write_json(snakemake.output.metrics, ensemble_metrics(votes, members))
-    logging.info("soft vote of %s over %d images", ", ".join(models), len(votes))
+    write_json(snakemake.output.metrics, ensemble_metrics(votes, members, fit))
+    logging.info(
+        "weighted vote of %s over %d images; weights %s fitted on %d %s rows",
+        ", ".join(models),
+        len(votes),
+        fit["weights"],
+        fit["fitted_rows"],
+        fit["fitted_on"],
+    )
 
 
 run_rule(main, snakemake)

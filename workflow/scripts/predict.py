@@ -19,7 +19,10 @@ def main():
         predictors[model] = (
             lambda images, family=family, fitted=fitted: family.predict_images(fitted, images),
             params.sizes[model],
+            params.crops[model],
         )
+    # the ensemble's weights, fitted on out-of-fold or val predictions (rule ensemble)
+    weights = read_json(metrics[name]).get("weights") if name == "ensemble" else None
     table = predict_folder(
         params.folder,
         predictors,
@@ -27,6 +30,8 @@ def main():
         name,
         training=read_json(inputs.training),
         rescale=params.rescale,
+        weights=weights,
+        window=params.window,
     )
     write_table(snakemake.output.predictions, table)
     with atomic_write(snakemake.output.folder) as fh:

@@ -24,6 +24,7 @@ def main():
         output.html,
         source=snakemake.params.source,
         protocol=Protocol.from_params(snakemake.params.protocol),
+        crop_method=snakemake.params.crop_method,
     )
 
 

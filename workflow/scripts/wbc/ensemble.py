@@ -1,4 +1,11 @@
-"""Soft-vote ensemble: the mean of the models' class probabilities, image by image."""
+"""Ensemble: a weighted mean of the models' class probabilities, image by image.
+
+The weights are fitted on out-of-fold predictions (rows with split ``cv``, written by
+cross-validation) when every member has them, else on ``val``; never on a test split.
+They minimise the log loss of the weighted mean (non-negative, summing to one); a member
+whose weight is below ``MIN_WEIGHT`` adds nothing and gets 0, the rest are refitted. A mix
+less accurate on those rows than its best member is replaced by that member alone.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,114 @@ from .metrics import classes_of, evaluate, prediction_columns, probability_colum
 from .runtime import UserError
 
 KEY = ["split", "image"]
+# the splits weights may be fitted on, in order of preference: out-of-fold, then val
+FIT_SPLITS = ("cv", "val")
+MIN_WEIGHT = 0.05
 
 
-def soft_vote(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Average the probability columns of models that scored the same images.
+def log_loss(probabilities: np.ndarray, truth: np.ndarray) -> float:
+    """Mean negative log probability of the true class (``truth``: class indices)."""
+    picked = probabilities[np.arange(len(truth)), truth]
+    return float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+
+
+def _simplex_fit(stack: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Non-negative weights summing to one that minimise the log loss of
+    ``sum_m w_m stack[m]`` (stack: members x rows x classes)."""
+    from scipy.optimize import minimize
+
+    members = len(stack)
+    if members == 1:
+        return np.ones(1)
+    picked = np.clip(stack[:, np.arange(stack.shape[1]), truth], 1e-7, 1.0)  # m x rows
+
+    def loss(w):
+        mix = np.clip(w @ picked, 1e-7, None)
+        return -np.mean(np.log(mix)), -(picked / mix).mean(axis=1)
+
+    result = minimize(
+        loss,
+        np.full(members, 1 / members),
+        jac=True,
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * members,
+        constraints=[
+            {"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones_like(w)}
+        ],
+    )
+    weights = np.clip(result.x, 0, None)
+    return weights / weights.sum()
+
+
+def fit_weights(tables: dict[str, pd.DataFrame]) -> dict:
+    """The members' weights, fitted on out-of-fold rows (split ``cv``) when every member
+    has them, else on val; test rows are never read. A member below MIN_WEIGHT gets 0
+    and the others are refitted without it; a mix less accurate there than its best
+    member gives way to that member alone (``best_member_only``). Returns the weights by
+    member, the split and number of rows they were fitted on, and each member's and the
+    ensemble's log loss and accuracy there."""
+    models = list(tables)
+    first = tables[models[0]]
+    classes = classes_of(first)
+    columns = probability_columns(classes)
+    fit_on = next(
+        (s for s in FIT_SPLITS if all((t["split"] == s).any() for t in tables.values())), None
+    )
+    if fit_on is None:
+        raise UserError(
+            "ensemble: the members share no cv or val predictions to fit weights on; "
+            "retrain them on the same split files (snakemake --forcerun split)"
+        )
+    rows = {m: t[t["split"] == fit_on].set_index(KEY).sort_index() for m, t in tables.items()}
+    index = rows[models[0]].index
+    for m in models[1:]:
+        if not rows[m].index.equals(index):
+            raise UserError(
+                f"ensemble: {m} and {models[0]} scored different {fit_on} images; retrain "
+                "both on the same split files (snakemake --forcerun split)"
+            )
+    position = {c: i for i, c in enumerate(classes)}
+    truth = rows[models[0]]["label"].map(position).to_numpy()
+    stack = np.stack([rows[m][columns].to_numpy(dtype=float) for m in models])
+    kept = list(range(len(models)))
+    while True:
+        weights = _simplex_fit(stack[kept], truth)
+        weak = [k for k, w in zip(kept, weights, strict=True) if w < MIN_WEIGHT]
+        if not weak:
+            break
+        kept.remove(min(weak, key=lambda k: weights[kept.index(k)]))  # the weakest first
+    full = np.zeros(len(models))
+    full[kept] = weights
+    # the mix must earn its place: where it is less accurate than its best member on
+    # these rows (a lower log loss need not mean more right answers), that member alone
+    accuracy = [float((stack[i].argmax(axis=1) == truth).mean()) for i in range(len(models))]
+    best = int(np.argmax(accuracy))
+    mixed_accuracy = float((np.tensordot(full, stack, axes=1).argmax(axis=1) == truth).mean())
+    fallback = mixed_accuracy < accuracy[best]
+    if fallback:
+        full = np.zeros(len(models))
+        full[best] = 1.0
+    mix = np.tensordot(full, stack, axes=1)
+    return {
+        "weights": {m: round(float(w), 4) for m, w in zip(models, full, strict=True)},
+        "fitted_on": fit_on,
+        "fitted_rows": int(len(truth)),
+        "best_member_only": bool(fallback),
+        "log_loss": {
+            **{m: round(log_loss(stack[i], truth), 4) for i, m in enumerate(models)},
+            "ensemble": round(log_loss(mix, truth), 4),
+        },
+        "accuracy": {
+            **{m: round(accuracy[i], 4) for i, m in enumerate(models)},
+            "ensemble": round(float((mix.argmax(axis=1) == truth).mean()), 4),
+            "weighted_mix": round(mixed_accuracy, 4),
+        },
+    }
+
+
+def soft_vote(tables: dict[str, pd.DataFrame], weights: dict | None = None) -> pd.DataFrame:
+    """The weighted mean of the probability columns of models that scored the same images
+    (``weights``: by model, summing to one; None: equal).
 
     Rows are matched on (split, image), not on order; models that scored different images
     or saw different labels were trained on different split files and are refused.
@@ -25,8 +136,11 @@ def soft_vote(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     (first_model, first), *others = tables.items()
     classes = classes_of(first)
     columns = probability_columns(classes)
+    # weights as written to metrics.json (4 decimals): normalised to sum to one
+    total_weight = len(tables) if weights is None else sum(weights[m] for m in tables)
+    share = {m: (1 if weights is None else weights[m]) / total_weight for m in tables}
     base = first.set_index(KEY).sort_index()
-    total = base[columns].to_numpy(dtype=float, copy=True)
+    total = share[first_model] * base[columns].to_numpy(dtype=float, copy=True)
     for model, table in others:
         if classes_of(table) != classes:
             raise UserError(
@@ -40,8 +154,8 @@ def soft_vote(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 "trained on different split files: rerun both training rules "
                 "(snakemake --forcerun split)"
             )
-        total += other[columns].to_numpy(dtype=float)
-    mean = total / len(tables)
+        total += share[model] * other[columns].to_numpy(dtype=float)
+    mean = total
     out = base[["label", "group"]].copy()
     out["predicted"] = np.asarray(classes)[mean.argmax(axis=1)]
     out[columns] = mean
@@ -50,12 +164,16 @@ def soft_vote(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return out.reindex(order).reset_index()[prediction_columns(classes)]
 
 
-def ensemble_metrics(votes: pd.DataFrame, member_metrics: dict[str, dict]) -> dict:
+def ensemble_metrics(
+    votes: pd.DataFrame, member_metrics: dict[str, dict], fit: dict | None = None
+) -> dict:
     """metrics.json of the ensemble, in the models' schema and computed by the same
-    ``evaluate``."""
+    ``evaluate``; ``fit`` (``fit_weights``): its weights and what they were fitted on."""
     classes = classes_of(votes)
     columns = probability_columns(classes)
     result: dict = {"model": "ensemble", "classes": classes, "members": list(member_metrics)}
+    if fit is not None:
+        result.update(fit)
     for split, rows in votes.groupby("split", sort=False):
         result[split] = evaluate(
             rows["label"].tolist(), rows[columns].to_numpy(), classes, rows["group"].tolist()
@@ -63,5 +181,5 @@ def ensemble_metrics(votes: pd.DataFrame, member_metrics: dict[str, dict]) -> di
     # the ensemble costs what training its members cost; averaging itself is instant
     seconds = [m.get("train_seconds") for m in member_metrics.values()]
     result["train_seconds"] = sum(s for s in seconds if s is not None)
-    result["device"] = "CPU (averages the members' saved probabilities)"
+    result["device"] = "CPU (weighs the members' saved probabilities)"
     return result

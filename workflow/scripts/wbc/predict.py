@@ -11,7 +11,7 @@ import pandas as pd
 
 from . import IMAGE_SUFFIXES, UNREADABLE
 from .arrays import resize
-from .crop import UnreadableImage, crop_cell, read_rgb
+from .crop import UnreadableImage, crop_with, read_rgb
 from .domain import MEASURES, cell_colour, outside_training, rescale_factor
 from .io import read_json
 from .metrics import probability_columns
@@ -74,6 +74,8 @@ def predict_folder(
     model_name: str,
     training: dict | None = None,
     rescale: str = "none",
+    weights: dict | None = None,
+    window: int = 96,
 ) -> pd.DataFrame:
     """One row per image file: crop status, predicted class and class probabilities
     (blank for unreadable files: reported, not fatal), and how the image compares with
@@ -81,24 +83,32 @@ def predict_folder(
     outside it; with ``rescale='auto'`` an image of another size is first resized to the
     training scale (``scale``: the factor).
 
-    ``predictors``: model -> (``predict(images) -> probabilities``, image size); with more
-    than one (the ensemble) the probabilities are their mean, as in rule ensemble.
+    ``predictors``: model -> (``predict(images) -> probabilities``, image size, crop
+    method); each image is cropped once per method the models use (``window``: the
+    nucleus_window's side), and the status shown is the first model's. With more than one
+    model (the ensemble) the probabilities are their mean weighted by ``weights`` (the
+    ensemble's fitted weights; None: equal), as in rule ensemble.
     """
     import cv2
 
     training = training or {}
     folder = Path(folder)
-    rows, pending = [], []  # pending: (row index, crop)
+    methods = list(dict.fromkeys(method for _, _, method in predictors.values()))
+    share = np.asarray(
+        [1.0 if weights is None else float(weights.get(m, 0.0)) for m in predictors]
+    )
+    share = share / share.sum()
+    rows, pending = [], []  # pending: (row index, {method: crop})
 
     def flush():
         if pending:
-            crops = [crop for _, crop in pending]
-            probabilities = np.mean(
-                [
-                    np.asarray(predict(np.stack([resize(crop, size) for crop in crops])))
-                    for predict, size in predictors.values()
-                ],
-                axis=0,
+            probabilities = sum(
+                w
+                * np.asarray(
+                    predict(np.stack([resize(crops[method], size) for _, crops in pending]))
+                )
+                for w, (predict, size, method) in zip(share, predictors.values(), strict=True)
+                if w > 0
             )
             for (k, _), p in zip(pending, probabilities, strict=True):
                 rows[k]["predicted"] = classes[int(np.argmax(p))]
@@ -120,20 +130,21 @@ def predict_folder(
         if scale != 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        result = crop_cell(rgb)
+        results = {method: crop_with(rgb, method, window) for method in methods}
+        first = results[methods[0]]  # what the row shows, and compares with training
         box = None
-        if result.box is not None:
-            box = (result.box[2] - result.box[0], result.box[3] - result.box[1])
+        if first.box is not None:
+            box = (first.box[2] - first.box[0], first.box[3] - first.box[1])
             row.update(crop_width=box[0], crop_height=box[1])
-        colour = cell_colour(result.image) if result.box is not None else None
+        colour = cell_colour(first.image) if first.box is not None else None
         outside = outside_training(rgb.shape[1::-1], box, colour, training)
         row.update(
-            crop_status=result.status,
-            reason=result.reason,
+            crop_status=first.status,
+            reason=first.reason,
             scale=f"{scale:.4g}",
             outside_training=",".join(outside),
         )
-        pending.append((len(rows) - 1, result.image))
+        pending.append((len(rows) - 1, {m: r.image for m, r in results.items()}))
         if len(pending) == BATCH:
             flush()
     flush()

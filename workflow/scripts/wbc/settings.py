@@ -14,6 +14,13 @@ import re
 from . import models as registry
 
 RECIPES = ("reference", "improved")
+CROP_METHODS = ("reference", "nucleus_window")  # wbc.crop.METHODS (that module needs cv2)
+# every model's setting `crop`: the crop method its images come from
+CROP_SETTING = {
+    "type": "string",
+    "enum": list(CROP_METHODS),
+    "description": "Crop method of its images (default: config key crop.method).",
+}
 # a model id: its registry name, a variant of its config block, a seed of models.seeds
 MODEL_ID = re.compile(r"^(?P<family>[a-z0-9]+)(-(?P<variant>[A-Za-z0-9]+))?(_s(?P<seed>\d+))?$")
 
@@ -27,6 +34,7 @@ def config_schema(base: dict) -> dict:
     for name in registry.MODELS:
         title = registry.facts_of(name).title
         properties = copy.deepcopy(registry.facts_of(name).config)
+        properties["crop"] = CROP_SETTING
         variant = {"type": "object", "additionalProperties": False, "properties": properties}
         models[name] = {
             "type": "object",
@@ -80,7 +88,8 @@ def model_ids(config: dict) -> list[str]:
 def model_settings(config: dict, model_id: str) -> dict:
     """Everything that decides a model's training, flat: its recipe's settings (config
     key models.recipe), overridden by the top-level image_size when set, by its config
-    block models.<model>, and by its variant; the recipe's name, seed and determinism."""
+    block models.<model>, and by its variant; the recipe's name, seed and determinism.
+    Its crop method (``crop``) defaults to config key crop.method."""
     family, variant, seed = parse_id(model_id)
     models = config["models"]
     block = dict(models.get(family, {}))
@@ -88,6 +97,7 @@ def model_settings(config: dict, model_id: str) -> dict:
     block.pop("seeds", None)
     recipe = models["recipe"]
     settings = {"recipe": recipe, **registry.facts_of(family).recipes[recipe]}
+    settings["crop"] = config.get("crop", {}).get("method", "reference")
     if config.get("image_size") is not None:
         settings["image_size"] = config["image_size"]
     settings.update(block)

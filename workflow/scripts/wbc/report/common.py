@@ -27,7 +27,7 @@ def split_names(protocol: Protocol | str = "source_cell") -> dict[str, str]:
 
 
 METRIC_COLUMNS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
-ENSEMBLE_TITLE = "ensemble (soft vote)"
+ENSEMBLE_TITLE = "ensemble (weighted vote)"
 
 plt.rcParams.update({"figure.dpi": 100, "font.size": 11, "axes.titlesize": 12})
 

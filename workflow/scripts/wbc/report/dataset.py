@@ -84,8 +84,11 @@ def _load_image(path: Path):
         return None
 
 
-def plot_gallery(selection: pd.DataFrame, dataset_root: str | Path, path: str | Path) -> None:
-    """Original beside crop, two examples per row; failures say what went wrong."""
+def plot_gallery(
+    selection: pd.DataFrame, dataset_root: str | Path, path: str | Path, method: str = "reference"
+) -> None:
+    """Original beside crop, two examples per row; failures say what went wrong. The
+    crop method (config key crop.method) is named in each crop's title."""
     if selection.empty:
         return message_figure(path, "no images were cropped")
     per_row = 2
@@ -119,7 +122,9 @@ def plot_gallery(selection: pd.DataFrame, dataset_root: str | Path, path: str | 
             crop_ax.text(0.5, 0.5, "no crop", ha="center", va="center", fontsize=10)
         else:
             crop_ax.imshow(crop)
-        crop_ax.set_title(f"crop: {row.status}", fontsize=10, color=colour, fontweight="bold")
+        crop_ax.set_title(
+            f"{method} crop: {row.status}", fontsize=10, color=colour, fontweight="bold"
+        )
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -187,7 +192,19 @@ def source_cells(manifest: pd.DataFrame, groups: pd.DataFrame) -> dict:
 
 
 def write(
-    manifest, qc, splits, groups, leaks, root, figures, captions, template, out, source, protocol
+    manifest,
+    qc,
+    splits,
+    groups,
+    leaks,
+    root,
+    figures,
+    captions,
+    template,
+    out,
+    source,
+    protocol,
+    crop_method="reference",
 ):
     """The figures (``figures``: counts, gallery) and the section's fragment ``out``."""
     tables = dataset_tables(manifest, qc, splits)
@@ -196,7 +213,9 @@ def write(
     copies["copies"] = leak_cells(leaks, setting)
     cells = source_cells(manifest, groups)
     plot_dataset(tables, figures["counts"])
-    plot_gallery(gallery_selection(qc, manifest, per_status=4), root, figures["gallery"])
+    plot_gallery(
+        gallery_selection(qc, manifest, per_status=4), root, figures["gallery"], crop_method
+    )
     status = tables["crop_status"]
     counts = status["total"].to_dict() if "total" in status else {}
     write_section(

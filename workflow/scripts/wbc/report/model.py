@@ -235,7 +235,13 @@ def write(
         template,
         id=model,
         name=title(model, titles),
-        members=", ".join(title(m, titles) for m in metrics.get("members", [])),
+        members=", ".join(
+            title(m, titles)
+            + (f" (weight {metrics['weights'][m]:.2f})" if "weights" in metrics else "")
+            for m in metrics.get("members", [])
+        ),
+        fitted_on=metrics.get("fitted_on"),
+        fitted_rows=metrics.get("fitted_rows"),
         backbone=protocol.backbone_words().get(model, ""),
         splits=splits,
         honest=names[honest],
