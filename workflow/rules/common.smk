@@ -1,4 +1,3 @@
-import os
 import re
 import sys
 import tempfile
@@ -35,14 +34,9 @@ from wbc import EVAL_SPLITS, SPLITS
 from wbc import models as registry
 from wbc.imports import package_modules
 from wbc.models.vgg16 import WEIGHTS_URL as VGG16_WEIGHTS_URL
+from wbc.plan import PlanError, RunPlan
 from wbc.preflight import offline_problems
-from wbc.settings import (
-    config_schema,
-    model_ids,
-    model_settings,
-    parse_id,
-    typed_from_command_line,
-)
+from wbc.settings import config_schema, typed_from_command_line
 from wbc.source import folder_id, list_files, parse_source, snakemake_inputs
 
 
@@ -161,43 +155,26 @@ def split_tables():
 
 
 # --- models (train.smk, predict.smk) ---------------------------------------------------
-# A model id is <model>[-<variant>][_s<seed>]: a registry model, one of the variants of
-# its config block, one of models.seeds (wbc.settings).
+# The run plan (wbc.plan, unit-tested without Snakemake) holds every list that follows
+# from the config alone; a model id is <model>[-<variant>][_s<seed>] (wbc.settings).
 
-FAMILIES = list(config["models"]["enabled"])
-
-
-def check_models():
-    unknown = [m for m in FAMILIES if m not in registry.MODELS]
-    if unknown:
-        raise WorkflowError(
-            f"config key 'models.enabled': {', '.join(unknown)} not in the model registry "
-            f"({', '.join(registry.MODELS)}; see workflow/scripts/wbc/models/)"
-        )
-    for member in config["models"]["ensemble"] or []:
-        if member not in MODELS:
-            raise WorkflowError(
-                f"config key 'models.ensemble': {member} is not a model of this run "
-                f"({', '.join(MODELS)})"
-            )
-
-
-MODELS = model_ids(config)
-check_models()
-
-
-def family(model):
-    """The registry model a model id is an instance of."""
-    return parse_id(model)[0]
-
-
-def facts(model):
-    return registry.facts_of(family(model))
-
-
-def settings(model):
-    """Everything that decides a model's training (the rule's params: a change reruns it)."""
-    return model_settings(config, model)
+try:
+    PLAN = RunPlan(config)
+except PlanError as err:
+    raise WorkflowError(str(err)) from None
+FAMILIES = PLAN.enabled
+MODELS = PLAN.model_ids
+family = PLAN.model_of
+facts = PLAN.facts
+settings = PLAN.settings
+backbone = PLAN.backbone
+backbones = PLAN.backbones
+ensemble_members = PLAN.ensemble_members
+reported_models = PLAN.reported_models
+titles = PLAN.titles
+reference_accuracy = PLAN.reference_accuracy
+predict_candidates = PLAN.predict_candidates
+predict_members = PLAN.predict_members
 
 
 def id_pattern(ids):
@@ -208,33 +185,6 @@ def id_pattern(ids):
 def arrays(size):
     """The training arrays of every split at ``size`` px (rule training_arrays)."""
     return expand(rules.training_arrays.output[0], size=size, split=SPLITS)
-
-
-def backbone(model):
-    """The VGG16 backbone a model's features come from: its weights and image size, as
-    a folder name (results/features/vgg16/<backbone>/); a random one depends on the seed.
-    """
-    s = settings(model)
-    weights = s["weights"]
-    tag = (
-        f"random{s['seed']}"
-        if weights is None
-        else "imagenet" if weights == "imagenet" else Path(weights).stem
-    )
-    return f"{tag}-{s['image_size']}px"
-
-
-def backbones():
-    """backbone name -> the settings of its features, for this run's models (variants
-    that differ only in training share their features)."""
-    found = {}
-    for model in MODELS:
-        if facts(model).inputs == "vgg16_features":
-            s = settings(model)
-            found[backbone(model)] = {
-                k: s[k] for k in ("weights", "image_size", "seed", "deterministic")
-            }
-    return found
 
 
 def weights_file(weights):
@@ -283,68 +233,10 @@ def model_output(model, name):
     return expand(getattr(rules, f"train_{family(model)}").output[name], model=model)[0]
 
 
-def ensemble_members():
-    """The models the ensemble averages: config key models.ensemble, or each enabled
-    model's base settings (its first seed)."""
-    chosen = config["models"]["ensemble"]
-    if chosen:
-        return list(chosen)
-    first = {}
-    for model in MODELS:  # the base settings of each model: no variant, first seed
-        if parse_id(model)[1] is None:
-            first.setdefault(family(model), model)
-    return list(first.values())
-
-
-def reported_models():
-    """This run's models, plus the ensemble when it has at least two to vote."""
-    return MODELS + ["ensemble"] if len(ensemble_members()) > 1 else list(MODELS)
-
-
-def titles():
-    """How the report names each model: its registry title, and its variant and seed."""
-    named = {m: registry.facts_of(m).title for m in registry.MODELS}
-    for model in MODELS:
-        _, variant, seed = parse_id(model)
-        extra = ", ".join(x for x in (variant, seed and f"seed {seed}") if x)
-        named[model] = facts(model).title + (f" ({extra})" if extra else "")
-    return named
-
-
-def reference_accuracy():
-    """The reference study's figures (registry facts) beside each model that is not a
-    variant, for the report and its captions."""
-    return {m: facts(m).reference_accuracy for m in MODELS if parse_id(m)[1] is None}
-
-
 PREDICT = config["predict"]
 # the input folder, absolute, and its results folder's name (see folder_id)
-PREDICT_FOLDER = (
-    None
-    if PREDICT["input"] is None
-    else os.path.abspath(os.path.expanduser(PREDICT["input"]))
-)
+PREDICT_FOLDER = PLAN.predict_folder
 PREDICT_ID = "unset" if PREDICT_FOLDER is None else folder_id(PREDICT_FOLDER)
-
-
-def predict_candidates():
-    """The models predict chooses among: the chosen one, or for 'best' every model of
-    the run and the ensemble (by val accuracy, in their metrics.json)."""
-    chosen = PREDICT["model"]
-    if chosen not in ("best", "ensemble", *MODELS):
-        raise WorkflowError(
-            f"config key 'predict.model': {chosen} is not a model of this run; use best, "
-            f"ensemble or one of {', '.join(MODELS)}"
-        )
-    return reported_models() if chosen == "best" else [chosen]
-
-
-def predict_members():
-    """The trained models predict may load (for 'best', only the chosen one is)."""
-    chosen = PREDICT["model"]
-    if chosen == "best":
-        return MODELS
-    return ensemble_members() if chosen == "ensemble" else [chosen]
 
 
 def predict_files():
@@ -368,9 +260,9 @@ def benchmark_files():
     for model in MODELS:
         files += expand(getattr(rules, f"train_{family(model)}").benchmark, model=model)
     files += expand(rules.crop_shard.benchmark, shard=SHARDS)
-    sizes = {settings(m)["image_size"] for m in MODELS if facts(m).inputs == "images"}
-    sizes |= {b["image_size"] for b in backbones().values()}
-    files += expand(rules.training_arrays.benchmark, size=sorted(sizes), split=SPLITS)
+    files += expand(
+        rules.training_arrays.benchmark, size=PLAN.image_sizes(), split=SPLITS
+    )
     files += expand(
         rules.vgg16_features.benchmark, backbone=list(backbones()), split=SPLITS
     )
