@@ -93,3 +93,24 @@ def test_predict_a_named_model_loads_only_it_and_the_ensemble_loads_its_members(
 def test_a_name_that_is_not_in_the_run_names_its_config_key(models, key):
     with pytest.raises(PlanError, match=f"config key '{key}'"):
         plan(**models)
+
+
+def test_a_backbone_without_its_weights_is_named_for_what_it_is_and_has_no_reference():
+    p = plan(enabled=["vgg16", "cnn"], vgg16={"weights": None})
+    assert p.random_backbone("vgg16") and not p.random_backbone("cnn")
+    assert p.titles()["vgg16"] == "VGG16, random backbone"
+    assert p.reference_accuracy()["vgg16"] is None
+    assert p.reference_accuracy()["cnn"] == registry.facts_of("cnn").reference_accuracy
+    assert p.report_protocol()["backbones"] == {"vgg16": None}
+    with_weights = plan(enabled=["vgg16"], vgg16={"weights": "imagenet"})
+    assert with_weights.titles()["vgg16"] == registry.facts_of("vgg16").title
+    assert (
+        with_weights.reference_accuracy()["vgg16"] == registry.facts_of("vgg16").reference_accuracy
+    )
+
+
+def test_folds_number_from_one_and_one_fold_means_none():
+    p = plan()
+    assert p.fold_numbers == []
+    p.config["split"]["folds"] = 5
+    assert p.fold_numbers == [1, 2, 3, 4, 5]

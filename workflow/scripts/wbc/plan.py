@@ -79,19 +79,55 @@ class RunPlan:
         ids = list(self.model_ids)
         return ids + ["ensemble"] if len(self.ensemble_members()) > 1 else ids
 
+    def random_backbone(self, model_id: str) -> bool:
+        """A model with a pre-trained backbone run without its weights (weights: null)."""
+        s = self.settings(model_id)
+        return "weights" in s and s["weights"] is None
+
     def titles(self) -> dict[str, str]:
-        """How the report names each model: its registry title, its variant and seed."""
+        """How the report names each model: its registry title (for a backbone run without
+        its weights, what it is: e.g. "VGG16, random backbone"), its variant and seed."""
         named = {m: registry.facts_of(m).title for m in registry.MODELS}
         for model_id in self.model_ids:
             _, variant, seed = parse_id(model_id)
             extra = ", ".join(x for x in (variant, seed and f"seed {seed}") if x)
-            named[model_id] = self.facts(model_id).title + (f" ({extra})" if extra else "")
+            base = self.facts(model_id).title
+            if self.random_backbone(model_id):
+                base = f"{base.split()[0]}, random backbone"
+            named[model_id] = base + (f" ({extra})" if extra else "")
         return named
 
     def reference_accuracy(self) -> dict[str, float | None]:
-        """The reference study's figure beside each model id that is not a variant."""
+        """The reference study's figure beside each model id that is not a variant and
+        has the study's weights (a random backbone is not the study's model)."""
         return {
-            m: self.facts(m).reference_accuracy for m in self.model_ids if parse_id(m)[1] is None
+            m: None if self.random_backbone(m) else self.facts(m).reference_accuracy
+            for m in self.model_ids
+            if parse_id(m)[1] is None
+        }
+
+    # --- splits and the report's protocol ----------------------------------------------
+
+    @property
+    def fold_numbers(self) -> list[int]:
+        """The cross-validation folds (config key split.folds; none for 1)."""
+        folds = self.config["split"].get("folds", 1)
+        return list(range(1, folds + 1)) if folds > 1 else []
+
+    def report_protocol(self) -> dict:
+        """What the report says of how the figures were made (wbc.report.protocol): a
+        change reruns the sections that say it."""
+        split = self.config["split"]
+        return {
+            "group_by": split["group_by"],
+            "folds": split.get("folds", 1),
+            "val_fraction": split["val_fraction"],
+            "train_copies_in_test": split["train_copies_in_test"],
+            "backbones": {
+                m: self.settings(m)["weights"]
+                for m in self.model_ids
+                if "weights" in self.settings(m)
+            },
         }
 
     # --- the frozen-feature stage -------------------------------------------------------
