@@ -36,16 +36,11 @@ from wbc import EVAL_SPLITS, SPLITS
 from wbc import models as registry
 from wbc.imports import code_version as _code_version, use_cache_file
 from wbc.models.vgg16 import WEIGHTS_URL as VGG16_WEIGHTS_URL
+from wbc.plan import PlanError, RunPlan
 from wbc.preflight import offline_problems
 from wbc.runtime import RECAP as ERROR_RECAP, error_recap
 from wbc.report.sections import SECTIONS
-from wbc.settings import (
-    config_schema,
-    model_ids,
-    model_settings,
-    parse_id,
-    typed_from_command_line,
-)
+from wbc.settings import config_schema, typed_from_command_line
 from wbc.source import folder_fingerprint, folder_id, list_files, parse_source
 
 
@@ -225,55 +220,38 @@ def split_tables():
     return [rules.split.output[name] for name in SPLITS]
 
 
-# config key split.folds: 1, one grouped train/val split; K >= 2, also K-fold
-# cross-validation over TRAIN's source cells (rule folds, rules train_<model>_fold)
+# --- the run plan -----------------------------------------------------------------------
+# Every list that follows from the config alone (wbc.plan, unit-tested without Snakemake):
+# model ids (<model>[-<variant>][_s<seed>], wbc.settings), folds (split.folds: 1, one
+# grouped train/val split; K >= 2, also K-fold cross-validation over TRAIN's source cells),
+# crop methods, the ensemble's members, predict's candidates, the report's names.
+
+try:
+    PLAN = RunPlan(config)
+except PlanError as err:
+    raise WorkflowError(str(err)) from None
 FOLDS = config["split"]["folds"]
-FOLD_NUMBERS = list(range(1, FOLDS + 1)) if FOLDS > 1 else []
+FOLD_NUMBERS = PLAN.fold_numbers
+FAMILIES = PLAN.enabled
+MODELS = PLAN.model_ids
+CROP_METHOD = PLAN.crop_method
+CROP_METHODS = PLAN.crop_methods()
+family = PLAN.model_of
+facts = PLAN.facts
+settings = PLAN.settings
+backbone = PLAN.backbone
+backbones = PLAN.backbones
+ensemble_members = PLAN.ensemble_members
+reported_models = PLAN.reported_models
+random_backbone = PLAN.random_backbone
+titles = PLAN.titles
+reference_accuracy = PLAN.reference_accuracy
+predict_candidates = PLAN.predict_candidates
+predict_members = PLAN.predict_members
+report_protocol = PLAN.report_protocol
 
 
 # --- models (train.smk, predict.smk) ---------------------------------------------------
-# A model id is <model>[-<variant>][_s<seed>]: a registry model, one of the variants of
-# its config block, one of models.seeds (wbc.settings).
-
-FAMILIES = list(config["models"]["enabled"])
-
-
-def check_models():
-    unknown = [m for m in FAMILIES if m not in registry.MODELS]
-    if unknown:
-        raise WorkflowError(
-            f"config key 'models.enabled': {', '.join(unknown)} not in the model registry "
-            f"({', '.join(registry.MODELS)}; see workflow/scripts/wbc/models/)"
-        )
-    for member in config["models"]["ensemble"] or []:
-        if member not in MODELS:
-            raise WorkflowError(
-                f"config key 'models.ensemble': {member} is not a model of this run "
-                f"({', '.join(MODELS)})"
-            )
-
-
-MODELS = model_ids(config)
-check_models()
-# the run's crop method (its QC table feeds the split), then any other a model names
-CROP_METHOD = config["crop"]["method"]
-CROP_METHODS = list(
-    dict.fromkeys([CROP_METHOD, *(model_settings(config, m)["crop"] for m in MODELS)])
-)
-
-
-def family(model):
-    """The registry model a model id is an instance of."""
-    return parse_id(model)[0]
-
-
-def facts(model):
-    return registry.facts_of(family(model))
-
-
-def settings(model):
-    """Everything that decides a model's training (the rule's params: a change reruns it)."""
-    return model_settings(config, model)
 
 
 def id_pattern(ids):
@@ -287,34 +265,6 @@ def arrays(method, size):
     return expand(
         rules.training_arrays.output[0], method=method, size=size, split=SPLITS
     )
-
-
-def backbone(model):
-    """The VGG16 backbone a model's features come from: its weights and image size, as
-    a folder name (results/features/vgg16/<backbone>/); a random one depends on the seed.
-    """
-    s = settings(model)
-    weights = s["weights"]
-    tag = (
-        f"random{s['seed']}"
-        if weights is None
-        else "imagenet" if weights == "imagenet" else Path(weights).stem
-    )
-    return f"{tag}-{s['image_size']}px-{s['crop']}"
-
-
-def backbones():
-    """backbone name -> the settings of its features, for this run's models (variants
-    that differ only in training share their features)."""
-    found = {}
-    for model in MODELS:
-        if facts(model).inputs == "vgg16_features":
-            s = settings(model)
-            found[backbone(model)] = {
-                k: s[k]
-                for k in ("weights", "image_size", "crop", "seed", "deterministic")
-            }
-    return found
 
 
 def weights_file(weights):
@@ -385,84 +335,10 @@ def model_output(model, name):
     return expand(getattr(rules, f"train_{family(model)}").output[name], model=model)[0]
 
 
-def ensemble_members():
-    """The models the ensemble averages: config key models.ensemble, or each enabled
-    model's base settings (its first seed)."""
-    chosen = config["models"]["ensemble"]
-    if chosen:
-        return list(chosen)
-    first = {}
-    for model in MODELS:  # the base settings of each model: no variant, first seed
-        if parse_id(model)[1] is None:
-            first.setdefault(family(model), model)
-    return list(first.values())
-
-
-def reported_models():
-    """This run's models, plus the ensemble when it has at least two to vote."""
-    return MODELS + ["ensemble"] if len(ensemble_members()) > 1 else list(MODELS)
-
-
-def random_backbone(model):
-    """A model with a pre-trained backbone run without its weights (weights: null)."""
-    s = settings(model)
-    return "weights" in s and s["weights"] is None
-
-
-def titles():
-    """How the report names each model: its registry title (for a backbone run without
-    its weights, what it is: e.g. "VGG16, random backbone"), and its variant and seed.
-    """
-    named = {m: registry.facts_of(m).title for m in registry.MODELS}
-    for model in MODELS:
-        _, variant, seed = parse_id(model)
-        extra = ", ".join(x for x in (variant, seed and f"seed {seed}") if x)
-        base = facts(model).title
-        if random_backbone(model):
-            base = f"{base.split()[0]}, random backbone"
-        named[model] = base + (f" ({extra})" if extra else "")
-    return named
-
-
-def reference_accuracy():
-    """The reference study's figures (registry facts) beside each model that is not a
-    variant and has the study's weights, for the report and its captions."""
-    return {
-        m: None if random_backbone(m) else facts(m).reference_accuracy
-        for m in MODELS
-        if parse_id(m)[1] is None
-    }
-
-
 PREDICT = config["predict"]
 # the input folder, absolute, and its results folder's name (see folder_id)
-PREDICT_FOLDER = (
-    None
-    if PREDICT["input"] is None
-    else os.path.abspath(os.path.expanduser(PREDICT["input"]))
-)
+PREDICT_FOLDER = PLAN.predict_folder
 PREDICT_ID = "unset" if PREDICT_FOLDER is None else folder_id(PREDICT_FOLDER)
-
-
-def predict_candidates():
-    """The models predict chooses among: the chosen one, or for 'best' every model of
-    the run and the ensemble (by cv accuracy where the run cross-validates, else by val
-    accuracy, in their metrics.json)."""
-    chosen = PREDICT["model"]
-    if chosen not in ("best", "ensemble", *MODELS):
-        raise WorkflowError(
-            f"config key 'predict.model': {chosen} is not a model of this run; use best, "
-            f"ensemble or one of {', '.join(MODELS)}"
-        )
-    return reported_models() if chosen == "best" else [chosen]
-
-
-def predict_members():
-    """The trained models predict may load (for 'best', only the chosen one is)."""
-    chosen = PREDICT["model"]
-    if chosen == "best":
-        return MODELS
-    return ensemble_members() if chosen == "ensemble" else [chosen]
 
 
 def predict_fingerprint():
@@ -478,21 +354,6 @@ def predict_fingerprint():
 
 
 # --- report (report.smk) ---------------------------------------------------------------
-
-
-def report_protocol():
-    """What the report says of how the figures were made, from this run's config
-    (wbc.report.protocol): a change reruns the sections that say it."""
-    split = config["split"]
-    return {
-        "group_by": split["group_by"],
-        "folds": split.get("folds", 1),
-        "val_fraction": split["val_fraction"],
-        "train_copies_in_test": split["train_copies_in_test"],
-        "backbones": {
-            m: settings(m)["weights"] for m in MODELS if "weights" in settings(m)
-        },
-    }
 
 
 def rule_stages():
@@ -548,13 +409,7 @@ def benchmark_files():
             fold=FOLD_NUMBERS,
         )
     files += expand(rules.crop_shard.benchmark, method=CROP_METHODS, shard=SHARDS)
-    arrays_made = {
-        (settings(m)["crop"], settings(m)["image_size"])
-        for m in MODELS
-        if facts(m).inputs == "images"
-    }
-    arrays_made |= {(b["crop"], b["image_size"]) for b in backbones().values()}
-    for method, size in sorted(arrays_made):
+    for method, size in PLAN.arrays():
         files += expand(
             rules.training_arrays.benchmark, method=method, size=size, split=SPLITS
         )

@@ -1,0 +1,124 @@
+"""The run plan (wbc.plan) from config dicts alone: no Snakemake, milliseconds."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wbc import models as registry
+from wbc.plan import PlanError, RunPlan
+
+CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
+
+
+def plan(**models) -> RunPlan:
+    config = copy.deepcopy(CONFIG)
+    predict = models.pop("predict", None)
+    config["models"].update(models)
+    if predict:
+        config["predict"].update(predict)
+    return RunPlan(config)
+
+
+def test_default_config_trains_each_enabled_model_once_and_ensembles_them():
+    p = plan()
+    assert p.model_ids == list(CONFIG["models"]["enabled"])
+    assert p.ensemble_members() == p.model_ids
+    assert p.reported_models() == [*p.model_ids, "ensemble"]
+    assert p.predict_candidates() == p.reported_models()
+    assert p.predict_members() == p.model_ids
+
+
+def test_variants_and_seeds_make_ids_and_the_ensemble_takes_each_base_first_seed():
+    p = plan(
+        enabled=["rf", "cnn"],
+        seeds=[1, 2],
+        cnn={"variants": {"e20": {"epochs": 20}}},
+    )
+    assert p.model_ids == ["rf_s1", "rf_s2", "cnn_s1", "cnn_s2", "cnn-e20_s1", "cnn-e20_s2"]
+    assert p.ensemble_members() == ["rf_s1", "cnn_s1"]
+    assert p.ids_of("cnn") == ["cnn_s1", "cnn_s2", "cnn-e20_s1", "cnn-e20_s2"]
+    assert p.model_of("cnn-e20_s2") == "cnn"
+    assert p.settings("cnn-e20_s2")["epochs"] == 20
+    assert p.settings("cnn-e20_s2")["seed"] == 2
+    titles = p.titles()
+    assert titles["cnn-e20_s2"] == f"{registry.facts_of('cnn').title} (e20, seed 2)"
+    # variants are not compared with the reference study
+    assert set(p.reference_accuracy()) == {"rf_s1", "rf_s2", "cnn_s1", "cnn_s2"}
+
+
+def test_one_model_has_no_ensemble_and_predict_can_only_use_it():
+    p = plan(enabled=["rf"])
+    assert p.reported_models() == ["rf"]
+    assert p.predict_candidates() == ["rf"]
+
+
+def test_backbones_are_shared_by_variants_that_differ_only_in_training():
+    p = plan(
+        enabled=["vgg16"],
+        vgg16={"weights": None, "variants": {"long": {"epochs": 40}, "big": {"image_size": 96}}},
+    )
+    size = p.settings("vgg16")["image_size"]
+    seed = CONFIG["models"]["seed"]
+    crop = CONFIG["crop"]["method"]
+    assert p.backbone("vgg16") == p.backbone("vgg16-long") == f"random{seed}-{size}px-{crop}"
+    assert set(p.backbones()) == {f"random{seed}-{size}px-{crop}", f"random{seed}-96px-{crop}"}
+    assert p.arrays() == sorted({(crop, size), (crop, 96)})
+
+
+def test_arrays_cover_image_models_and_backbones_by_crop_method():
+    p = plan(
+        enabled=["rf", "vgg16", "cnn"],
+        vgg16={"weights": "imagenet"},
+        rf={"variants": {"nw": {"crop": "nucleus_window"}}},
+    )
+    crop = CONFIG["crop"]["method"]
+    made = {(crop, p.settings(m)["image_size"]) for m in ("rf", "cnn", "vgg16")}
+    made.add(("nucleus_window", p.settings("rf-nw")["image_size"]))
+    assert p.arrays() == sorted(made)
+    assert p.crop_methods() == [crop, "nucleus_window"]
+    assert p.backbone("vgg16").startswith("imagenet-")
+
+
+def test_predict_a_named_model_loads_only_it_and_the_ensemble_loads_its_members():
+    assert plan(predict={"model": "cnn"}).predict_members() == ["cnn"]
+    p = plan(predict={"model": "ensemble"}, ensemble=["rf", "cnn"])
+    assert p.predict_members() == ["rf", "cnn"]
+    assert p.predict_candidates() == ["ensemble"]
+
+
+@pytest.mark.parametrize(
+    ("models", "key"),
+    [
+        ({"enabled": ["rf", "resnet"]}, "models.enabled"),
+        ({"ensemble": ["rf", "cnn-big"]}, "models.ensemble"),
+        ({"predict": {"model": "svm"}}, "predict.model"),
+    ],
+)
+def test_a_name_that_is_not_in_the_run_names_its_config_key(models, key):
+    with pytest.raises(PlanError, match=f"config key '{key}'"):
+        plan(**models)
+
+
+def test_a_backbone_without_its_weights_is_named_for_what_it_is_and_has_no_reference():
+    p = plan(enabled=["vgg16", "cnn"], vgg16={"weights": None})
+    assert p.random_backbone("vgg16") and not p.random_backbone("cnn")
+    assert p.titles()["vgg16"] == "VGG16, random backbone"
+    assert p.reference_accuracy()["vgg16"] is None
+    assert p.reference_accuracy()["cnn"] == registry.facts_of("cnn").reference_accuracy
+    assert p.report_protocol()["backbones"] == {"vgg16": None}
+    with_weights = plan(enabled=["vgg16"], vgg16={"weights": "imagenet"})
+    assert with_weights.titles()["vgg16"] == registry.facts_of("vgg16").title
+    assert (
+        with_weights.reference_accuracy()["vgg16"] == registry.facts_of("vgg16").reference_accuracy
+    )
+
+
+def test_folds_number_from_one_and_one_fold_means_none():
+    p = plan()
+    assert p.fold_numbers == []
+    p.config["split"]["folds"] = 5
+    assert p.fold_numbers == [1, 2, 3, 4, 5]

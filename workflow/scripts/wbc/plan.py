@@ -1,0 +1,228 @@
+"""The run plan: every list the rules need that follows from the config alone (model ids,
+their registry models, the ensemble's members, the reported models, the feature stages,
+predict's candidates) and the config's cross-checks.
+
+Read by the Snakefile at parse time (standard library only) and unit-tested without
+Snakemake: ``workflow/rules/common.smk`` keeps only what needs Snakemake (paths of rules'
+outputs, wildcards, the source cache).
+
+Words: a *model* is a registry entry (``rf``, ``cnn``: ``wbc.models.MODELS``); a *model id*
+is one trained instance of it, ``<model>[-<variant>][_s<seed>]`` (``cnn-e20_s2``).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from . import models as registry
+from .settings import model_ids, model_settings, parse_id
+
+
+class PlanError(ValueError):
+    """A config value the plan cannot follow; the message names the key and the fix."""
+
+
+class RunPlan:
+    """What a config asks the workflow to do, as lists the rules read."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.check()
+
+    # --- models ----------------------------------------------------------------------
+
+    @cached_property
+    def model_ids(self) -> list[str]:
+        """Every model id the run trains (wbc.settings.model_ids)."""
+        return model_ids(self.config)
+
+    @property
+    def enabled(self) -> list[str]:
+        """The registry models the run trains (config key models.enabled)."""
+        return list(self.config["models"]["enabled"])
+
+    @staticmethod
+    def model_of(model_id: str) -> str:
+        """The registry model a model id is an instance of."""
+        return parse_id(model_id)[0]
+
+    def facts(self, model_id: str):
+        return registry.facts_of(self.model_of(model_id))
+
+    def settings(self, model_id: str) -> dict:
+        """Everything that decides a model id's training (its rule's params)."""
+        return model_settings(self.config, model_id)
+
+    def ids_of(self, model: str) -> list[str]:
+        """The run's model ids of registry model ``model``."""
+        return [m for m in self.model_ids if self.model_of(m) == model]
+
+    def keras_ids(self) -> list[str]:
+        return [m for m in self.model_ids if self.facts(m).keras]
+
+    def ensemble_members(self) -> list[str]:
+        """The model ids the ensemble averages: config key models.ensemble, or each
+        enabled model's base settings (no variant, first seed)."""
+        chosen = self.config["models"]["ensemble"]
+        if chosen:
+            return list(chosen)
+        first: dict[str, str] = {}
+        for model_id in self.model_ids:
+            if parse_id(model_id)[1] is None:
+                first.setdefault(self.model_of(model_id), model_id)
+        return list(first.values())
+
+    def reported_models(self) -> list[str]:
+        """The run's model ids, plus the ensemble when it has at least two to vote."""
+        ids = list(self.model_ids)
+        return ids + ["ensemble"] if len(self.ensemble_members()) > 1 else ids
+
+    def random_backbone(self, model_id: str) -> bool:
+        """A model with a pre-trained backbone run without its weights (weights: null)."""
+        s = self.settings(model_id)
+        return "weights" in s and s["weights"] is None
+
+    def titles(self) -> dict[str, str]:
+        """How the report names each model: its registry title (for a backbone run without
+        its weights, what it is: e.g. "VGG16, random backbone"), its variant and seed."""
+        named = {m: registry.facts_of(m).title for m in registry.MODELS}
+        for model_id in self.model_ids:
+            _, variant, seed = parse_id(model_id)
+            extra = ", ".join(x for x in (variant, seed and f"seed {seed}") if x)
+            base = self.facts(model_id).title
+            if self.random_backbone(model_id):
+                base = f"{base.split()[0]}, random backbone"
+            named[model_id] = base + (f" ({extra})" if extra else "")
+        return named
+
+    def reference_accuracy(self) -> dict[str, float | None]:
+        """The reference study's figure beside each model id that is not a variant and
+        has the study's weights (a random backbone is not the study's model)."""
+        return {
+            m: None if self.random_backbone(m) else self.facts(m).reference_accuracy
+            for m in self.model_ids
+            if parse_id(m)[1] is None
+        }
+
+    # --- splits and the report's protocol ----------------------------------------------
+
+    @property
+    def fold_numbers(self) -> list[int]:
+        """The cross-validation folds (config key split.folds; none for 1)."""
+        folds = self.config["split"].get("folds", 1)
+        return list(range(1, folds + 1)) if folds > 1 else []
+
+    def report_protocol(self) -> dict:
+        """What the report says of how the figures were made (wbc.report.protocol): a
+        change reruns the sections that say it."""
+        split = self.config["split"]
+        return {
+            "group_by": split["group_by"],
+            "folds": split.get("folds", 1),
+            "val_fraction": split["val_fraction"],
+            "train_copies_in_test": split["train_copies_in_test"],
+            "backbones": {
+                m: self.settings(m)["weights"]
+                for m in self.model_ids
+                if "weights" in self.settings(m)
+            },
+        }
+
+    # --- the frozen-feature stage -------------------------------------------------------
+
+    def backbone(self, model_id: str) -> str:
+        """The backbone a model id's features come from, as a folder name
+        (``results/features/vgg16/<backbone>/``): its weights, image size and crop method;
+        a random backbone depends on the seed."""
+        s = self.settings(model_id)
+        weights = s["weights"]
+        if weights is None:
+            tag = f"random{s['seed']}"
+        else:
+            tag = "imagenet" if weights == "imagenet" else Path(weights).stem
+        return f"{tag}-{s['image_size']}px-{s['crop']}"
+
+    def backbones(self) -> dict[str, dict]:
+        """backbone name -> the settings of its features, for this run's model ids
+        (variants that differ only in training share their features)."""
+        found = {}
+        for model_id in self.model_ids:
+            if self.facts(model_id).inputs == "vgg16_features":
+                s = self.settings(model_id)
+                found[self.backbone(model_id)] = {
+                    k: s[k] for k in ("weights", "image_size", "crop", "seed", "deterministic")
+                }
+        return found
+
+    def arrays(self) -> list[tuple[str, int]]:
+        """The training arrays the run needs, as (crop method, image size): those of the
+        image models and of the backbones."""
+        made = {
+            (self.settings(m)["crop"], self.settings(m)["image_size"])
+            for m in self.model_ids
+            if self.facts(m).inputs == "images"
+        }
+        made |= {(b["crop"], b["image_size"]) for b in self.backbones().values()}
+        return sorted(made)
+
+    # --- crops and folds ---------------------------------------------------------------
+
+    @property
+    def crop_method(self) -> str:
+        """The run's crop method (crop.method): its QC table feeds the split."""
+        return self.config["crop"]["method"]
+
+    def crop_methods(self) -> list[str]:
+        """Every crop method the run makes: its own, then any other a model names."""
+        named = [self.settings(m)["crop"] for m in self.model_ids]
+        return list(dict.fromkeys([self.crop_method, *named]))
+
+    # --- predict ---------------------------------------------------------------------
+
+    @property
+    def predict_model(self) -> str:
+        return self.config["predict"]["model"]
+
+    @property
+    def predict_folder(self) -> str | None:
+        """predict.input, absolute, or None."""
+        folder = self.config["predict"]["input"]
+        return None if folder is None else os.path.abspath(os.path.expanduser(folder))
+
+    def predict_candidates(self) -> list[str]:
+        """The models predict chooses among: the chosen one, or for 'best' every model
+        of the run and the ensemble."""
+        chosen = self.predict_model
+        return self.reported_models() if chosen == "best" else [chosen]
+
+    def predict_members(self) -> list[str]:
+        """The trained model ids predict may load."""
+        chosen = self.predict_model
+        if chosen == "best":
+            return list(self.model_ids)
+        return self.ensemble_members() if chosen == "ensemble" else [chosen]
+
+    # --- cross-checks ----------------------------------------------------------------
+
+    def check(self) -> None:
+        """The checks the schema cannot make: names that must be models of this run."""
+        unknown = [m for m in self.enabled if m not in registry.MODELS]
+        if unknown:
+            raise PlanError(
+                f"config key 'models.enabled': {', '.join(unknown)} not in the model "
+                f"registry ({', '.join(registry.MODELS)}; see workflow/scripts/wbc/models/)"
+            )
+        for member in self.config["models"]["ensemble"] or []:
+            if member not in self.model_ids:
+                raise PlanError(
+                    f"config key 'models.ensemble': {member} is not a model of this run "
+                    f"({', '.join(self.model_ids)})"
+                )
+        chosen = self.predict_model
+        if chosen not in ("best", "ensemble", *self.model_ids):
+            raise PlanError(
+                f"config key 'predict.model': {chosen} is not a model of this run; use "
+                f"best, ensemble or one of {', '.join(self.model_ids)}"
+            )
