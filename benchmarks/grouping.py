@@ -223,6 +223,7 @@ def no_originals(features, by_image, split_of, label_of, args) -> None:
     start, cpu = time.perf_counter(), time.process_time()
     rows = G.assign_groups(G.match_shard(train, None), train)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    write_tsv(args.outdir / "groups_no_originals.tsv", rows, getattr(G, "GROUP_COLUMNS", None))
     group = {r["image"]: r["group"] for r in rows}
     truth = {i: by_image[i]["group"] for i in train}
     purity, completeness = G.cluster_agreement(truth, group)
