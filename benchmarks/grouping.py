@@ -1,14 +1,24 @@
 """Source groups (wbc.groups) on the full archive: quality, distributions and timings.
 
-    .venv/bin/python benchmarks/grouping.py [--outdir /tmp/groups-full] [--processes 2]
-        [--shards 16] [--subsets 1000 3000] [--exact-sample 300] [--scratch /tmp/wbc-groups]
+    .venv/bin/python benchmarks/grouping.py [--code DIR] [--outdir /tmp/groups-full]
+        [--processes 2] [--shards 64] [--reference results/groups.tsv] [--no-originals]
+        [--subsets 1000 3000] [--exact-sample 300] [--scratch /tmp/wbc-groups]
 
 Runs what the workflow would: the index of the originals, then shard jobs (describe +
-match, one process per shard, ``--processes`` at a time), then the collecting step
-(``assign_groups``). Writes ``<outdir>/groups.tsv`` (every cell image, ids relative to the
-dataset root) and prints the summary. Then times the no-originals near-duplicate grouping
-on TRAIN subsets and scores it against the original-matched groups, and checks the
-bag-of-words shortlist against matching every original on a sample.
+match, one process per shard, ``--processes`` at a time, a fresh process each as Snakemake
+starts one), then the collecting step (``assign_groups``). Writes ``<outdir>/groups.tsv``
+(every cell image, ids relative to the dataset root) and prints the summary.
+
+Before and after side by side: ``--code`` names the ``workflow/scripts`` folder whose
+``wbc`` package runs (default: this checkout's), e.g. today's main unpacked with
+``git archive main workflow/scripts | tar -x -C /tmp/before``; run once per version with
+the other's ``groups.tsv`` as ``--reference`` (share of images in the same group, and the
+disagreements). ``--no-originals`` then groups TRAIN as a user's folder without
+``dataset-master/`` (the workflow's path: every image unmatched, near duplicates linked)
+and scores its grouped split against the groups with originals (the truth): the share of
+val images whose source cell also has images in train. ``--subsets`` times the
+no-originals grouping on TRAIN subsets; ``--exact-sample`` checks the bag-of-words
+shortlist against matching every original.
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ import hashlib
 import multiprocessing
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -25,10 +37,31 @@ from pathlib import Path
 
 import numpy as np
 
-from common import require_archive, unpacked
-from wbc import groups as G
-from wbc.dataset import scan_dataset, write_tsv
-from wbc.source import shard_of
+from common import REPO, require_archive, unpacked
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--code", type=Path, default=REPO / "workflow" / "scripts")
+    parser.add_argument("--outdir", type=Path, default=Path("/tmp/groups-full"))
+    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "wbc-groups")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--shards", type=int, default=64)
+    parser.add_argument("--reference", type=Path, help="a groups.tsv to compare with")
+    parser.add_argument("--no-originals", action="store_true")
+    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--subsets", type=int, nargs="*", default=[])
+    parser.add_argument("--exact-sample", type=int, default=0)
+    return parser.parse_args()
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None:  # the wbc package of the version measured
+    sys.path.insert(0, str(ARGS.code.resolve()))
+from wbc import groups as G  # noqa: E402
+from wbc.dataset import scan_dataset, write_tsv  # noqa: E402
+from wbc.source import shard_of  # noqa: E402
 
 
 def run_shard(job: tuple[list[tuple[str, str]], str, str]) -> tuple[list[dict], float, float]:
@@ -56,17 +89,15 @@ def subset(images: list[str], n: int) -> list[str]:
     return sorted(images, key=lambda i: hashlib.sha1(i.encode()).hexdigest())[:n]
 
 
+def load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--outdir", type=Path, default=Path("/tmp/groups-full"))
-    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "wbc-groups")
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--shards", type=int, default=16)
-    parser.add_argument("--subsets", type=int, nargs="*", default=[1000, 3000])
-    parser.add_argument("--exact-sample", type=int, default=300)
-    args = parser.parse_args()
+    args = ARGS
     args.outdir.mkdir(parents=True, exist_ok=True)
     (args.scratch / "shards").mkdir(parents=True, exist_ok=True)
+    print(f"code: {args.code}; {load()}")
 
     root = unpacked(require_archive(), args.scratch / "data")
     entries = scan_dataset(root)
@@ -76,12 +107,13 @@ def main():
 
     originals = G.find_originals(root)
     index_path = args.scratch / "index.npz"
-    start = time.perf_counter()
+    stage_start = start = time.perf_counter()
+    cpu = time.process_time()
     index = G.build_index(originals, index_path)
-    index_s = time.perf_counter() - start
+    index_s, index_cpu = time.perf_counter() - start, time.process_time() - cpu
     print(
         f"index: {len(index.names)} originals, {len(index.desc)} descriptors (with mirrors), "
-        f"{len(index.vocabulary.idf)} words, built in {index_s:.1f} s, "
+        f"{len(index.vocabulary.idf)} words, built in {index_s:.1f} s ({index_cpu:.1f} s CPU), "
         f"{index_path.stat().st_size / 1e6:.1f} MB"
     )
     families = Counter(index.family.tolist())
@@ -103,7 +135,8 @@ def main():
     # one BLAS thread per process: each shard job has one core
     os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
     start = time.perf_counter()
-    with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(args.processes, maxtasksperchild=1) as pool:  # a fresh process per job
         results = pool.map(run_shard, jobs, chunksize=1)
     shards_s = time.perf_counter() - start
     rows = [row for shard_rows, _, _ in results for row in shard_rows]
@@ -113,26 +146,104 @@ def main():
     start = time.perf_counter()
     features = G.load_features(job[1] for job in jobs)
     load_s = time.perf_counter() - start
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     groups = G.assign_groups(rows, features, index.related)
-    collect_s = time.perf_counter() - start
-    write_tsv(args.outdir / "groups.tsv", groups, G.GROUP_COLUMNS)
+    collect_s, collect_cpu = time.perf_counter() - start, time.process_time() - cpu
+    stage_s = time.perf_counter() - stage_start
+    columns = getattr(G, "GROUP_COLUMNS", None)
+    write_tsv(args.outdir / "groups.tsv", groups, columns)
     n = len(groups)
     print(
         f"shard jobs: {len(jobs)} shards, {args.processes} processes, {shards_s:.1f} s wall "
         f"({shards_s / n * 1000:.1f} ms/image wall); CPU per image: describe "
         f"{describe_cpu / n * 1000:.1f} ms + match {match_cpu / n * 1000:.1f} ms"
     )
-    print(f"collect: load features {load_s:.1f} s, assign_groups {collect_s:.1f} s")
+    print(
+        f"collect: load features {load_s:.1f} s, assign_groups {collect_s:.1f} s "
+        f"({collect_cpu:.1f} s CPU)"
+    )
+    print(f"grouping stage (index + shards + collect): {stage_s:.1f} s wall; {load()}")
     print(f"wrote {args.outdir / 'groups.tsv'} ({n} rows)")
     summarize(groups, split_of, label_of, G.read_original_labels(root))
-
     by_image = {r["image"]: r for r in groups}
+    if args.reference:
+        compare(by_image, args.reference)
+    if args.no_originals:
+        no_originals(features, by_image, split_of, label_of, args)
     check_shortlist(index, features, by_image, args.exact_sample)
     train = [r["image"] for r in groups if split_of[r["image"]] == "TRAIN"]
     for size in args.subsets:
         near_duplicates(features, by_image, subset(train, size))
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+def compare(by_image: dict, reference: Path) -> None:
+    """Share of images whose group holds the same images as in ``reference`` (names may
+    differ), with purity/completeness, and the disagreements."""
+    import csv
+
+    with open(reference, newline="") as fh:
+        ref = {r["image"]: r for r in csv.DictReader(fh, delimiter="\t")}
+    images = sorted(set(ref) & set(by_image))
+    mine = {i: by_image[i]["group"] for i in images}
+    theirs = {i: ref[i]["group"] for i in images}
+    purity, completeness = G.cluster_agreement(theirs, mine)
+    # an image agrees when its group's majority reference group is its own reference group
+    # and its reference group's majority group here is its own group
+    major_ref = {g: c.most_common(1)[0][0] for g, c in _tally(mine, theirs).items()}
+    major_mine = {g: c.most_common(1)[0][0] for g, c in _tally(theirs, mine).items()}
+    differ = [
+        i for i in images if major_ref[mine[i]] != theirs[i] or major_mine[theirs[i]] != mine[i]
+    ]
+    print(
+        f"\nvs {reference}: {len(images)} images in both; same group for "
+        f"{len(images) - len(differ)} ({1 - len(differ) / len(images):.2%}); purity "
+        f"{purity:.4f}, completeness {completeness:.4f}; disagreements {len(differ)}:"
+    )
+    for i in differ[:40]:
+        print(
+            f"  {i}: here {mine[i]} ({by_image[i]['match']} {by_image[i]['votes']}), "
+            f"reference {theirs[i]} ({ref[i]['match']} {ref[i]['votes']})"
+        )
+
+
+def _tally(by: dict, of: dict) -> dict:
+    out: dict = defaultdict(Counter)
+    for image, g in by.items():
+        out[g][of[image]] += 1
+    return out
+
+
+def no_originals(features, by_image, split_of, label_of, args) -> None:
+    """TRAIN grouped as a folder without originals (the workflow's path), split as the
+    workflow splits it; leaks scored against the groups found with the originals."""
+    from wbc.splits import grouped_split
+
+    train = {i: f for i, f in features.items() if split_of[i] == "TRAIN"}
+    start, cpu = time.perf_counter(), time.process_time()
+    rows = G.assign_groups(G.match_shard(train, None), train)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    write_tsv(args.outdir / "groups_no_originals.tsv", rows, getattr(G, "GROUP_COLUMNS", None))
+    group = {r["image"]: r["group"] for r in rows}
+    truth = {i: by_image[i]["group"] for i in train}
+    purity, completeness = G.cluster_agreement(truth, group)
+    doubt = Counter(r.get("doubt", "") for r in rows)
+    print(
+        f"\nno originals, all TRAIN ({len(train)} images, {len(set(truth.values()))} true "
+        f"cells): {len(set(group.values()))} groups in {wall:.1f} s wall, {cpu:.1f} s CPU "
+        f"({load()}); vs the groups with originals: purity {purity:.4f}, completeness "
+        f"{completeness:.4f}; doubt column: {dict(doubt)}"
+    )
+    for name, g in (("no originals", group), ("with originals", truth)):
+        split_rows = [{"image": i, "label": label_of[i], "group": g[i]} for i in sorted(train)]
+        tr, val = grouped_split(split_rows, args.val_fraction, args.seed)
+        seen = {truth[r["image"]] for r in tr}
+        leaks = [r for r in val if truth[r["image"]] in seen]
+        per_class = Counter(label_of[r["image"]] for r in leaks)
+        print(
+            f"  grouped split, groups {name}: {len(leaks)} of {len(val)} val images "
+            f"({len(leaks) / len(val):.2%}) are copies of a cell in train; {dict(per_class)}"
+        )
 
 
 def summarize(groups, split_of, label_of, labels) -> None:

@@ -29,6 +29,7 @@ byte-identical outputs.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,9 +47,13 @@ from .runtime import UserError
 ORIGINALS_DIR = "dataset-master/dataset-master/JPEGImages"
 ORIGINAL_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
-# Every image is described in the cell images' frame: 320x240 grey (an original is
-# downscaled to it, as TEST_SIMPLE's copies of the originals are).
-FRAME = (320, 240)
+# Every image is described in half the cell images' frame: 160x120 grey (an original is
+# downscaled to it, as TEST_SIMPLE's copies of the originals are to 320x240). SIFT doubles
+# its input first, so the finest keypoints are those of the 320x240 images blurred a
+# little: these slides have little detail there. Measured on TRAIN images against all 367
+# originals: SIFT 6 ms per image instead of 15, ~150 keypoints instead of ~220, the same
+# best original for every image, the lowest winning votes 21 (18 at 320x240).
+FRAME = (160, 120)
 N_FEATURES = 300
 # Half OpenCV's default (0.04): these blurry, low-contrast slides give ~80 keypoints a
 # cell image at 0.04, ~230 at 0.02. On 400 TRAIN images matched against every original,
@@ -59,7 +64,7 @@ RATIO = 0.75  # Lowe's ratio test: nearest < RATIO x second nearest
 # Black fill left by rotations and shifts: grey level at most FILL_GREY. Keypoints are kept
 # FILL_MARGIN px and half their size away from it.
 FILL_GREY = 16
-FILL_MARGIN = 4
+FILL_MARGIN = 2
 
 # Originals verified per image after bag-of-words retrieval (of 367 in Kaggle's archive);
 # an image that gets fewer than STRONG_VOTES from them is matched against every original
@@ -68,31 +73,49 @@ SHORTLIST = 32
 VOCABULARY_WORDS = 1024
 VOCABULARY_SAMPLE = 100_000  # descriptors the k-means is trained on, at most
 
-# Votes (ratio-test matches) on the full archive: the best original gets median 84, 1% of
-# images fewer than 33, the lowest true match 12 (a blurred copy); a runner-up not related
-# to the best (see RELATED_VOTES) gets median 1, 99.9% of images at most 4, at most 7.
+# Votes (ratio-test matches) on the full archive at 320x240: the best original gets median
+# 84, 1% of images fewer than 33, the lowest true match 12 (a blurred copy); a runner-up
+# not related to the best (see RELATED_VOTES) gets median 1, 99.9% of images at most 4, at
+# most 7. At 160x120 (a sample of 78 TRAIN images) the best gets ~25 % fewer (median 66,
+# lowest 21), the runner-up as few (at most 7).
 MIN_VOTES = 10  # fewer: noise, "unmatched"; a runner-up with as many is a real match too
-STRONG_VOTES = 25  # fewer: "weak" (15 of 10,028 images)
+STRONG_VOTES = 20  # fewer: "weak" (25 at 320x240: 15 of 10,028 images)
 # Kaggle's originals include the same field photographed twice (BloodImage_00230 and
 # 00257: one neutrophil, shifted) and overlapping fields: 39 pairs. An original's votes for
 # another (its own descriptors, every other original competing) are <= 3 for unrelated
 # pairs and 4 to 103 for those, all geometrically consistent; in a small index noise votes
 # rise (fewer competitors), the geometry check does not. Merging two sources costs a
-# little balance, splitting one is a leak: the thresholds sit low.
-RELATED_VOTES = 5
-RELATED_INLIERS = 5
+# little balance, splitting one is a leak: the thresholds sit low. At 160x120 (~25 % fewer
+# keypoints) 5 and 5 lost BloodImage_00040-00041 (5 inliers at 320x240); 4 and 4 keep all
+# 39 pairs and add 4 (00207-00279 and 00398-00408 with 4 inliers, 00225-00264 with 6,
+# 00276-00277, already one family).
+RELATED_VOTES = 4
+RELATED_INLIERS = 4
 
 # Near-duplicate verification
 DUP_CANDIDATES = 10  # look-alikes verified per image
 DUP_MIN_INLIERS = 12  # keypoints consistent with one affine map that link two images
-RANSAC_PIXELS = 3.0  # in the 320x240 frame
+DUP_ROUNDS = 50  # rounds of linking at most (a few suffice: components merge fast)
+
+# When a group cannot vouch for itself (the ``doubt`` column of groups.tsv, empty when it
+# can): WEAK_LINK, it holds together only through a link of fewer than DUP_STRONG_INLIERS
+# inliers or a weak or ambiguous match to an original (a link near the threshold says
+# that others may have fallen just below it: a source split, a leak); GIANT, it holds
+# more than GIANT_SHARE of the images and more than GIANT_MIN (links chained through
+# unrelated images). Kaggle's largest source holds 3 % of TRAIN.
+DUP_STRONG_INLIERS = 20
+GIANT_SHARE, GIANT_MIN = 0.1, 100
+WEAK_LINK, GIANT = "weak_link", "giant"
+RANSAC_PIXELS = 1.5  # in the 160x120 frame (3 px of a 320x240 image)
 
 MATCHED, WEAK, AMBIGUOUS, UNMATCHED, UNREADABLE = (
     "matched", "weak", "ambiguous", "unmatched", "unreadable"
 )  # fmt: skip
 MATCH_COLUMNS = ("image", "original", "votes", "runner_up", "runner_up_votes", "match")
-GROUP_COLUMNS = ("image", "group", "original", "votes", "runner_up", "runner_up_votes", "match")
-INDEX_VERSION = 2
+GROUP_COLUMNS = (
+    "image", "group", "original", "votes", "runner_up", "runner_up_votes", "match", "doubt"
+)  # fmt: skip
+INDEX_VERSION = 3
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +136,7 @@ def _grey_frame(rgb: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Features:
-    """SIFT keypoints of one image in the 320x240 frame, in a canonical row order."""
+    """SIFT keypoints of one image in the ``FRAME``, in a canonical row order."""
 
     xy: np.ndarray  # (n, 2) float32 keypoint positions
     desc: np.ndarray  # (n, 128) uint8 descriptors
@@ -149,7 +172,7 @@ def _features(grey: np.ndarray) -> Features:
 
 
 def describe(image_path: str | Path) -> Features | None:
-    """SIFT features of one image, grey and resized to the 320x240 frame.
+    """SIFT features of one image, grey and resized to the ``FRAME``.
 
     ``None`` when the file cannot be decoded (missing, empty, truncated, not an image): the
     shard goes on and the row says ``unreadable``. A readable image without keypoints
@@ -332,6 +355,7 @@ class Index:
     desc: np.ndarray  # (n, 128) float32 (whole numbers)
     owner: np.ndarray  # (n,) int32 position in ``names``; ascending
     starts: np.ndarray  # rows of original k: starts[k] to starts[k + 1]
+    side_starts: np.ndarray  # rows of original k plain: side 2k, mirrored: side 2k + 1
     norms: np.ndarray  # squared norm of each row
     vocabulary: Vocabulary
     bow: np.ndarray  # (2 x originals, words): tf-idf of each original, then its mirror
@@ -340,7 +364,7 @@ class Index:
 
 
 def build_index(originals: Sequence[str | Path], path: str | Path) -> Index:
-    """Describe each original (downscaled to 320x240, grey) and its horizontal mirror
+    """Describe each original (downscaled to the ``FRAME``, grey) and its horizontal mirror
     (SIFT is rotation- but not mirror-invariant; mirror + rotation covers vertical flips
     too), find the originals that show the same field, save it all to one ``.npz``. An
     unreadable or blank original is skipped with a warning."""
@@ -369,6 +393,7 @@ def build_index(originals: Sequence[str | Path], path: str | Path) -> Index:
         "names": np.array(names, dtype=str),
         "desc": np.concatenate([f.desc for f in per_side]),
         "owner": np.repeat(np.arange(len(names), dtype=np.int32), sizes),
+        "sides": np.array([len(f) for f in per_side], np.int64),
         "centres": vocabulary.centres,
         "idf": vocabulary.idf,
         "bow": vocabulary.vectors(words),
@@ -382,25 +407,22 @@ def build_index(originals: Sequence[str | Path], path: str | Path) -> Index:
 
 def _related_originals(index: Index, per_side: Sequence[Features]) -> list[tuple[int, int, int]]:
     """Pairs (a, b, inliers), a < b, of originals that show the same field: a's own
-    descriptors give b ``RELATED_VOTES`` or more ratio-test votes (every original but a
-    competing), and ``RELATED_INLIERS`` or more of those agree on one shift (rotation,
-    scale) of the slide under the microscope. Votes alone are noise in a small index."""
+    descriptors give b ``RELATED_VOTES`` or more ratio-test votes (every other original
+    competing; their plain sides only: a field photographed twice is not mirrored), and
+    ``RELATED_INLIERS`` or more of those agree on one shift (rotation, scale) of the slide
+    under the microscope. Votes alone are noise in a small index. (A bag-of-words
+    shortlist of 32 originals lost 6 of the 39 pairs: fields that overlap in part.)"""
     row_xy = np.concatenate([f.xy for f in per_side])  # index rows: plain, mirror, plain...
-    starts = index.starts
     found: dict[tuple[int, int], int] = {}
     for a, feats in enumerate(per_side[0::2]):
-        q = feats.desc.astype(np.float32)
-        d2 = _sq_norms(q)[:, None] + index.norms[None] - 2 * (q @ index.desc.T)
-        d2[:, starts[a] : starts[a + 1]] = np.inf  # not itself
-        nearest, d1, d2nd = _two_smallest(np.minimum.reduceat(d2, starts[:-1], axis=1))
-        ok = d1 < RATIO**2 * d2nd
-        votes = np.bincount(nearest[ok], minlength=len(index.names))
-        for b in np.flatnonzero(votes >= RELATED_VOTES).tolist():
-            mine = np.flatnonzero(ok & (nearest == b))
-            rows = starts[b] + np.argmin(d2[mine, starts[b] : starts[b + 1]], axis=1)
+        n = len(index.names)
+        picked, votes, nearest_row, ok = _votes(feats.desc, index, n, exclude=a, plain=True)
+        for k in np.flatnonzero(votes >= RELATED_VOTES).tolist():
+            b = int(picked[k])
+            mine = np.flatnonzero(ok & (index.owner[nearest_row] == b))
             _, inliers = cv2.estimateAffinePartial2D(
                 feats.xy[mine],
-                row_xy[rows],
+                row_xy[nearest_row[mine]],
                 method=cv2.RANSAC,
                 ransacReprojThreshold=RANSAC_PIXELS,
             )
@@ -409,7 +431,7 @@ def _related_originals(index: Index, per_side: Sequence[Features]) -> list[tuple
                 "originals %s -> %s: %d votes, %d agree",
                 index.names[a],
                 index.names[b],
-                votes[b],
+                votes[k],
                 agreeing,
             )
             if agreeing >= RELATED_INLIERS:
@@ -437,6 +459,7 @@ def _index_from(arrays: Mapping[str, np.ndarray]) -> Index:
         desc=desc,
         owner=arrays["owner"],
         starts=np.searchsorted(arrays["owner"], np.arange(len(names) + 1)),
+        side_starts=np.concatenate([[0], np.cumsum(arrays["sides"])]),
         norms=_sq_norms(desc),
         vocabulary=Vocabulary(arrays["centres"], arrays["idf"]),
         bow=arrays["bow"],
@@ -458,28 +481,42 @@ def _two_smallest(d2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return nearest, two[..., 0], two[..., 1]
 
 
-def _original_votes(
-    desc: np.ndarray, index: Index, size: int, exclude: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def _votes(
+    desc: np.ndarray, index: Index, size: int, exclude: int | None = None, plain: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The ``size`` originals most like the image by bag of words (all of them when size
-    is their number), and the ratio-test votes of the image's descriptors for each.
+    is their number; never ``exclude``) and the ratio-test votes of the image's
+    descriptors for each; also each descriptor's nearest index row and whether it passed.
 
-    The second neighbour is the nearest descriptor of *another* original (per-original
-    minima), so an original's own mirror image or repeated texture never vetoes its votes.
+    Of a shortlisted original only its side (plain or mirrored) more like the image is
+    matched, unless every original is: a copy is flipped or not, and its bag of words
+    tells which (half the work); with ``plain``, only plain sides. The second neighbour
+    is the nearest descriptor of *another* original (per-original minima), so an
+    original's own mirror image or repeated texture never vetoes its votes.
     """
-    vocab = index.vocabulary
-    score = index.bow @ vocab.vectors([vocab.words(desc)])[0]
-    score = np.maximum(score[0::2], score[1::2])  # an original or its mirror
-    picked = np.sort(np.argsort(-score, kind="stable")[:size])
-    picked = picked[picked != exclude]
-    rows = np.concatenate([np.arange(index.starts[o], index.starts[o + 1]) for o in picked])
+    vocab, n = index.vocabulary, len(index.names)
+    side_score = (index.bow @ vocab.vectors([vocab.words(desc)])[0]).reshape(-1, 2)
+    score = side_score.max(1)  # an original or its mirror
+    if exclude is not None:
+        score[exclude] = -np.inf
+    picked = np.sort(np.argsort(-score, kind="stable")[: min(size, n - (exclude is not None))])
+    if plain:
+        sides = 2 * picked[:, None]
+    elif size >= n:
+        sides = np.stack([2 * picked, 2 * picked + 1], axis=1)
+    else:
+        better = (side_score[picked, 1] > side_score[picked, 0]).astype(int)
+        sides = (2 * picked + better)[:, None]
+    lo, hi = index.side_starts[sides], index.side_starts[sides + 1]
+    rows = np.concatenate([np.arange(a, b) for a, b in zip(lo.ravel(), hi.ravel(), strict=True)])
     q = desc.astype(np.float32)
     d2 = _sq_norms(q)[:, None] + index.norms[rows][None] - 2 * (q @ index.desc[rows].T)
-    sizes = index.starts[picked + 1] - index.starts[picked]
+    sizes = (hi - lo).sum(1)
     per_original = np.minimum.reduceat(d2, np.cumsum(sizes) - sizes, axis=1)
     nearest, d1, d2nd = _two_smallest(per_original)
     ok = d1 < RATIO**2 * d2nd
-    return picked, np.bincount(nearest[ok], minlength=len(picked))
+    nearest_row = rows[np.argmin(d2, axis=1)]
+    return picked, np.bincount(nearest[ok], minlength=len(picked)), nearest_row, ok
 
 
 def match_shard(
@@ -510,9 +547,9 @@ def match_shard(
         if index is None or len(feats) == 0:
             row["match"] = UNMATCHED
             continue
-        picked, votes = _original_votes(feats.desc, index, shortlist)
+        picked, votes, _, _ = _votes(feats.desc, index, shortlist)
         if votes.max() < STRONG_VOTES and len(picked) < len(index.names):
-            picked, votes = _original_votes(feats.desc, index, len(index.names))
+            picked, votes, _, _ = _votes(feats.desc, index, len(index.names))
         order = np.lexsort((picked, -votes))  # most votes first, ties to the first name
         best = picked[order[0]]
         second = picked[order[1]] if len(order) > 1 else best
@@ -539,63 +576,108 @@ def near_duplicate_links(
     candidates: int = DUP_CANDIDATES,
     queries: Iterable[str] | None = None,
 ) -> list[tuple[str, str, int]]:
-    """Pairs of images that are augmented copies of one another: ``(a, b, inliers)``, a < b.
+    """Pairs of images that are augmented copies of one another: ``(a, b, inliers)``, a < b,
+    enough of them that every source's copies end up connected.
 
     Retrieval: tf-idf bag-of-words vectors (a vocabulary trained on these images) of each
-    image and of its mirror give each image its ``candidates`` most similar others.
-    Verification: ratio-test matches of an image's descriptors (plain, then mirrored)
-    within the candidate's, then the inliers of an affine map (RANSAC: rotation, zoom,
-    shear, shift, flip) between the matched keypoints; ``DUP_MIN_INLIERS`` or more link
-    the pair. The ratio test within one image is permissive (unrelated look-alike slides
-    reach ~17 matches), the geometry much less so. With ``queries``, only pairs with a
-    query image are looked for. Work is linear in the number of images but for the
-    (blocked, cheap) similarity product.
+    image and of its mirror; similarity is the better of an image's plain and mirrored
+    vectors' cosines with the other's plain vector. Verification (``pair_inliers``):
+    ratio-test matches, then the inliers of an affine map (RANSAC: rotation, zoom, shear,
+    shift, flip); ``DUP_MIN_INLIERS`` or more link the pair.
+
+    Rounds until nothing new links: each image verifies its ``candidates`` most similar
+    images *outside its own component so far*; a component that grew sends its images
+    again. A source with hundreds of copies fills an image's shortlist with siblings in
+    one round (the copies then fell apart into several components, each a leak); here its
+    components keep asking until they find one another. At the end, every image's
+    ``candidates`` most similar images outside its group failed the verification. Each
+    pair is verified once, in a direction fixed by the two images' content, so names,
+    folders and unrelated images change no verdict. With ``queries``, only query images
+    ask (their links may reach any image).
     """
     ids = sorted(i for i, f in features.items() if f is not None and len(f))
-    rows = np.arange(len(ids))
+    asking = np.arange(len(ids))
     if queries is not None:
-        rows = np.flatnonzero(np.isin(ids, sorted(set(queries))))
-    if len(ids) < 2 or not len(rows):
+        asking = np.flatnonzero(np.isin(ids, sorted(set(queries))))
+    if len(ids) < 2 or not len(asking):
         return []
     feats = [features[i] for i in ids]
+    keys = [hashlib.sha1(f.desc.tobytes() + f.xy.tobytes()).digest() for f in feats]
     vocab, words = train_vocabulary([f.desc for f in feats])
     plain = vocab.vectors(words)
-    mirrored = vocab.vectors([vocab.words(mirror_descriptors(feats[r].desc)) for r in rows])
-    pairs = _candidate_pairs(plain, rows, mirrored, min(candidates, len(ids) - 1))
-    links = []
-    starts = np.searchsorted(pairs[:, 0], np.arange(len(ids) + 1))
-    for a in range(len(ids)):
-        others = pairs[starts[a] : starts[a + 1], 1]
-        if len(others):
-            inliers = _pair_inliers(feats[a], [feats[b] for b in others])
-            links += [
-                (ids[a], ids[b], n)
-                for b, n in zip(others, inliers, strict=True)
-                if n >= DUP_MIN_INLIERS
-            ]
-    return links
+    mirrored = vocab.vectors([vocab.words(mirror_descriptors(feats[r].desc)) for r in asking])
+    mirrored_of = dict(zip(asking.tolist(), range(len(asking)), strict=True))
+    k = min(candidates, len(ids) - 1)
+    comps = _Components()
+    verified: set[tuple[int, int]] = set()
+    links: list[tuple[str, str, int]] = []
+    for round_ in range(1, DUP_ROUNDS + 1):
+        label = np.array([comps.find(i) for i in range(len(ids))])
+        size_before = np.bincount(label, minlength=len(ids))[label]
+        checked = 0
+        for lo in range(0, len(asking), 1024):  # 1024 rows of the similarity at a time
+            block = asking[lo : lo + 1024]
+            sim = np.maximum(
+                plain[block] @ plain.T, mirrored[[mirrored_of[r] for r in block]] @ plain.T
+            )
+            sim[label[block][:, None] == label[None, :]] = -np.inf  # its own component
+            for a, row_top, row_sim in zip(block.tolist(), _top(sim, k), sim, strict=True):
+                others = [
+                    b
+                    for b in row_top.tolist()
+                    if row_sim[b] > -np.inf
+                    and (min(a, b), max(a, b)) not in verified
+                    and comps.find(a) != comps.find(b)
+                ]
+                verified.update((min(a, b), max(a, b)) for b in others)
+                checked += len(others)
+                for b, n in _verify(a, others, feats, keys):
+                    if n >= DUP_MIN_INLIERS:
+                        links.append((ids[min(a, b)], ids[max(a, b)], n))
+                        comps.union(a, b)
+        label = np.array([comps.find(i) for i in range(len(ids))])
+        grew = np.bincount(label, minlength=len(ids))[label] != size_before
+        log.debug(
+            "near duplicates, round %d: %d pairs verified, %d links", round_, checked, len(links)
+        )
+        asking = asking[grew[asking]]
+        if not len(asking):
+            break
+    else:
+        log.warning(
+            "near duplicates: still linking after %d rounds; some sources may be split", DUP_ROUNDS
+        )
+    return sorted(links)
 
 
-def _candidate_pairs(
-    plain: np.ndarray, rows: np.ndarray, mirrored: np.ndarray, k: int
-) -> np.ndarray:
-    """Unique pairs (a, b), a < b, sorted, where b is among the k images most similar to
-    a query row a, or the reverse; similarity is the better of the query's plain and
-    mirrored vectors' cosines with the other's plain vector."""
-    found = []
-    for lo in range(0, len(rows), 1024):  # 1024 query rows of the similarity at a time
-        block = rows[lo : lo + 1024]
-        sim = np.maximum(plain[block] @ plain.T, mirrored[lo : lo + 1024] @ plain.T)
-        sim[np.arange(len(block)), block] = -np.inf  # not itself
-        top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
-        found.append(np.stack([np.repeat(block, k), top.ravel()], axis=1))
-    return np.unique(np.sort(np.concatenate(found), axis=1), axis=0)
+def _top(sim: np.ndarray, k: int) -> list[np.ndarray]:
+    """Per row, the columns of its k largest entries, largest first, ties to the first
+    column (as a stable sort, without sorting whole rows)."""
+    kth = np.partition(sim, sim.shape[1] - k, axis=1)[:, -k]
+    out = []
+    for row, least in zip(sim, kth, strict=True):
+        cols = np.flatnonzero(row >= least)
+        out.append(cols[np.lexsort((cols, -row[cols]))][:k])
+    return out
 
 
-def _pair_inliers(a: Features, others: Sequence[Features]) -> list[int]:
+def _verify(
+    a: int, others: Sequence[int], feats: Sequence[Features], keys: Sequence[bytes]
+) -> list[tuple[int, int]]:
+    """(b, inliers) for each other image b: the image whose content key is smaller asks
+    (so a pair's verdict is the same whichever image shortlisted the other)."""
+    asks = [b for b in others if keys[a] < keys[b]]
+    out = list(zip(asks, pair_inliers(feats[a], [feats[b] for b in asks]), strict=True))
+    out += [(b, pair_inliers(feats[b], [feats[a]])[0]) for b in others if keys[a] >= keys[b]]
+    return out
+
+
+def pair_inliers(a: Features, others: Sequence[Features]) -> list[int]:
     """Geometric inliers of ``a`` against each other image (the better of plain and
     mirrored descriptors). The ratio test looks for the second nearest within the same
     other image, as in Lowe's pairwise matching."""
+    if not others:
+        return []
     width = max(len(b) for b in others)
     flat = np.zeros((len(others), width, 128), np.float32)
     norms = np.full((len(others), width), np.inf, np.float32)  # padding: never nearest
@@ -683,23 +765,29 @@ def assign_groups(
     - ``unreadable``: its own group (no pixels to match or to train on).
     """
     rows = sorted((dict(r) for r in rows), key=lambda r: r["image"])
-    comps = _Components()
+    comps, strong = _Components(), _Components()  # strong: without the weak links
     for a, b, _ in related:
-        comps.union(("original", a), ("original", b))
+        for c in (comps, strong):
+            c.union(("original", a), ("original", b))
     leftovers = []
     for row in rows:
         image, status = row["image"], row["match"]
         node = ("image", image)
         comps.find(node)
+        strong.find(node)
         if status in (MATCHED, WEAK, AMBIGUOUS):
             comps.union(node, ("original", row["original"]))
+        if status == MATCHED:
+            strong.union(node, ("original", row["original"]))
         if status == AMBIGUOUS:
             comps.union(node, ("original", row["runner_up"]))
         if status in (WEAK, AMBIGUOUS, UNMATCHED):
             leftovers.append(image)
     if features is not None and leftovers:
-        for a, b, _ in near_duplicate_links(features, queries=leftovers):
+        for a, b, n in near_duplicate_links(features, queries=leftovers):
             comps.union(("image", a), ("image", b))
+            if n >= DUP_STRONG_INLIERS:
+                strong.union(("image", a), ("image", b))
 
     # a component is named after its first original, else its first image
     names: dict = {}
@@ -709,7 +797,30 @@ def assign_groups(
         names[root] = min(names.get(root, rank), rank)
     for row in rows:
         row["group"] = names[comps.find(("image", row["image"]))][1]
+    doubts = group_doubts(
+        {row["image"]: row["group"] for row in rows},
+        {row["image"]: strong.find(("image", row["image"])) for row in rows},
+    )
+    for row in rows:
+        row["doubt"] = doubts[row["group"]]
     return [{c: row.get(c, "") for c in GROUP_COLUMNS} for row in rows]
+
+
+def group_doubts(group: Mapping[str, str], strong: Mapping[str, object]) -> dict[str, str]:
+    """Group -> its ``doubt`` (``WEAK_LINK``, ``GIANT``, both joined by a comma, or ``""``):
+    ``group`` and ``strong`` map each image to its group, and to its component without the
+    weak links (a group of several such components holds by a weak link)."""
+    parts: dict[str, set] = {}
+    for image, g in group.items():
+        parts.setdefault(g, set()).add(strong[image])
+    sizes = Counter(group.values())
+    giant = max(GIANT_MIN, GIANT_SHARE * len(group))
+    return {
+        g: ",".join(
+            flag for flag, on in ((WEAK_LINK, len(parts[g]) > 1), (GIANT, sizes[g] > giant)) if on
+        )
+        for g in parts
+    }
 
 
 def cluster_agreement(
