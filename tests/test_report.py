@@ -608,3 +608,26 @@ def test_run_facts_cover_every_rule_that_ran(mini_run):
     for stage in ("data", "crop", "groups", "split", "train", "report"):
         assert f"<td>{stage}</td>" in facts, stage
     assert facts.count("<td>total</td>") == 6  # one total per stage
+
+
+def test_the_dataset_section_counts_the_cells_the_grouping_cannot_vouch_for():
+    """groups.tsv's doubt column (wbc.groups: weak_link, giant) reaches the report."""
+    from wbc.report.dataset import source_cells
+
+    manifest = pd.DataFrame(
+        {"image": list("abcde"), "split": ["TRAIN"] * 5, "label": ["X", "X", "Y", "Y", "Y"]}
+    )
+    groups = pd.DataFrame(
+        {
+            "image": list("abcde"),
+            "group": ["g1", "g1", "g2", "g3", "g3"],
+            "original": [""] * 5,
+            "votes": ["0"] * 5,
+            "runner_up_votes": ["0"] * 5,
+            "match": ["near_duplicate"] * 5,
+            "doubt": ["", "", "weak_link", "weak_link,giant", "weak_link,giant"],
+        }
+    )
+    doubt = source_cells(manifest, groups)["doubt"]
+    assert doubt == {"cells": 2, "images": 3, "kinds": "giant, weak_link"}
+    assert source_cells(manifest, groups.drop(columns="doubt"))["doubt"]["cells"] == 0

@@ -181,6 +181,9 @@ def source_cells(manifest: pd.DataFrame, groups: pd.DataFrame) -> dict:
     cells["total"] = merged.groupby("split")["group"].nunique()
     status = pd.crosstab(merged["match"], merged["split"], margins=True, margins_name="total")
     votes = merged.loc[merged["match"] != "unreadable", ["votes", "runner_up_votes"]]
+    # groups the matching cannot vouch for (wbc.groups: weak_link, giant)
+    doubt = merged.get("doubt", pd.Series("", index=merged.index)).fillna("")
+    doubtful = merged.loc[doubt != ""]
     quantiles = votes.astype(int).quantile([0, 0.01, 0.5, 0.99, 1]).round().astype(int)
     quantiles.index = ["min", "1 %", "median", "99 %", "max"]
     return {
@@ -188,6 +191,11 @@ def source_cells(manifest: pd.DataFrame, groups: pd.DataFrame) -> dict:
         "status": status.rename_axis(index="match", columns=None),
         "votes": quantiles.T.rename_axis(index="votes of"),
         "with_originals": bool((merged["original"] != "").any()),
+        "doubt": {
+            "cells": int(doubtful["group"].nunique()),
+            "images": len(doubtful),
+            "kinds": ", ".join(sorted({k for d in doubt[doubt != ""] for k in d.split(",")})),
+        },
     }
 
 
@@ -246,4 +254,5 @@ def write(
         match_table=html_table(cells["status"], index=True),
         votes_table=html_table(cells["votes"], index=True),
         with_originals=cells["with_originals"],
+        doubt=cells["doubt"],
     )
