@@ -187,7 +187,8 @@ def write(
     dataset folder."""
     from ..io import write_table
     from .calibration import ECE_WARNING, calibrate, plot_reliability
-    from .errors import TILES, cell_errors, narrow_margins, plot_saliency, plot_tiles
+    from .error_figures import plot_saliency, plot_tiles
+    from .errors import TILES, cell_errors, narrow_margins
 
     names = protocol.split_names()
     plot_confusion_matrices(predictions, model, titles, out["confusion"], names)
