@@ -237,10 +237,13 @@ def test_two_crop_methods_coexist_in_one_run(workflow_dir, mini_zip):
     results = workflow_dir / "results"
     rows = {}
     for method in ("reference", "nucleus_window"):
-        rows[method] = [
+        rows[method] = [  # a shard's QC rows name no file: crop_paths finds each crop
             row
             for table in sorted((results / "qc" / "crops" / method).glob("*.tsv"))
-            for row in csv.DictReader(table.open(), delimiter="\t")
+            for row in crop_paths(
+                list(csv.DictReader(table.open(), delimiter="\t")),
+                results / "crops" / method / table.stem,
+            )
         ]
         assert (results / "arrays" / method / "32px" / "train.npy").is_file()
         cropped = [r for r in rows[method] if r["status"] == CROPPED]

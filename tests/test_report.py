@@ -500,7 +500,8 @@ def random_split_run(tmp_path_factory):
     workdir = copy_workflow(root / "wf")
     cfg = write_config(
         workdir, source=str(data), image_size=32, crop={"shards": 1},
-        split={"group_by": "none"}, models={**TINY_MODELS, "enabled": ["rf", "cnn"]},
+        split={"group_by": "none", "train_copies_in_test": "drop"},
+        models={**TINY_MODELS, "enabled": ["rf", "cnn"]},
     )  # fmt: skip
     run_snakemake(workdir, "--configfile", str(cfg))
     return workdir
@@ -518,7 +519,7 @@ def test_protocol_sentences_are_the_runs_own(mini_run, random_split_run):
     assert all(claim in random for claim in CLAIMS["none"])
     assert not [claim for claim in CLAIMS["source_cell"] if claim in random]
     assert "Measured on the TEST folder" in random
-    # the TEST folder's copy of a TRAIN cell is scored (the default drops byte copies only),
+    # the TEST folder's copy of a TRAIN cell is scored (drop leaves out byte copies only),
     # and the page says so, with the config's value
     leaks = pd.read_csv(random_split_run / "results/splits/test_leaks.tsv", sep="\t")
     test_leaks = leaks[leaks["folder"] == "TEST"]

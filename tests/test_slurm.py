@@ -42,8 +42,9 @@ SACCT_FIELDS = (
 )
 # the training job's time limit, changed in the profile as the guide shows (minutes)
 CNN_RUNTIME = 17
-# enough epochs (< 1 s each here) to stop the training after its second
-CNN_EPOCHS = 40
+# enough epochs (0.2-1 s each here) to stop the training after its second, with squeue
+# answering slowly on a busy machine (40 were once all done before the test looked)
+CNN_EPOCHS = 100
 
 
 def load_profile() -> dict:

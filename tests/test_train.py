@@ -145,7 +145,9 @@ def test_every_artefact_on_the_mini_archive(trained_mini):
         if model == "vgg16":  # weights: null: the log and metrics.json say so
             assert metrics["random_backbone"] is True
             assert "RANDOM weights" in log
-            features_log = results / "logs" / "vgg16_features" / "random42-32px" / "val.log"
+            features_log = (
+                results / "logs" / "vgg16_features" / "random42-32px-reference" / "val.log"
+            )
             assert "RANDOM weights" in features_log.read_text()
         if model == "cnn":  # config key models.cnn.momentum reached the optimizer
             assert fitted.optimizer.momentum == pytest.approx(QUICK["models"]["cnn"]["momentum"])
