@@ -191,23 +191,3 @@ def test_dry_run_plans_a_job_per_model_and_fold_and_one_final_model(workflow_dir
     jobs = scheduled_jobs(run_snakemake(workflow_dir, "--configfile", str(cfg), "--dry-run"))
     assert "folds" not in jobs and not [j for j in jobs if j.endswith("_fold")]
     assert jobs["train_cnn"] == 3
-
-
-def test_slurm_dry_run_submits_each_fold_as_a_job(workflow_dir, mini_zip):
-    from test_slurm import ci_profile, planned_resources
-
-    run = run_snakemake(
-        workflow_dir,
-        "--profile",
-        ci_profile(workflow_dir),
-        "-n",
-        "--config",
-        f"source={mini_zip}",
-        "split={'folds': 3}",
-    )
-    jobs = scheduled_jobs(run)
-    assert jobs["train_cnn_fold"] == jobs["train_vgg16_fold"] == jobs["train_rf_fold"] == 3
-    log = run.stdout + run.stderr
-    fold = planned_resources(log, "train_cnn_fold")
-    assert fold["slurm_partition"] == "gpu" and fold["gpu"] == "1", fold
-    assert planned_resources(log, "train_rf_fold")["mem_mb"] == "16000"

@@ -217,7 +217,8 @@ def test_profile_resources_name_real_rules(workflow_dir):
 
 def test_dry_run_through_the_profile(workflow_dir, mini_zip):
     """The guide's first step: `snakemake --profile profiles/slurm -n` lists the jobs it
-    would submit, touching neither SLURM nor the files."""
+    would submit, touching neither SLURM nor the files; with cross-validation, each fold
+    of each model is a job of its own, with its model's resources."""
     run = run_snakemake(
         workflow_dir,
         "--profile",
@@ -225,8 +226,13 @@ def test_dry_run_through_the_profile(workflow_dir, mini_zip):
         "-n",
         "--config",
         f"source={mini_zip}",
+        "split={'folds': 3}",
     )
     jobs = scheduled_jobs(run)
+    assert jobs["train_cnn_fold"] == jobs["train_vgg16_fold"] == jobs["train_rf_fold"] == 3
+    fold = planned_resources(run.stdout + run.stderr, "train_cnn_fold")
+    assert fold["slurm_partition"] == "gpu" and fold["gpu"] == "1", fold
+    assert planned_resources(run.stdout + run.stderr, "train_rf_fold")["mem_mb"] == "16000"
     # 64 crop shards (the profile sends them as 4 group jobs), every model and the report
     assert jobs["crop_shard"] == 64, jobs
     assert {"unpack_zip", "manifest", "split", "train_rf", "train_vgg16", "train_cnn"} <= set(jobs)
