@@ -378,7 +378,6 @@ def benchmark_files():
     files = [
         rules.manifest.benchmark,
         rules.shard_lists.benchmark,
-        rules.originals_list.benchmark,
         rules.crop_qc.benchmark,
         rules.source_cell_index.benchmark,
         rules.groups.benchmark,
@@ -391,7 +390,8 @@ def benchmark_files():
     ]
     if SOURCE.kind != "folder":
         kind = "download_kaggle" if SOURCE.kind == "kaggle" else "unpack_zip"
-        files.append(getattr(rules, kind).benchmark)
+        # a source folder's slides are inputs of the index themselves (originals_input)
+        files += [getattr(rules, kind).benchmark, rules.originals_list.benchmark]
     files += expand(rules.group_shard.benchmark, shard=SHARDS)
     if FOLD_NUMBERS:
         files.append(rules.folds.benchmark)
