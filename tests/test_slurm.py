@@ -43,8 +43,8 @@ SACCT_FIELDS = (
 # the training job's time limit, changed in the profile as the guide shows (minutes)
 CNN_RUNTIME = 17
 # enough epochs (0.2-1 s each here) to stop the training after its second, with squeue
-# answering slowly on a busy machine (40 were once all done before the test looked)
-CNN_EPOCHS = 100
+# answering slowly on a busy machine (100 were once all done before the test looked)
+CNN_EPOCHS = 300
 
 
 def load_profile() -> dict:
@@ -310,11 +310,12 @@ def test_workflow_runs_as_slurm_jobs(workflow_dir, mini_zip, slurm_cluster):
     deadline = time.monotonic() + 900
     while first.proc.poll() is None and time.monotonic() < deadline:
         jobs = submitted(first.log)
-        for row in squeue():
+        training = [job for job, (name, _) in jobs.items() if name == "rule_train_cnn"]
+        due = training and stopped is None and epochs_logged(train_log) >= 2
+        for row in squeue():  # when due, the training job is running: squeue shows it so
             if row["id"] in jobs:
                 seen.setdefault(row["id"], []).append(row)
-        training = [job for job, (name, _) in jobs.items() if name == "rule_train_cnn"]
-        if training and stopped is None and epochs_logged(train_log) >= 2:
+        if due:
             stopped = training[0]
             first.proc.send_signal(signal.SIGINT)
         time.sleep(0.5)
