@@ -45,11 +45,8 @@ ARGS ?=
 run: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) $(ARGS)
 
-# The SLURM tests run last, in a session of their own: they stop a run with Ctrl-C on the
-# test cluster, which twice went unanswered inside a worker that had run other test files
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/test_slurm.py
-	$(BIN)/python -m pytest tests/test_slurm.py
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff (Python lint and format), Snakemake's linter (exit 1 on any lint; parses
 # config/config.yaml, whose Kaggle source needs no download to parse) and snakefmt

@@ -158,6 +158,9 @@ class Background:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # Ctrl-C must reach Snakemake: a shell that started the tests with `&` hands
+            # them an ignored SIGINT, which Snakemake would inherit
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read)
