@@ -611,6 +611,41 @@ def test_run_facts_cover_every_rule_that_ran(mini_run):
     assert facts.count("<td>total</td>") == 6  # one total per stage
 
 
+def planned_job_blocks(proc) -> list[str]:
+    """Each job's block of a dry run's plan (``rule x:`` and its indented lines)."""
+    text = proc.stdout + proc.stderr
+    return re.split(r"^(?=(?:rule|checkpoint|localrule) \w+:$)", text, flags=re.M)[1:]
+
+
+def test_run_facts_read_the_benchmark_of_every_job_a_full_dry_run_plans(workflow_dir, mini_zip):
+    """benchmark_files() (PLAN.benchmark_jobs) against the plan itself: every job of a full
+    run on the mini archive, cross-validation and two models (rf and a CNN with a variant),
+    that writes a benchmark is read by the run facts, but theirs and the page's."""
+    cfg = write_config(
+        workflow_dir,
+        source=str(mini_zip),
+        split={"folds": 2},
+        models={"enabled": ["rf", "cnn"], "cnn": {"variants": {"e20": {"epochs": 20}}}},
+    )
+    proc = run_snakemake(workflow_dir, "-n", "--configfile", str(cfg))
+    benchmarks, read = {}, None
+    for block in planned_job_blocks(proc):
+        rule = block.split(":", 1)[0].split()[1]
+        found = re.search(r"^\s+benchmark: (\S+)$", block, re.M)
+        if found:
+            benchmarks.setdefault(rule, set()).add(found[1])
+        if rule == "report_run_facts":
+            read = set(re.search(r"^\s+input: (.*)$", block, re.M)[1].split(", "))
+    jobs = scheduled_jobs(proc)
+    assert {"group_shard", "train_cnn_fold", "training_arrays", "ensemble"} <= set(jobs), jobs
+    assert {rule for rule in jobs if rule not in benchmarks} == set(), "a rule with no benchmark"
+    after = {"report_run_facts", "report"}  # they run after the run facts' table is made
+    planned = set().union(*(files for rule, files in benchmarks.items() if rule not in after))
+    assert sum(len(files) for files in benchmarks.values()) == sum(jobs.values())
+    assert planned - read == set(), "jobs whose time the run facts leave out"
+    assert {f for f in read if f.startswith("results/benchmarks/")} == planned
+
+
 def test_the_dataset_section_counts_the_cells_the_grouping_cannot_vouch_for():
     """groups.tsv's doubt column (wbc.groups: weak_link, giant) reaches the report."""
     from wbc.report.dataset import source_cells

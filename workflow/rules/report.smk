@@ -9,8 +9,8 @@ report: "../report/workflow.rst"
 
 rule ensemble:
     input:
-        predictions=[model_output(m, "predictions") for m in ensemble_members()],
-        metrics=[model_output(m, "metrics") for m in ensemble_members()],
+        predictions=[model_output(m, "predictions") for m in PLAN.ensemble_members()],
+        metrics=[model_output(m, "metrics") for m in PLAN.ensemble_members()],
     output:
         metrics="results/models/ensemble/metrics.json",
         predictions="results/models/ensemble/predictions.tsv",
@@ -20,7 +20,7 @@ rule ensemble:
         "results/benchmarks/ensemble.tsv"
     params:
         code=code_version("ensemble.py"),
-        models=ensemble_members(),
+        models=PLAN.ensemble_members(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -76,8 +76,8 @@ rule report_dataset:
         splits=SPLITS,
         root=dataset_root(),
         source=config["source"],
-        protocol=report_protocol(),
-        crop_method=CROP_METHOD,
+        protocol=PLAN.report_protocol(),
+        crop_method=PLAN.crop_method,
     conda:
         "../../envs/report.yaml"
     script:
@@ -86,8 +86,8 @@ rule report_dataset:
 
 rule report_comparison:
     input:
-        metrics=[model_output(m, "metrics") for m in reported_models()],
-        predictions=[model_output(m, "predictions") for m in reported_models()],
+        metrics=[model_output(m, "metrics") for m in PLAN.reported_models()],
+        predictions=[model_output(m, "predictions") for m in PLAN.reported_models()],
         template=workflow.source_path("../report/sections/comparison.html.j2"),
         caption_chart=workflow.source_path("../report/comparison.rst"),
         caption_table=workflow.source_path("../report/metrics_table.rst"),
@@ -115,11 +115,11 @@ rule report_comparison:
         "results/benchmarks/report_comparison.tsv"
     params:
         code=code_version("report_comparison.py"),
-        models=reported_models(),
-        titles=titles(),
-        reference=reference_accuracy(),
-        disabled=[m for m in registry.MODELS if m not in FAMILIES],
-        protocol=report_protocol(),
+        models=PLAN.reported_models(),
+        titles=PLAN.titles(),
+        reference=PLAN.reference_accuracy(),
+        disabled=PLAN.disabled(),
+        protocol=PLAN.report_protocol(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -147,9 +147,9 @@ rule report_headline:
         "results/benchmarks/report_headline.tsv"
     params:
         code=code_version("report_headline.py"),
-        titles=titles(),
-        reference=reference_accuracy(),
-        protocol=report_protocol(),
+        titles=PLAN.titles(),
+        reference=PLAN.reference_accuracy(),
+        protocol=PLAN.report_protocol(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -201,11 +201,11 @@ rule report_model:
     benchmark:
         "results/benchmarks/report_model/{model}.tsv"
     wildcard_constraints:
-        model=id_pattern(reported_models()),
+        model=id_pattern(PLAN.reported_models()),
     params:
         code=code_version("report_model.py"),
-        titles=titles(),
-        protocol=report_protocol(),
+        titles=PLAN.titles(),
+        protocol=PLAN.report_protocol(),
         root=dataset_root(),
     conda:
         "../../envs/report.yaml"
@@ -228,10 +228,10 @@ rule report_training:
     benchmark:
         "results/benchmarks/report_training/{model}.tsv"
     wildcard_constraints:
-        model=id_pattern([m for m in MODELS if facts(m).keras]),
+        model=id_pattern(PLAN.keras_ids()),
     params:
         code=code_version("report_training.py"),
-        titles=titles(),
+        titles=PLAN.titles(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -251,12 +251,12 @@ rule report_saliency:
     benchmark:
         "results/benchmarks/report_saliency/{model}.tsv"
     wildcard_constraints:
-        model=id_pattern([m for m in MODELS if facts(m).keras]),
+        model=id_pattern(PLAN.keras_ids()),
     params:
         code=code_version("report_saliency.py"),
-        family=lambda wildcards: family(wildcards.model),
-        size=lambda wildcards: settings(wildcards.model)["image_size"],
-        protocol=report_protocol(),
+        family=lambda wildcards: PLAN.model_of(wildcards.model),
+        size=lambda wildcards: PLAN.settings(wildcards.model)["image_size"],
+        protocol=PLAN.report_protocol(),
     threads: 2
     conda:
         "../../envs/tensorflow.yaml"
@@ -277,7 +277,7 @@ rule report_protocols:
     params:
         code=code_version("report_protocols.py"),
         splits=SPLITS,
-        protocol=report_protocol(),
+        protocol=PLAN.report_protocol(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -288,7 +288,7 @@ rule report_run_facts:
     input:
         benchmarks=benchmark_files(),
         config=rules.config_used.output[0],
-        metrics=[model_output(m, "metrics") for m in MODELS],
+        metrics=[model_output(m, "metrics") for m in PLAN.model_ids],
         template=workflow.source_path("../report/sections/run_facts.html.j2"),
     output:
         html="results/report/sections/run_facts.html",
@@ -298,9 +298,10 @@ rule report_run_facts:
         "results/benchmarks/report_run_facts.tsv"
     params:
         code=code_version("report_run_facts.py"),
-        models=MODELS,
+        models=PLAN.model_ids,
         snakemake_version=SNAKEMAKE_VERSION,
-        stages=rule_stages(),
+        # rule -> its stage (.smk file), for the run facts
+        stages={r.name: Path(r.snakefile).stem for r in workflow.rules},
     conda:
         "../../envs/report.yaml"
     script:
@@ -315,18 +316,20 @@ rule report:
             rules.report_dataset.output.counts,
             rules.report_dataset.output.gallery,
             rules.report_comparison.output.chart,
-            *expand(rules.report_model.output.confusion, model=reported_models()),
-            *expand(rules.report_model.output.roc, model=reported_models()),
-            *expand(rules.report_model.output.reliability, model=reported_models()),
-            *expand(rules.report_model.output.errors, model=reported_models()),
-            *expand(rules.report_model.output.margins, model=reported_models()),
+            *expand(rules.report_model.output.confusion, model=PLAN.reported_models()),
+            *expand(rules.report_model.output.roc, model=PLAN.reported_models()),
+            *expand(
+                rules.report_model.output.reliability, model=PLAN.reported_models()
+            ),
+            *expand(rules.report_model.output.errors, model=PLAN.reported_models()),
+            *expand(rules.report_model.output.margins, model=PLAN.reported_models()),
             *expand(
                 rules.report_model.output.saliency,
-                model=[m for m in MODELS if facts(m).keras],
+                model=PLAN.keras_ids(),
             ),
             *expand(
                 rules.report_training.output[0],
-                model=[m for m in MODELS if facts(m).keras],
+                model=PLAN.keras_ids(),
             ),
         ],
         template=workflow.source_path("../report/report.html.j2"),
