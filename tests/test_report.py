@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -609,6 +610,85 @@ def test_run_facts_cover_every_rule_that_ran(mini_run):
     for stage in ("data", "crop", "groups", "split", "train", "report"):
         assert f"<td>{stage}</td>" in facts, stage
     assert facts.count("<td>total</td>") == 6  # one total per stage
+
+
+# a section a user adds: what tests/test_report.py's new-section test writes
+NEW_SECTION_MODULE = """\"\"\"Report section: each model's accuracy per split, as bars.\"\"\"
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from .common import save_figure, write_section
+
+
+def section(job) -> None:
+    table = pd.read_csv(job.input["comparison_table"], sep="\\t")
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(range(len(table)), table["accuracy"])
+    save_figure(fig, job.output["bars"])
+    models = sorted({job.params["titles"].get(m, m) for m in table["model"]})
+    write_section(
+        job.output["html"], job.template, models=models, bars=job.output["bars"],
+        captions=job.captions,
+    )
+"""
+NEW_SECTION_TEMPLATE = """<section id="{{ anchor("tally") }}">
+<h2>{{ heading("tally") }}</h2>
+<p>Tally of {{ models | length }} models: {{ models | join(", ") }}.</p>
+<img src="{{ bars }}" alt="accuracy per model and split">
+<div class="caption">{{ captions.bars | safe }}</div>
+</section>
+"""
+NEW_SECTION_ENTRY = """    Section(
+        "tally",
+        "Tally",
+        inputs=("comparison_table",),
+        params=("titles",),
+        figures={"bars": Output("tally.png", "tally.rst")},
+    ),
+"""
+
+
+@pytest.mark.slow
+def test_a_new_section_is_a_module_a_template_a_caption_and_one_entry(mini_run, tmp_path):
+    """Issue 18: a section added in a copy of the mini run's workflow, as a user would (a
+    module, a template, a caption and one entry in SECTIONS, before the run facts), gets
+    its rule, its place in the page's navigation and body, its number, its figure inlined
+    and its caption, and its time in the run facts; the sections after it move down."""
+    workdir = tmp_path / "wf"
+    shutil.copytree(mini_run, workdir, symlinks=True)  # the trained models, up to date
+    workflow = workdir / "workflow"
+    sections = workflow / "scripts" / "wbc" / "report" / "sections.py"
+    text = sections.read_text()
+    last = '    Section(\n        "run_facts",'
+    assert text.count(last) == 1
+    touched = {
+        workflow / "scripts" / "wbc" / "report" / "tally.py": NEW_SECTION_MODULE,
+        workflow / "report" / "sections" / "tally.html.j2": NEW_SECTION_TEMPLATE,
+        workflow / "report" / "tally.rst": "Accuracy of every model on every split (tally).\n",
+        sections: text.replace(last, NEW_SECTION_ENTRY + last),
+    }
+    for path, content in touched.items():
+        path.write_text(content)
+    assert len(touched) == 4  # the files a new section touches
+
+    run_snakemake(workdir, "--configfile", "test-config.yaml")
+    page = read_html(workdir)
+    order = [s.anchor for s in SECTIONS]
+    order.insert(order.index("run-facts"), "tally")
+    nav = re.search(r"<nav>(.*?)</nav>", page, re.S)[1]
+    assert re.findall(r'href="#([\w-]+)"', nav) == order
+    starts = [page.index(f'<section id="{anchor}">') for anchor in order]
+    assert starts == sorted(starts)
+    numbered = [s.title for s in SECTIONS if s.numbered]
+    numbered.insert(numbered.index("Run facts"), "Tally")
+    assert [f"{k}. {t}" for k, t in enumerate(numbered, start=1)] == re.findall(
+        r"<h2>(\d+\. [^<]+)</h2>", page
+    )
+    tally = page[starts[order.index("tally")] : starts[order.index("run-facts")]]
+    assert "Tally of 4 models" in tally and "Accuracy of every model on every split" in tally
+    assert re.search(r'<img src="data:image/png;base64,[^"]+" alt="accuracy per model', tally)
+    assert "<td>report_tally</td>" in page[starts[-1] :]  # its time, in the run facts
 
 
 def planned_job_blocks(proc) -> list[str]:

@@ -4,6 +4,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from snakemake import __version__ as SNAKEMAKE_VERSION
 from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
 from snakemake.io import checkpoint_target
 from snakemake.sourcecache import LocalSourceFile
@@ -249,32 +250,100 @@ def predict_fingerprint():
 
 def section_fragments():
     """Rule report's inputs: each section's fragment, in the order of SECTIONS."""
-    fragments = {}
-    for s in SECTIONS:
-        html = getattr(rules, f"report_{s.id}").output.html
-        ids = PLAN.reported_models()
-        fragments[s.id] = expand(html, model=ids) if s.per_model else html
-    return fragments
+    return {s.id: s.files(s.fragment(), PLAN.reported_models()) for s in SECTIONS}
 
 
 def benchmark_files():
     """The benchmark file of every job the run facts describe (PLAN.benchmark_jobs)."""
+    jobs = PLAN.benchmark_jobs()
     return [
-        expand(getattr(rules, job).benchmark, **{k: [v] for k, v in wildcards.items()})[
-            0
-        ]
-        for job, wildcards in PLAN.benchmark_jobs()
+        getattr(rules, job).benchmark.format(**wildcards) for job, wildcards in jobs
     ]
 
 
-def report_model_inputs(wildcards):
-    model_id = wildcards.model
-    inputs = {name: model_output(model_id, name) for name in ("metrics", "predictions")}
-    if model_id != "ensemble" and PLAN.facts(model_id).keras:
-        for name in ("training", "saliency"):
-            made = getattr(rules, f"report_{name}")
-            inputs[name] = expand(made.output[0], model=model_id)[0]
-    return inputs
+def of_models(name, model_id, ids):
+    """Output ``name`` of a model id, else of each of ``ids``."""
+    return (
+        model_output(model_id, name)
+        if model_id
+        else [model_output(i, name) for i in ids]
+    )
+
+
+def keras_file(made_by, model_id):
+    """A Keras model id's training curves or saliency maps (rule report_<made_by>)."""
+    if model_id == "ensemble" or not PLAN.facts(model_id).keras:
+        return []
+    return expand(getattr(rules, f"report_{made_by}").output[0], model=model_id)[0]
+
+
+# What a report section may read (Section.inputs), for a per-model section's model id m
+# (else None); a new kind of input is one line here
+RUN_FILES = {
+    "manifest": lambda m: rules.manifest.output[0],
+    "qc": lambda m: rules.crop_qc.output[0],
+    "splits": lambda m: split_tables(),
+    "groups": lambda m: rules.groups.output[0],
+    "leaks": lambda m: rules.split.output.leaks,
+    "metrics": lambda m: of_models("metrics", m, PLAN.reported_models()),
+    "predictions": lambda m: of_models("predictions", m, PLAN.reported_models()),
+    "trained_metrics": lambda m: of_models("metrics", m, PLAN.model_ids),
+    "training": lambda m: keras_file("training", m),
+    "saliency": lambda m: keras_file("saliency", m),
+    "comparison_table": lambda m: rules.report_comparison.output.table,
+    "comparison_pairs": lambda m: rules.report_comparison.output.pairs,
+    "comparison_seeds": lambda m: rules.report_comparison.output.seeds,
+    "benchmarks": lambda m: benchmark_files(),
+    "config": lambda m: rules.config_used.output[0],
+}
+
+
+def section_inputs(section):
+    """Rule report_<id>'s inputs: the files its entry names, by name (none: left out)."""
+    unknown = sorted(set(section.inputs) - set(RUN_FILES))
+    if unknown:
+        raise WorkflowError(
+            f"report section {section.id}: inputs {', '.join(unknown)} are none of "
+            f"{', '.join(RUN_FILES)} (RUN_FILES in workflow/rules/common.smk)"
+        )
+    return lambda w: {
+        n: f for n in section.inputs if (f := RUN_FILES[n](w.get("model"))) != []
+    }
+
+
+def section_outputs(section):
+    """Rule report_<id>'s outputs (those ``reported`` also in snakemake --report)."""
+
+    def output(path, made):
+        if not made.reported:
+            return path
+        return report(
+            path, caption=f"../report/{made.caption}", **section.report_place()
+        )
+
+    outputs = {name: output(*made) for name, made in section.outputs().items()}
+    return outputs | {"html": section.fragment()}
+
+
+def section_params(section):
+    """Rule report_<id>'s params: the run plan's values its entry names."""
+    values = {
+        **PLAN.report_values(),
+        "root": dataset_root(),
+        "snakemake_version": SNAKEMAKE_VERSION,
+        "stages": {r.name: Path(r.snakefile).stem for r in workflow.rules},
+    }
+    return {name: values[name] for name in section.params}
+
+
+def report_figures():
+    """Every figure the page shows: the sections' own, and those they read."""
+    figures = []
+    for s in SECTIONS:
+        for m in PLAN.reported_models() if s.per_model else [None]:
+            read = [RUN_FILES[n](m) for n in s.inputs] + s.figure_files(m)
+            figures += [f for f in read if isinstance(f, str) and f.endswith(".png")]
+    return figures
 
 
 def final_outputs():

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import SPLITS
 from . import models as registry
+from .report.sections import SECTIONS
 from .settings import model_ids, model_settings, parse_id
 from .source import folder_id, parse_source
 
@@ -170,6 +171,20 @@ class RunPlan:
             },
         }
 
+    def report_values(self) -> dict:
+        """The values a report section may ask for (wbc.report.sections: Section.params)."""
+        return {
+            "titles": self.titles(),
+            "reference": self.reference_accuracy(),
+            "protocol": self.report_protocol(),
+            "split_names": list(SPLITS),
+            "source": self.config["source"],
+            "crop_method": self.crop_method,
+            "reported_models": self.reported_models(),
+            "model_ids": list(self.model_ids),
+            "disabled": self.disabled(),
+        }
+
     # --- the frozen-feature stage -------------------------------------------------------
 
     def backbone(self, model_id: str) -> str:
@@ -278,10 +293,6 @@ class RunPlan:
                 "groups",
                 "split",
                 "config_used",
-                "report_dataset",
-                "report_comparison",
-                "report_headline",
-                "report_protocols",
             )
         ]
         if self.source.kind != "folder":
@@ -290,7 +301,10 @@ class RunPlan:
             jobs += [(kind, {}), ("originals_list", {})]
         jobs += [("group_shard", {"shard": s}) for s in self.shards]
         jobs += [("folds", {})] if self.fold_numbers else []
-        jobs += [("report_model", {"model": m}) for m in self.reported_models()]
+        for section in SECTIONS[:-1]:  # the run facts are the last
+            name = f"report_{section.id}"
+            models = self.reported_models() if section.per_model else [None]
+            jobs += [(name, {"model": m} if m else {}) for m in models]
         jobs += [("report_training", {"model": m}) for m in self.keras_ids()]
         jobs += [("report_saliency", {"model": m}) for m in self.keras_ids()]
         if any(b["weights"] == "imagenet" for b in self.backbones().values()):
