@@ -48,7 +48,8 @@ rule predict:
         candidates=PLAN.predict_candidates(),
         models=PLAN.predict_members(),
         members=PLAN.ensemble_members(),
-        families={m: PLAN.model_of(m) for m in PLAN.predict_members()},
+        # model id -> its registry model (wbc.models.<model>)
+        registry_models={m: PLAN.model_of(m) for m in PLAN.predict_members()},
         sizes={m: PLAN.settings(m)["image_size"] for m in PLAN.predict_members()},
         crops={m: PLAN.settings(m)["crop"] for m in PLAN.predict_members()},
         window=config["crop"]["window"],

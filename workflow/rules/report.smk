@@ -87,7 +87,7 @@ rule report_saliency:
         model=id_pattern(PLAN.keras_ids()),
     params:
         code=code_version("report_saliency.py"),
-        family=lambda wildcards: PLAN.model_of(wildcards.model),
+        registry_model=lambda wildcards: PLAN.model_of(wildcards.model),
         size=lambda wildcards: PLAN.settings(wildcards.model)["image_size"],
         protocol=PLAN.report_protocol(),
     threads: 2
