@@ -41,7 +41,8 @@ from wbc.report.common import METRIC_COLUMNS
 from wbc.report.common import SPLIT_NAMES as EVAL_SPLITS
 from wbc.report.model import roc_summary
 from wbc.report.run_facts import benchmark_table, find_seeds
-from wbc.report.sections import SECTIONS
+from wbc.report.sections import SECTIONS, heading
+from wbc.report.sections import section as section_of
 from wbc.runtime import UserError
 
 # screenshots of the report, kept for a person to look at (git-ignored)
@@ -204,6 +205,33 @@ def test_seeds_are_found_anywhere_in_the_config():
         "seeded": {"x": 1},
     }
     assert find_seeds(config) == {"split.seed": 42, "models.rf.seed": 7}
+
+
+def test_a_sections_files_number_and_category_follow_from_its_entry():
+    """wbc.report.sections: paths, numbers and snakemake --report categories from SECTIONS
+    alone (the rules report.smk makes read them)."""
+    model, headline = section_of("model"), section_of("headline")
+    assert model.fragment() == "results/report/sections/model/{model}.html"
+    assert model.files(model.fragment(), ["rf", "cnn"]) == [
+        "results/report/sections/model/rf.html",
+        "results/report/sections/model/cnn.html",
+    ]
+    assert model.job_file("logs") == "results/logs/report_model/{model}.log"
+    assert headline.job_file("benchmarks") == "results/benchmarks/report_headline.tsv"
+    assert model.figure_files("cnn")[0] == "results/report/figures/cnn/confusion_matrices.png"
+    outputs = model.outputs()
+    assert outputs["error_table"][0] == "results/report/errors/{model}.tsv"
+    assert not outputs["margins"][1].reported and outputs["roc"][1].reported
+    # the fragment shows every caption of its figures and of those it reads
+    assert model.caption_files()["training"] == "training_curves.rst"
+    assert "margins" not in model.caption_files()
+    numbered = [s for s in SECTIONS if s.numbered]
+    assert [heading(s.id) for s in numbered] == [
+        f"{k}. {s.title}" for k, s in enumerate(numbered, start=1)
+    ]
+    assert headline.category == "0. Headline" and heading("headline") == "Headline"
+    assert model.report_place() == {"category": model.category, "subcategory": "{model}"}
+    assert SECTIONS[-1].id == "run_facts"  # it describes the jobs of the others
 
 
 # --- the real workflow ----------------------------------------------------------------------
