@@ -366,6 +366,7 @@ def test_rule_imports_are_in_its_env(workflow_dir):
     try:
         from wbc import models as registry
         from wbc.imports import package_modules
+        from wbc.report.sections import SECTIONS
     finally:
         sys.path.remove(str(scripts))
     distributions = metadata.packages_distributions()
@@ -374,14 +375,16 @@ def test_rule_imports_are_in_its_env(workflow_dir):
     for name, rule in workflow_rules(workflow_dir).items():
         if not rule["script"] or not rule["conda"]:
             continue
-        # the models' modules a rule loads by name (importlib): its own, or for predict
-        # every model's
-        family = name.removeprefix("train_")
+        # the modules a rule loads by name (importlib): a training rule its model's, predict
+        # every model's, a report section's rule its section's
+        model = name.removeprefix("train_")
         loads = (
-            [f"wbc.models.{family}"]
-            if family in registry.MODELS
+            [f"wbc.models.{model}"]
+            if model in registry.MODELS
             else [f"wbc.models.{m}" for m in registry.MODELS]
             if name == "predict"
+            else [f"wbc.report.{name.removeprefix('report_')}"]
+            if name.removeprefix("report_") in {s.id for s in SECTIONS}
             else []
         )
         files = [Path(rule["script"]), *map(Path, package_modules(rule["script"], loads))]

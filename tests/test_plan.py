@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from wbc import models as registry
-from wbc.plan import PlanError, RunPlan
+from wbc.plan import PlanError, RunPlan, fold_outputs, id_pattern, model_outputs
 
 CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
 
@@ -122,3 +122,79 @@ def test_folds_number_from_one_and_one_fold_means_none():
     assert p.fold_numbers == []
     p.config["split"]["folds"] = 5
     assert p.fold_numbers == [1, 2, 3, 4, 5]
+
+
+def test_benchmark_jobs_follow_the_source_the_folds_the_models_and_the_shards(tmp_path):
+    config = copy.deepcopy(CONFIG)
+    config["models"].update(enabled=["rf", "cnn"], cnn={"variants": {"e20": {"epochs": 20}}})
+    config["split"]["folds"] = 2
+    config["crop"]["shards"] = 3
+    jobs = RunPlan(config).benchmark_jobs()
+    count = _counts(jobs)
+    assert len(set(map(repr, jobs))) == len(jobs)  # no job twice
+    # a Kaggle source: its download and the originals' list; 3 shards crop and group
+    assert count["download_kaggle"] == count["originals_list"] == 1 and "unpack_zip" not in count
+    assert count["crop_shard"] == count["group_shard"] == 3
+    # every model id trains once and once per fold; the ensemble votes on rf and cnn
+    assert count["train_rf"] == 1 and count["train_cnn"] == 2
+    assert count["train_rf_fold"] == 2 and count["train_cnn_fold"] == 4
+    assert ("train_cnn_fold", {"model": "cnn-e20", "fold": 2}) in jobs
+    assert count["folds"] == count["ensemble"] == 1
+    assert count["report_model"] == 4  # rf, cnn, cnn-e20 and the ensemble
+    assert count["report_training"] == count["report_saliency"] == 2  # the Keras ids
+    # the 4 splits' arrays at each (crop, size) of the image models; no backbone
+    assert count["training_arrays"] == 4 * len(RunPlan(config).arrays())
+    assert "vgg16_features" not in count and "vgg16_weights" not in count
+    # the run facts and the page are made after the others: not theirs to describe
+    assert not {"report_run_facts", "report", "predict"} & set(count)
+
+    # a source folder is read in place: no download, no originals list; one fold: none
+    config["source"] = str(tmp_path)
+    config["split"]["folds"] = 1
+    config["models"].update(enabled=["vgg16"], vgg16={"weights": "imagenet"})
+    count = _counts(RunPlan(config).benchmark_jobs())
+    assert not {"download_kaggle", "unpack_zip", "originals_list", "folds", "ensemble"} & set(
+        count
+    )
+    assert count["vgg16_weights"] == 1 and count["vgg16_features"] == 4  # one backbone
+
+
+def _counts(jobs) -> dict[str, int]:
+    rules = [rule for rule, _ in jobs]
+    return {rule: rules.count(rule) for rule in rules}
+
+
+def test_a_missing_source_names_its_config_key(tmp_path):
+    config = copy.deepcopy(CONFIG)
+    config["source"] = str(tmp_path / "nowhere.zip")
+    with pytest.raises(PlanError, match="config key 'source'"):
+        RunPlan(config)
+
+
+def test_predict_results_go_to_a_folder_of_the_input_folders_own(tmp_path):
+    assert plan().predict_id == "unset"
+    a, b = plan(predict={"input": str(tmp_path / "a")}), plan(predict={"input": str(tmp_path)})
+    assert a.predict_folder == str(tmp_path / "a")
+    assert a.predict_id.startswith("a-") and a.predict_id != b.predict_id
+
+
+def test_crop_windows_shards_and_disabled_models():
+    p = plan(enabled=["rf"])
+    assert p.crop_window("nucleus_window") == CONFIG["crop"]["window"]
+    assert p.crop_window("reference") is None
+    assert list(p.shards) == list(range(CONFIG["crop"]["shards"]))
+    assert p.disabled() == [m for m in registry.MODELS if m != "rf"]
+
+
+def test_id_patterns_match_exactly_the_ids_and_nothing_when_there_are_none():
+    import re
+
+    pattern = id_pattern(["cnn", "cnn-e20_s2"])
+    assert re.fullmatch(pattern, "cnn-e20_s2") and not re.fullmatch(pattern, "cnn-e20")
+    assert not re.fullmatch(id_pattern([]), "")
+
+
+def test_output_patterns_give_keras_models_a_history():
+    assert "history" in model_outputs("cnn") and "history" not in model_outputs("rf")
+    assert model_outputs("rf")["model"].endswith(registry.facts_of("rf").model_file)
+    assert set(fold_outputs("cnn")) == {"metrics", "predictions", "history"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -40,7 +41,8 @@ from wbc.report.common import METRIC_COLUMNS
 from wbc.report.common import SPLIT_NAMES as EVAL_SPLITS
 from wbc.report.model import roc_summary
 from wbc.report.run_facts import benchmark_table, find_seeds
-from wbc.report.sections import SECTIONS
+from wbc.report.sections import SECTIONS, heading
+from wbc.report.sections import section as section_of
 from wbc.runtime import UserError
 
 # screenshots of the report, kept for a person to look at (git-ignored)
@@ -203,6 +205,33 @@ def test_seeds_are_found_anywhere_in_the_config():
         "seeded": {"x": 1},
     }
     assert find_seeds(config) == {"split.seed": 42, "models.rf.seed": 7}
+
+
+def test_a_sections_files_number_and_category_follow_from_its_entry():
+    """wbc.report.sections: paths, numbers and snakemake --report categories from SECTIONS
+    alone (the rules report.smk makes read them)."""
+    model, headline = section_of("model"), section_of("headline")
+    assert model.fragment() == "results/report/sections/model/{model}.html"
+    assert model.files(model.fragment(), ["rf", "cnn"]) == [
+        "results/report/sections/model/rf.html",
+        "results/report/sections/model/cnn.html",
+    ]
+    assert model.job_file("logs") == "results/logs/report_model/{model}.log"
+    assert headline.job_file("benchmarks") == "results/benchmarks/report_headline.tsv"
+    assert model.figure_files("cnn")[0] == "results/report/figures/cnn/confusion_matrices.png"
+    outputs = model.outputs()
+    assert outputs["error_table"][0] == "results/report/errors/{model}.tsv"
+    assert not outputs["margins"][1].reported and outputs["roc"][1].reported
+    # the fragment shows every caption of its figures and of those it reads
+    assert model.caption_files()["training"] == "training_curves.rst"
+    assert "margins" not in model.caption_files()
+    numbered = [s for s in SECTIONS if s.numbered]
+    assert [heading(s.id) for s in numbered] == [
+        f"{k}. {s.title}" for k, s in enumerate(numbered, start=1)
+    ]
+    assert headline.category == "0. Headline" and heading("headline") == "Headline"
+    assert model.report_place() == {"category": model.category, "subcategory": "{model}"}
+    assert SECTIONS[-1].id == "run_facts"  # it describes the jobs of the others
 
 
 # --- the real workflow ----------------------------------------------------------------------
@@ -609,6 +638,120 @@ def test_run_facts_cover_every_rule_that_ran(mini_run):
     for stage in ("data", "crop", "groups", "split", "train", "report"):
         assert f"<td>{stage}</td>" in facts, stage
     assert facts.count("<td>total</td>") == 6  # one total per stage
+
+
+# a section a user adds: what tests/test_report.py's new-section test writes
+NEW_SECTION_MODULE = """\"\"\"Report section: each model's accuracy per split, as bars.\"\"\"
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from .common import save_figure, write_section
+
+
+def section(job) -> None:
+    table = pd.read_csv(job.input["comparison_table"], sep="\\t")
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(range(len(table)), table["accuracy"])
+    save_figure(fig, job.output["bars"])
+    models = sorted({job.params["titles"].get(m, m) for m in table["model"]})
+    write_section(
+        job.output["html"], job.template, models=models, bars=job.output["bars"],
+        captions=job.captions,
+    )
+"""
+NEW_SECTION_TEMPLATE = """<section id="{{ anchor("tally") }}">
+<h2>{{ heading("tally") }}</h2>
+<p>Tally of {{ models | length }} models: {{ models | join(", ") }}.</p>
+<img src="{{ bars }}" alt="accuracy per model and split">
+<div class="caption">{{ captions.bars | safe }}</div>
+</section>
+"""
+NEW_SECTION_ENTRY = """    Section(
+        "tally",
+        "Tally",
+        inputs=("comparison_table",),
+        params=("titles",),
+        figures={"bars": Output("tally.png", "tally.rst")},
+    ),
+"""
+
+
+@pytest.mark.slow
+def test_a_new_section_is_a_module_a_template_a_caption_and_one_entry(mini_run, tmp_path):
+    """Issue 18: a section added in a copy of the mini run's workflow, as a user would (a
+    module, a template, a caption and one entry in SECTIONS, before the run facts), gets
+    its rule, its place in the page's navigation and body, its number, its figure inlined
+    and its caption, and its time in the run facts; the sections after it move down."""
+    workdir = tmp_path / "wf"
+    shutil.copytree(mini_run, workdir, symlinks=True)  # the trained models, up to date
+    workflow = workdir / "workflow"
+    sections = workflow / "scripts" / "wbc" / "report" / "sections.py"
+    text = sections.read_text()
+    last = '    Section(\n        "run_facts",'
+    assert text.count(last) == 1
+    touched = {
+        workflow / "scripts" / "wbc" / "report" / "tally.py": NEW_SECTION_MODULE,
+        workflow / "report" / "sections" / "tally.html.j2": NEW_SECTION_TEMPLATE,
+        workflow / "report" / "tally.rst": "Accuracy of every model on every split (tally).\n",
+        sections: text.replace(last, NEW_SECTION_ENTRY + last),
+    }
+    for path, content in touched.items():
+        path.write_text(content)
+    assert len(touched) == 4  # the files a new section touches
+
+    run_snakemake(workdir, "--configfile", "test-config.yaml")
+    page = read_html(workdir)
+    order = [s.anchor for s in SECTIONS]
+    order.insert(order.index("run-facts"), "tally")
+    nav = re.search(r"<nav>(.*?)</nav>", page, re.S)[1]
+    assert re.findall(r'href="#([\w-]+)"', nav) == order
+    starts = [page.index(f'<section id="{anchor}">') for anchor in order]
+    assert starts == sorted(starts)
+    numbered = [s.title for s in SECTIONS if s.numbered]
+    numbered.insert(numbered.index("Run facts"), "Tally")
+    assert [f"{k}. {t}" for k, t in enumerate(numbered, start=1)] == re.findall(
+        r"<h2>(\d+\. [^<]+)</h2>", page
+    )
+    tally = page[starts[order.index("tally")] : starts[order.index("run-facts")]]
+    assert "Tally of 4 models" in tally and "Accuracy of every model on every split" in tally
+    assert re.search(r'<img src="data:image/png;base64,[^"]+" alt="accuracy per model', tally)
+    assert "<td>report_tally</td>" in page[starts[-1] :]  # its time, in the run facts
+
+
+def planned_job_blocks(proc) -> list[str]:
+    """Each job's block of a dry run's plan (``rule x:`` and its indented lines)."""
+    text = proc.stdout + proc.stderr
+    return re.split(r"^(?=(?:rule|checkpoint|localrule) \w+:$)", text, flags=re.M)[1:]
+
+
+def test_run_facts_read_the_benchmark_of_every_job_a_full_dry_run_plans(workflow_dir, mini_zip):
+    """benchmark_files() (PLAN.benchmark_jobs) against the plan itself: every job of a full
+    run on the mini archive, cross-validation and two models (rf and a CNN with a variant),
+    that writes a benchmark is read by the run facts, but theirs and the page's."""
+    cfg = write_config(
+        workflow_dir,
+        source=str(mini_zip),
+        split={"folds": 2},
+        models={"enabled": ["rf", "cnn"], "cnn": {"variants": {"e20": {"epochs": 20}}}},
+    )
+    proc = run_snakemake(workflow_dir, "-n", "--configfile", str(cfg))
+    benchmarks, read = {}, None
+    for block in planned_job_blocks(proc):
+        rule = block.split(":", 1)[0].split()[1]
+        found = re.search(r"^\s+benchmark: (\S+)$", block, re.M)
+        if found:
+            benchmarks.setdefault(rule, set()).add(found[1])
+        if rule == "report_run_facts":
+            read = set(re.search(r"^\s+input: (.*)$", block, re.M)[1].split(", "))
+    jobs = scheduled_jobs(proc)
+    assert {"group_shard", "train_cnn_fold", "training_arrays", "ensemble"} <= set(jobs), jobs
+    assert {rule for rule in jobs if rule not in benchmarks} == set(), "a rule with no benchmark"
+    after = {"report_run_facts", "report"}  # they run after the run facts' table is made
+    planned = set().union(*(files for rule, files in benchmarks.items() if rule not in after))
+    assert sum(len(files) for files in benchmarks.values()) == sum(jobs.values())
+    assert planned - read == set(), "jobs whose time the run facts leave out"
+    assert {f for f in read if f.startswith("results/benchmarks/")} == planned
 
 
 def test_the_dataset_section_counts_the_cells_the_grouping_cannot_vouch_for():

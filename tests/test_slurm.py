@@ -240,10 +240,13 @@ def test_dry_run_through_the_profile(workflow_dir, mini_zip):
     assert jobs["crop_shard"] == 64, jobs
     assert {"unpack_zip", "manifest", "split", "train_rf", "train_vgg16", "train_cnn"} <= set(jobs)
     assert "report" in jobs
-    # every rule with many jobs reaches the cluster in groups (a job costs a queue wait)
+    # every rule with many jobs reaches the cluster in groups (a job costs a queue wait),
+    # each job asking for its own resources (a group asks for the sum of its jobs')
     profile = load_profile()
     many = {rule for rule, n in jobs.items() if n > 8}
-    assert many and many <= set(profile["groups"]), many - set(profile["groups"])
+    assert {"crop_shard", "group_shard"} <= many, jobs
+    assert many <= set(profile["groups"]), many - set(profile["groups"])
+    assert many <= set(profile["set-resources"]), many - set(profile["set-resources"])
     assert "This was a dry-run" in run.stdout + run.stderr
     assert not (workflow_dir / "results").exists()
     # what a job will ask for: the profile's resources for the rule

@@ -1,24 +1,23 @@
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
 
 import yaml
+from snakemake import __version__ as SNAKEMAKE_VERSION
 from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
 from snakemake.io import checkpoint_target
 from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import validate
 
+# Every list that follows from the config alone is the run plan's (PLAN, wbc.plan, unit-
+# tested without Snakemake): rules call its methods. Here: what needs Snakemake.
+
 
 def scripts_folder():
-    """The folder of the rule scripts and their package ``wbc``, to import from.
-
-    A checkout, or a module given by a local path, has it on disk. A module from a git host
-    (``github(...)``) is read through Snakemake's source cache, which copies each file on
-    first use: the package's files (listed in ``wbc/FILES``) are copied there now, beside
-    the copies of the rule scripts, whose folder Snakemake puts on their import path.
-    Returns the folder and whether it is the local checkout.
+    """The folder of the rule scripts and their package ``wbc``, and whether it is a local
+    checkout. A module from a git host is read through Snakemake's source cache, which
+    copies each file on first use: the package's files (``wbc/FILES``) are copied now.
     """
     scripts = workflow.current_basedir.join("../scripts")
     if isinstance(scripts, LocalSourceFile):
@@ -32,24 +31,22 @@ def scripts_folder():
 
 SCRIPTS, LOCAL_CHECKOUT = scripts_folder()
 sys.path.insert(0, str(SCRIPTS))
-from wbc import EVAL_SPLITS, SPLITS
+from wbc import SPLITS
 from wbc import models as registry
 from wbc.imports import code_version as _code_version, use_cache_file
 from wbc.models.vgg16 import WEIGHTS_URL as VGG16_WEIGHTS_URL
-from wbc.plan import PlanError, RunPlan
+from wbc.plan import PlanError, RunPlan, fold_outputs, id_pattern, model_outputs
 from wbc.preflight import offline_problems
 from wbc.runtime import RECAP as ERROR_RECAP, error_recap
 from wbc.report.sections import SECTIONS
 from wbc.settings import config_schema, typed_from_command_line
-from wbc.source import folder_fingerprint, folder_id, list_files, parse_source
+from wbc.source import folder_fingerprint, folder_id, list_files
 
 
 def validate_config(config):
-    """Snakemake's schema validation (fills defaults), its error cut to one line.
-
-    The schema is the file plus the registry's model blocks (``wbc.settings``), written
-    to a temporary file for ``validate``, which reads schemas from files.
-    """
+    """Snakemake's schema validation (fills defaults), its error cut to one line. The
+    schema, the file plus the registry's model blocks (wbc.settings), goes to a temporary
+    file: ``validate`` reads schemas from files."""
     base = yaml.safe_load(
         workflow.sourcecache.open(
             workflow.current_basedir.join("../schemas/config.schema.yaml")
@@ -75,13 +72,15 @@ def validate_config(config):
 
 validate_config(config)
 try:
-    SOURCE = parse_source(config["source"])
-except ValueError as err:
+    PLAN = RunPlan(config)
+except PlanError as err:
     raise WorkflowError(str(err)) from None
+SOURCE = PLAN.source
 
 
 onstart:
-    # before any job starts: one line per download this run needs and cannot make
+    # one line per download this run needs and cannot make; the jobs' one-line errors are
+    # printed once, at the end (onerror), after Snakemake's report of the failed jobs
     problems = offline_problems(
         {job.rule.name for job in workflow.dag.needrun_jobs()},
         SOURCE.value if SOURCE.kind == "kaggle" else None,
@@ -90,14 +89,11 @@ onstart:
     if problems:
         print("\n".join(problems), file=sys.stderr)
         sys.exit(1)
-    # the jobs' one-line errors are printed once, at the end (onerror)
     error_recap()  # none left from an earlier run
     os.environ[ERROR_RECAP] = "1"
 
 
 onerror:
-    # after Snakemake's own report of the failed jobs (their inputs, outputs, logs): the
-    # error lines saying what to fix, the last thing the user reads
     for line in error_recap():
         print(f"ERROR {line}", file=sys.stderr)
 
@@ -107,11 +103,8 @@ use_cache_file(Path(".snakemake", "wbc-code-versions.json").resolve())
 
 
 def code_version(script, *modules):
-    """The version of the code a script runs, for the params entry ``code``: a hash of the
-    normalised source (no comments, docstrings or formatting) of the script, the package
-    modules it imports, directly or not, and ``modules`` it loads by name (importlib).
-    An edit of code reruns the rules whose scripts import it; any other edit, nothing.
-    """
+    """The params entry ``code``: a hash of the normalised source of the script, the package
+    modules it imports and ``modules`` it loads by name (wbc.imports.code_version)."""
     if not LOCAL_CHECKOUT:  # a module from a git host: its script, copied on first use
         workflow.sourcecache.get_path(
             workflow.current_basedir.join(f"../scripts/{script}")
@@ -126,67 +119,42 @@ def dataset_root():
     """The folder the manifest's image paths are relative to."""
     if SOURCE.kind == "folder":
         return SOURCE.value
-    return (
-        rules.download_kaggle.output[0]
-        if SOURCE.kind == "kaggle"
-        else rules.unpack_zip.output[0]
-    )
+    kind = "download_kaggle" if SOURCE.kind == "kaggle" else "unpack_zip"
+    return getattr(rules, kind).output[0]
 
 
 def fingerprint(folder):
-    """What a folder of images holds, as one hash (wbc.source.folder_fingerprint): a rule
-    param, so that an added or edited image reruns the rule that reads the folder, and
-    no job lists every image as an input (Snakemake prints them all when the job fails).
-    """
+    """What a folder of images holds, as one hash (a param: no job lists every image)."""
     index = Path(".snakemake", "wbc-folder-index", f"{folder_id(folder)}.json")
     return folder_fingerprint(folder, index)
 
 
 def dataset_input():
-    """The manifest's data input: the unpacked or downloaded folder; a source folder is
-    read in place, followed through its fingerprint (a param)."""
+    """The unpacked or downloaded folder (a source folder: read in place, fingerprinted)."""
     return [] if SOURCE.kind == "folder" else dataset_root()
 
 
 def originals_input():
-    """What the original slides' index is made from: the list of the originals and their
-    sha256 in the unpacked or downloaded data (rule originals_list), or in a source folder
-    the slides of Kaggle's layout (the only files it looks at)."""
+    """The originals list (a checkpoint), or in a source folder Kaggle's layout's slides."""
     if SOURCE.kind != "folder":
-        # through the checkpoint: Snakemake re-evaluates the index's job after the list is
-        # rewritten, and a list whose content did not change passes its checksum test
         return lambda wildcards: checkpoints.originals_list.get().output[0]
     slides = Path(SOURCE.value, "dataset-master", "dataset-master", "JPEGImages")
     return list_files(slides) if slides.is_dir() else []
 
 
 def source_index(wildcards):
-    """The originals' index, as the group shards read it: after the originals list's
-    checkpoint, so that Snakemake re-evaluates the shards once it knows whether the index
-    is rebuilt (else a rebuild planned before the list was found unchanged reruns all).
-    """
+    """The originals' index, after the originals list's checkpoint (else a rebuild planned
+    before the list was found unchanged reruns every group shard)."""
     if SOURCE.kind != "folder":
         checkpoints.originals_list.get()
     return rules.source_cell_index.output[0]
 
 
-SHARDS = range(config["crop"]["shards"])
-
-
 def shard_list(wildcards):
-    """The shard's list of images and their sha256, written by a checkpoint.
-
-    Reading it through the checkpoint makes Snakemake re-evaluate the crop jobs after the
-    lists are rewritten; a list whose content did not change passes Snakemake's checksum test,
-    so only shards with a changed, added or removed image re-crop. One small file per job
-    also keeps the scheduler from stat-ing every image on every round.
-
-    The checkpoint's ``get()`` expands its 64 paths on every call, and Snakemake calls this
-    twice per crop and group job on each evaluation (a second of a dry run on the full
-    archive): its static paths are compared with the created ones here instead, and
-    ``get()`` called once, when they are all there (until then it raises Snakemake's
-    IncompleteCheckpointException, as it always does).
-    """
+    """The shard's list of images and their sha256, a checkpoint's output: only shards
+    whose list changed re-crop. The checkpoint's ``get()`` expands its 64 paths on every
+    call, twice per crop and group job: it is called once, when they all exist (until
+    then Snakemake's IncompleteCheckpointException, as get() raises)."""
     if not _SHARD_LISTS:
         paths = rules.shard_lists.output
         if any(path not in checkpoints.created_output for path in paths):
@@ -201,67 +169,22 @@ _SHARD_LISTS = []  # the checkpoint's outputs, once it is complete (shard_list)
 
 
 def crop_dirs(method):
-    """The crop folders of every shard, by crop ``method``."""
-    return expand(rules.crop_shard.output.crops, method=method, shard=SHARDS)
+    return expand(rules.crop_shard.output.crops, method=method, shard=PLAN.shards)
 
 
 def crop_qc_shards(method):
-    """The per-shard QC tables of crop ``method`` (image -> its crop)."""
-    return expand(rules.crop_shard.output.qc, method=method, shard=SHARDS)
-
-
-def crop_window(method):
-    """The window of a method that has one (crop.window), else None: a param, so a new
-    window re-crops that method only."""
-    return config["crop"]["window"] if method == "nucleus_window" else None
+    return expand(rules.crop_shard.output.qc, method=method, shard=PLAN.shards)
 
 
 def split_tables():
     return [rules.split.output[name] for name in SPLITS]
 
 
-# --- the run plan -----------------------------------------------------------------------
-# Every list that follows from the config alone (wbc.plan, unit-tested without Snakemake):
-# model ids (<model>[-<variant>][_s<seed>], wbc.settings), folds (split.folds: 1, one
-# grouped train/val split; K >= 2, also K-fold cross-validation over TRAIN's source cells),
-# crop methods, the ensemble's members, predict's candidates, the report's names.
-
-try:
-    PLAN = RunPlan(config)
-except PlanError as err:
-    raise WorkflowError(str(err)) from None
-FOLDS = config["split"]["folds"]
-FOLD_NUMBERS = PLAN.fold_numbers
-FAMILIES = PLAN.enabled
-MODELS = PLAN.model_ids
-CROP_METHOD = PLAN.crop_method
-CROP_METHODS = PLAN.crop_methods()
-family = PLAN.model_of
-facts = PLAN.facts
-settings = PLAN.settings
-backbone = PLAN.backbone
-backbones = PLAN.backbones
-ensemble_members = PLAN.ensemble_members
-reported_models = PLAN.reported_models
-random_backbone = PLAN.random_backbone
-titles = PLAN.titles
-reference_accuracy = PLAN.reference_accuracy
-predict_candidates = PLAN.predict_candidates
-predict_members = PLAN.predict_members
-report_protocol = PLAN.report_protocol
-
-
 # --- models (train.smk, predict.smk) ---------------------------------------------------
 
 
-def id_pattern(ids):
-    """A wildcard constraint matching exactly these ids."""
-    return "|".join(re.escape(i) for i in ids) or "(?!)"
-
-
 def arrays(method, size):
-    """The training arrays of every split, crops of ``method`` at ``size`` px (rule
-    training_arrays)."""
+    """The training arrays of every split, crops of ``method`` at ``size`` px."""
     return expand(
         rules.training_arrays.output[0], method=method, size=size, split=SPLITS
     )
@@ -278,13 +201,13 @@ def model_inputs(wildcards):
     """What a model's training reads: split files, per-split arrays at its image size
     or VGG16 features and their weights."""
     model = wildcards.model
-    if facts(model).inputs == "vgg16_features":
+    if PLAN.facts(model).inputs == "vgg16_features":
         data = expand(
-            rules.vgg16_features.output[0], backbone=backbone(model), split=SPLITS
+            rules.vgg16_features.output[0], backbone=PLAN.backbone(model), split=SPLITS
         )
-        extra = {"weights": weights_file(settings(model)["weights"])}
+        extra = {"weights": weights_file(PLAN.settings(model)["weights"])}
     else:
-        s = settings(model)
+        s = PLAN.settings(model)
         data, extra = arrays(s["crop"], s["image_size"]), {}
     return {"tables": split_tables(), "arrays": data, **extra}
 
@@ -293,57 +216,26 @@ def final_model_inputs(wildcards):
     """model_inputs, and with cross-validation the folds' results, which the model trained
     on all of TRAIN pools into split cv (and whose chosen epochs it trains for)."""
     inputs = model_inputs(wildcards)
-    if FOLD_NUMBERS:
-        fold_rule = getattr(rules, f"train_{family(wildcards.model)}_fold")
-        folds = {"model": wildcards.model, "fold": FOLD_NUMBERS}
+    if PLAN.fold_numbers:
+        fold_rule = getattr(rules, f"train_{PLAN.model_of(wildcards.model)}_fold")
+        folds = {"model": wildcards.model, "fold": PLAN.fold_numbers}
         inputs["folds"] = rules.folds.output[0]
         inputs["fold_metrics"] = expand(fold_rule.output.metrics, **folds)
         inputs["fold_predictions"] = expand(fold_rule.output.predictions, **folds)
     return inputs
 
 
-def fold_outputs(name):
-    """A fold job's outputs for registry model ``name``, a pattern in {model} and {fold}:
-    the held-out cells' predictions (split cv), its metrics, its history."""
-    folder = "results/models/{model}/folds/{fold}"
-    outputs = {
-        "metrics": f"{folder}/metrics.json",
-        "predictions": f"{folder}/predictions.tsv",
-    }
-    if registry.facts_of(name).keras:
-        outputs["history"] = f"{folder}/history.tsv"
-    return outputs
-
-
-def model_outputs(name):
-    """The training rule's outputs for registry model ``name``, a pattern in {model}."""
-    folder = "results/models/{model}"
-    outputs = {
-        "model": f"{folder}/{registry.facts_of(name).model_file}",
-        "metrics": f"{folder}/metrics.json",
-        "predictions": f"{folder}/predictions.tsv",
-    }
-    if registry.facts_of(name).keras:
-        outputs["history"] = f"{folder}/history.tsv"
-    return outputs
-
-
-def model_output(model, name):
-    """An artefact (model, metrics, predictions, history) of a model or the ensemble."""
-    if model == "ensemble":
+def model_output(model_id, name):
+    """An output (model, metrics, predictions, history) of a model id or the ensemble."""
+    if model_id == "ensemble":
         return rules.ensemble.output[name]
-    return expand(getattr(rules, f"train_{family(model)}").output[name], model=model)[0]
-
-
-PREDICT = config["predict"]
-# the input folder, absolute, and its results folder's name (see folder_id)
-PREDICT_FOLDER = PLAN.predict_folder
-PREDICT_ID = "unset" if PREDICT_FOLDER is None else folder_id(PREDICT_FOLDER)
+    trained = getattr(rules, f"train_{PLAN.model_of(model_id)}")
+    return expand(trained.output[name], model=model_id)[0]
 
 
 def predict_fingerprint():
     """The fingerprint of the folder predict classifies (a param of rule predict)."""
-    folder = PREDICT_FOLDER
+    folder = PLAN.predict_folder
     if folder is None or not Path(folder).is_dir():
         problem = "is not set" if folder is None else f"{folder} is not a folder"
         raise WorkflowError(
@@ -356,91 +248,110 @@ def predict_fingerprint():
 # --- report (report.smk) ---------------------------------------------------------------
 
 
-def rule_stages():
-    """rule -> the stage (.smk file) that defines it, for the run facts."""
-    return {r.name: Path(r.snakefile).stem for r in workflow.rules}
-
-
 def section_fragments():
-    """Rule report's inputs: each section's fragment (rule report_<id>, output html), in
-    the order of wbc.report.sections.SECTIONS."""
-    fragments = {}
-    for s in SECTIONS:
-        html = getattr(rules, f"report_{s.id}").output.html
-        fragments[s.id] = expand(html, model=reported_models()) if s.per_model else html
-    return fragments
+    """Rule report's inputs: each section's fragment, in the order of SECTIONS."""
+    return {s.id: s.files(s.fragment(), PLAN.reported_models()) for s in SECTIONS}
 
 
 def benchmark_files():
-    """Every benchmark file of the jobs the report describes: data, crops, source cells,
-    models, ensemble and the report's sections (all but the run facts and the assembly,
-    which run after them). tests/test_report.py checks it against a run's files."""
-    files = [
-        rules.manifest.benchmark,
-        rules.shard_lists.benchmark,
-        rules.crop_qc.benchmark,
-        rules.source_cell_index.benchmark,
-        rules.groups.benchmark,
-        rules.split.benchmark,
-        rules.config_used.benchmark,
-        rules.report_dataset.benchmark,
-        rules.report_comparison.benchmark,
-        rules.report_headline.benchmark,
-        rules.report_protocols.benchmark,
+    """The benchmark file of every job the run facts describe (PLAN.benchmark_jobs)."""
+    jobs = PLAN.benchmark_jobs()
+    return [
+        getattr(rules, job).benchmark.format(**wildcards) for job, wildcards in jobs
     ]
-    if SOURCE.kind != "folder":
-        kind = "download_kaggle" if SOURCE.kind == "kaggle" else "unpack_zip"
-        # a source folder's slides are inputs of the index themselves (originals_input)
-        files += [getattr(rules, kind).benchmark, rules.originals_list.benchmark]
-    files += expand(rules.group_shard.benchmark, shard=SHARDS)
-    if FOLD_NUMBERS:
-        files.append(rules.folds.benchmark)
-    files += expand(rules.report_model.benchmark, model=reported_models())
-    keras_models = [m for m in MODELS if facts(m).keras]
-    files += expand(rules.report_training.benchmark, model=keras_models)
-    files += expand(rules.report_saliency.benchmark, model=keras_models)
-    if any(b["weights"] == "imagenet" for b in backbones().values()):
-        files.append(rules.vgg16_weights.benchmark)
-    for model in MODELS:
-        files += expand(getattr(rules, f"train_{family(model)}").benchmark, model=model)
-        files += expand(
-            getattr(rules, f"train_{family(model)}_fold").benchmark,
-            model=model,
-            fold=FOLD_NUMBERS,
-        )
-    files += expand(rules.crop_shard.benchmark, method=CROP_METHODS, shard=SHARDS)
-    for method, size in PLAN.arrays():
-        files += expand(
-            rules.training_arrays.benchmark, method=method, size=size, split=SPLITS
-        )
-    files += expand(
-        rules.vgg16_features.benchmark, backbone=list(backbones()), split=SPLITS
+
+
+def of_models(name, model_id, ids):
+    """Output ``name`` of a model id, else of each of ``ids``."""
+    return (
+        model_output(model_id, name)
+        if model_id
+        else [model_output(i, name) for i in ids]
     )
-    if "ensemble" in reported_models():
-        files.append(rules.ensemble.benchmark)
-    return files
 
 
-def report_model_inputs(wildcards):
-    inputs = {
-        "metrics": model_output(wildcards.model, "metrics"),
-        "predictions": model_output(wildcards.model, "predictions"),
+def keras_file(made_by, model_id):
+    """A Keras model id's training curves or saliency maps (rule report_<made_by>)."""
+    if model_id == "ensemble" or not PLAN.facts(model_id).keras:
+        return []
+    return expand(getattr(rules, f"report_{made_by}").output[0], model=model_id)[0]
+
+
+# What a report section may read (Section.inputs), for a per-model section's model id m
+# (else None); a new kind of input is one line here
+RUN_FILES = {
+    "manifest": lambda m: rules.manifest.output[0],
+    "qc": lambda m: rules.crop_qc.output[0],
+    "splits": lambda m: split_tables(),
+    "groups": lambda m: rules.groups.output[0],
+    "leaks": lambda m: rules.split.output.leaks,
+    "metrics": lambda m: of_models("metrics", m, PLAN.reported_models()),
+    "predictions": lambda m: of_models("predictions", m, PLAN.reported_models()),
+    "trained_metrics": lambda m: of_models("metrics", m, PLAN.model_ids),
+    "training": lambda m: keras_file("training", m),
+    "saliency": lambda m: keras_file("saliency", m),
+    "comparison_table": lambda m: rules.report_comparison.output.table,
+    "comparison_pairs": lambda m: rules.report_comparison.output.pairs,
+    "comparison_seeds": lambda m: rules.report_comparison.output.seeds,
+    "benchmarks": lambda m: benchmark_files(),
+    "config": lambda m: rules.config_used.output[0],
+}
+
+
+def section_inputs(section):
+    """Rule report_<id>'s inputs: the files its entry names, by name (none: left out)."""
+    unknown = sorted(set(section.inputs) - set(RUN_FILES))
+    if unknown:
+        raise WorkflowError(
+            f"report section {section.id}: inputs {', '.join(unknown)} are none of "
+            f"{', '.join(RUN_FILES)} (RUN_FILES in workflow/rules/common.smk)"
+        )
+    return lambda w: {
+        n: f for n in section.inputs if (f := RUN_FILES[n](w.get("model"))) != []
     }
-    if wildcards.model != "ensemble" and facts(wildcards.model).keras:
-        inputs["training"] = expand(
-            rules.report_training.output[0], model=wildcards.model
-        )[0]
-        inputs["saliency"] = expand(
-            rules.report_saliency.output[0], model=wildcards.model
-        )[0]
-    return inputs
+
+
+def section_outputs(section):
+    """Rule report_<id>'s outputs (those ``reported`` also in snakemake --report)."""
+
+    def output(path, made):
+        if not made.reported:
+            return path
+        return report(
+            path, caption=f"../report/{made.caption}", **section.report_place()
+        )
+
+    outputs = {name: output(*made) for name, made in section.outputs().items()}
+    return outputs | {"html": section.fragment()}
+
+
+def section_params(section):
+    """Rule report_<id>'s params: the run plan's values its entry names."""
+    values = {
+        **PLAN.report_values(),
+        "root": dataset_root(),
+        "snakemake_version": SNAKEMAKE_VERSION,
+        "stages": {r.name: Path(r.snakefile).stem for r in workflow.rules},
+    }
+    return {name: values[name] for name in section.params}
+
+
+def report_figures():
+    """Every figure the page shows: the sections' own, and those they read."""
+    figures = []
+    for s in SECTIONS:
+        for m in PLAN.reported_models() if s.per_model else [None]:
+            read = [RUN_FILES[n](m) for n in s.inputs] + s.figure_files(m)
+            figures += [f for f in read if isinstance(f, str) and f.endswith(".png")]
+    return figures
 
 
 def final_outputs():
     outputs = [rules.crop_qc.output[0], *rules.split.output]
-    for model in MODELS:
-        outputs += [model_output(model, name) for name in model_outputs(family(model))]
+    for model_id in PLAN.model_ids:
+        names = model_outputs(PLAN.model_of(model_id))
+        outputs += [model_output(model_id, name) for name in names]
     outputs += [rules.report.output.html, rules.report_comparison.output.table]
-    if PREDICT["input"] is not None:
+    if PLAN.predict_folder is not None:
         outputs += rules.predict.output
     return outputs

@@ -8,7 +8,7 @@ localrules:
 
 wildcard_constraints:
     shard=r"\d+",
-    method=id_pattern(CROP_METHODS),
+    method=id_pattern(PLAN.crop_methods()),
 
 
 # A separate step from the manifest: Snakemake checksums every input of a job once per
@@ -17,7 +17,7 @@ checkpoint shard_lists:
     input:
         manifest=rules.manifest.output[0],
     output:
-        expand("results/shards/{shard}.tsv", shard=SHARDS),
+        expand("results/shards/{shard}.tsv", shard=PLAN.shards),
     log:
         "results/logs/shard_lists.log",
     benchmark:
@@ -47,7 +47,7 @@ rule crop_shard:
         root=dataset_root(),
         strict=config["strict"],
         method=lambda wildcards: wildcards.method,
-        window=lambda wildcards: crop_window(wildcards.method),
+        window=lambda wildcards: PLAN.crop_window(wildcards.method),
     conda:
         "../../envs/crop.yaml"
     script:
@@ -57,7 +57,9 @@ rule crop_shard:
 # The run's crop method (crop.method): its QC table is the one the split and report read.
 rule crop_qc:
     input:
-        qc=expand(rules.crop_shard.output.qc, method=CROP_METHOD, shard=SHARDS),
+        qc=expand(
+            rules.crop_shard.output.qc, method=PLAN.crop_method, shard=PLAN.shards
+        ),
         manifest=rules.manifest.output[0],
     output:
         "results/qc/crops.tsv",
@@ -68,7 +70,7 @@ rule crop_qc:
     params:
         code=code_version("collect_crop_qc.py"),
         # each shard's crops folder, in the order of the QC tables (the table's crop column)
-        crops=crop_dirs(CROP_METHOD),
+        crops=crop_dirs(PLAN.crop_method),
     conda:
         "../../envs/crop.yaml"
     script:

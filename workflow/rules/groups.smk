@@ -69,8 +69,8 @@ rule group_shard:
 
 rule groups:
     input:
-        matches=expand(rules.group_shard.output.matches, shard=SHARDS),
-        features=expand(rules.group_shard.output.features, shard=SHARDS),
+        matches=expand(rules.group_shard.output.matches, shard=PLAN.shards),
+        features=expand(rules.group_shard.output.features, shard=PLAN.shards),
         index=rules.source_cell_index.output[0],
     output:
         "results/groups.tsv",

@@ -24,32 +24,34 @@ rule training_range:
 # into a results folder of that input folder's own (a run on another folder replaces nothing).
 rule predict:
     input:
-        models=[model_output(m, "model") for m in predict_members()],
-        metrics=[model_output(m, "metrics") for m in predict_candidates()],
+        models=[model_output(m, "model") for m in PLAN.predict_members()],
+        metrics=[model_output(m, "metrics") for m in PLAN.predict_candidates()],
         training=rules.training_range.output[0],
     output:
         # update: not deleted before the job, and restored when the job fails
-        predictions=update(f"results/predict/{PREDICT_ID}/predictions.tsv"),
-        folder=update(f"results/predict/{PREDICT_ID}/folder.txt"),
+        predictions=update(f"results/predict/{PLAN.predict_id}/predictions.tsv"),
+        folder=update(f"results/predict/{PLAN.predict_id}/folder.txt"),
     log:
         "results/logs/predict.log",
     benchmark:
         "results/benchmarks/predict.tsv"
     params:
         code=code_version(
-            "predict.py", *(f"wbc.models.{family(m)}" for m in predict_members())
+            "predict.py",
+            *(f"wbc.models.{PLAN.model_of(m)}" for m in PLAN.predict_members()),
         ),
-        folder=PREDICT_FOLDER,
+        folder=PLAN.predict_folder,
         # the folder's content: an added or edited image reruns predict
         images=lambda wildcards: predict_fingerprint(),
-        model=PREDICT["model"],
-        rescale=PREDICT["rescale"],
-        candidates=predict_candidates(),
-        models=predict_members(),
-        members=ensemble_members(),
-        families={m: family(m) for m in predict_members()},
-        sizes={m: settings(m)["image_size"] for m in predict_members()},
-        crops={m: settings(m)["crop"] for m in predict_members()},
+        model=config["predict"]["model"],
+        rescale=config["predict"]["rescale"],
+        candidates=PLAN.predict_candidates(),
+        models=PLAN.predict_members(),
+        members=PLAN.ensemble_members(),
+        # model id -> its registry model (wbc.models.<model>)
+        registry_models={m: PLAN.model_of(m) for m in PLAN.predict_members()},
+        sizes={m: PLAN.settings(m)["image_size"] for m in PLAN.predict_members()},
+        crops={m: PLAN.settings(m)["crop"] for m in PLAN.predict_members()},
         window=config["crop"]["window"],
         seed=config["models"]["seed"],
     threads: 2

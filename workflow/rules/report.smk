@@ -1,7 +1,8 @@
 # The comparison: a soft-vote ensemble, then one rule per report section (figures, each
 # also in `snakemake --report`, and an HTML fragment), and rule report, which assembles
-# the fragments into one self-contained page.
-from snakemake import __version__ as SNAKEMAKE_VERSION
+# the fragments into one self-contained page. The sections' rules are made from their
+# entries in wbc.report.sections.SECTIONS (inputs, params and outputs by name, see
+# section_inputs in common.smk); each runs its module's section(job).
 
 
 report: "../report/workflow.rst"
@@ -9,8 +10,8 @@ report: "../report/workflow.rst"
 
 rule ensemble:
     input:
-        predictions=[model_output(m, "predictions") for m in ensemble_members()],
-        metrics=[model_output(m, "metrics") for m in ensemble_members()],
+        predictions=[model_output(m, "predictions") for m in PLAN.ensemble_members()],
+        metrics=[model_output(m, "metrics") for m in PLAN.ensemble_members()],
     output:
         metrics="results/models/ensemble/metrics.json",
         predictions="results/models/ensemble/predictions.tsv",
@@ -20,7 +21,7 @@ rule ensemble:
         "results/benchmarks/ensemble.tsv"
     params:
         code=code_version("ensemble.py"),
-        models=ensemble_members(),
+        models=PLAN.ensemble_members(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -45,174 +46,6 @@ rule config_used:
         "../scripts/config_used.py"
 
 
-rule report_dataset:
-    input:
-        manifest=rules.manifest.output[0],
-        qc=rules.crop_qc.output[0],
-        splits=split_tables(),
-        groups=rules.groups.output[0],
-        leaks=rules.split.output.leaks,
-        template=workflow.source_path("../report/sections/dataset.html.j2"),
-        caption_counts=workflow.source_path("../report/dataset.rst"),
-        caption_gallery=workflow.source_path("../report/crop_gallery.rst"),
-    output:
-        counts=report(
-            "results/report/figures/dataset.png",
-            caption="../report/dataset.rst",
-            category="1. Dataset",
-        ),
-        gallery=report(
-            "results/report/figures/crop_gallery.png",
-            caption="../report/crop_gallery.rst",
-            category="1. Dataset",
-        ),
-        html="results/report/sections/dataset.html",
-    log:
-        "results/logs/report_dataset.log",
-    benchmark:
-        "results/benchmarks/report_dataset.tsv"
-    params:
-        code=code_version("report_dataset.py"),
-        splits=SPLITS,
-        root=dataset_root(),
-        source=config["source"],
-        protocol=report_protocol(),
-        crop_method=CROP_METHOD,
-    conda:
-        "../../envs/report.yaml"
-    script:
-        "../scripts/report_dataset.py"
-
-
-rule report_comparison:
-    input:
-        metrics=[model_output(m, "metrics") for m in reported_models()],
-        predictions=[model_output(m, "predictions") for m in reported_models()],
-        template=workflow.source_path("../report/sections/comparison.html.j2"),
-        caption_chart=workflow.source_path("../report/comparison.rst"),
-        caption_table=workflow.source_path("../report/metrics_table.rst"),
-    output:
-        table=report(
-            "results/report/metrics.tsv",
-            caption="../report/metrics_table.rst",
-            category="2. Comparison",
-        ),
-        pairs=report(
-            "results/report/comparisons.tsv",
-            caption="../report/comparisons_table.rst",
-            category="2. Comparison",
-        ),
-        seeds="results/report/seeds.tsv",
-        chart=report(
-            "results/report/figures/comparison.png",
-            caption="../report/comparison.rst",
-            category="2. Comparison",
-        ),
-        html="results/report/sections/comparison.html",
-    log:
-        "results/logs/report_comparison.log",
-    benchmark:
-        "results/benchmarks/report_comparison.tsv"
-    params:
-        code=code_version("report_comparison.py"),
-        models=reported_models(),
-        titles=titles(),
-        reference=reference_accuracy(),
-        disabled=[m for m in registry.MODELS if m not in FAMILIES],
-        protocol=report_protocol(),
-    conda:
-        "../../envs/report.yaml"
-    script:
-        "../scripts/report_comparison.py"
-
-
-rule report_headline:
-    input:
-        table=rules.report_comparison.output.table,
-        pairs=rules.report_comparison.output.pairs,
-        seeds=rules.report_comparison.output.seeds,
-        leaks=rules.split.output.leaks,
-        template=workflow.source_path("../report/sections/headline.html.j2"),
-        caption_figure=workflow.source_path("../report/headline.rst"),
-    output:
-        figure=report(
-            "results/report/figures/headline.png",
-            caption="../report/headline.rst",
-            category="0. Headline",
-        ),
-        html="results/report/sections/headline.html",
-    log:
-        "results/logs/report_headline.log",
-    benchmark:
-        "results/benchmarks/report_headline.tsv"
-    params:
-        code=code_version("report_headline.py"),
-        titles=titles(),
-        reference=reference_accuracy(),
-        protocol=report_protocol(),
-    conda:
-        "../../envs/report.yaml"
-    script:
-        "../scripts/report_headline.py"
-
-
-rule report_model:
-    input:
-        unpack(report_model_inputs),
-        splits=split_tables(),
-        template=workflow.source_path("../report/sections/model.html.j2"),
-        caption_confusion=workflow.source_path("../report/confusion_matrices.rst"),
-        caption_roc=workflow.source_path("../report/roc_curves.rst"),
-        caption_errors=workflow.source_path("../report/errors.rst"),
-        caption_reliability=workflow.source_path("../report/reliability.rst"),
-        caption_saliency=workflow.source_path("../report/saliency.rst"),
-        caption_training=workflow.source_path("../report/training_curves.rst"),
-    output:
-        confusion=report(
-            "results/report/figures/{model}/confusion_matrices.png",
-            caption="../report/confusion_matrices.rst",
-            category="3. Per model",
-            subcategory="{model}",
-        ),
-        roc=report(
-            "results/report/figures/{model}/roc_curves.png",
-            caption="../report/roc_curves.rst",
-            category="3. Per model",
-            subcategory="{model}",
-        ),
-        reliability=report(
-            "results/report/figures/{model}/reliability.png",
-            caption="../report/reliability.rst",
-            category="3. Per model",
-            subcategory="{model}",
-        ),
-        errors=report(
-            "results/report/figures/{model}/errors.png",
-            caption="../report/errors.rst",
-            category="3. Per model",
-            subcategory="{model}",
-        ),
-        margins="results/report/figures/{model}/narrow_margins.png",
-        saliency="results/report/figures/{model}/saliency.png",
-        error_table="results/report/errors/{model}.tsv",
-        html="results/report/sections/model/{model}.html",
-    log:
-        "results/logs/report_model/{model}.log",
-    benchmark:
-        "results/benchmarks/report_model/{model}.tsv"
-    wildcard_constraints:
-        model=id_pattern(reported_models()),
-    params:
-        code=code_version("report_model.py"),
-        titles=titles(),
-        protocol=report_protocol(),
-        root=dataset_root(),
-    conda:
-        "../../envs/report.yaml"
-    script:
-        "../scripts/report_model.py"
-
-
 rule report_training:
     input:
         history=lambda wildcards: model_output(wildcards.model, "history"),
@@ -228,10 +61,10 @@ rule report_training:
     benchmark:
         "results/benchmarks/report_training/{model}.tsv"
     wildcard_constraints:
-        model=id_pattern([m for m in MODELS if facts(m).keras]),
+        model=id_pattern(PLAN.keras_ids()),
     params:
         code=code_version("report_training.py"),
-        titles=titles(),
+        titles=PLAN.titles(),
     conda:
         "../../envs/report.yaml"
     script:
@@ -251,12 +84,12 @@ rule report_saliency:
     benchmark:
         "results/benchmarks/report_saliency/{model}.tsv"
     wildcard_constraints:
-        model=id_pattern([m for m in MODELS if facts(m).keras]),
+        model=id_pattern(PLAN.keras_ids()),
     params:
         code=code_version("report_saliency.py"),
-        family=lambda wildcards: family(wildcards.model),
-        size=lambda wildcards: settings(wildcards.model)["image_size"],
-        protocol=report_protocol(),
+        registry_model=lambda wildcards: PLAN.model_of(wildcards.model),
+        size=lambda wildcards: PLAN.settings(wildcards.model)["image_size"],
+        protocol=PLAN.report_protocol(),
     threads: 2
     conda:
         "../../envs/tensorflow.yaml"
@@ -264,77 +97,47 @@ rule report_saliency:
         "../scripts/report_saliency.py"
 
 
-rule report_protocols:
-    input:
-        splits=split_tables(),
-        template=workflow.source_path("../report/sections/protocols.html.j2"),
-    output:
-        html="results/report/sections/protocols.html",
-    log:
-        "results/logs/report_protocols.log",
-    benchmark:
-        "results/benchmarks/report_protocols.tsv"
-    params:
-        code=code_version("report_protocols.py"),
-        splits=SPLITS,
-        protocol=report_protocol(),
-    conda:
-        "../../envs/report.yaml"
-    script:
-        "../scripts/report_protocols.py"
+# after every rule it may describe: the run facts' stages (params) are the rules defined
+for section in SECTIONS:
 
-
-rule report_run_facts:
-    input:
-        benchmarks=benchmark_files(),
-        config=rules.config_used.output[0],
-        metrics=[model_output(m, "metrics") for m in MODELS],
-        template=workflow.source_path("../report/sections/run_facts.html.j2"),
-    output:
-        html="results/report/sections/run_facts.html",
-    log:
-        "results/logs/report_run_facts.log",
-    benchmark:
-        "results/benchmarks/report_run_facts.tsv"
-    params:
-        code=code_version("report_run_facts.py"),
-        models=MODELS,
-        snakemake_version=SNAKEMAKE_VERSION,
-        stages=rule_stages(),
-    conda:
-        "../../envs/report.yaml"
-    script:
-        "../scripts/report_run_facts.py"
+    rule:
+        name:
+            f"report_{section.id}"
+        input:
+            unpack(section_inputs(section)),
+            **{
+                f"caption_{name}": workflow.source_path(f"../report/{caption}")
+                for name, caption in section.caption_files().items()
+            },
+            template=workflow.source_path(f"../report/sections/{section.id}.html.j2"),
+        output:
+            **section_outputs(section),
+        log:
+            section.job_file("logs"),
+        benchmark:
+            section.job_file("benchmarks")
+        wildcard_constraints:
+            model=id_pattern(PLAN.reported_models()),
+        params:
+            **section_params(section),
+            code=code_version("report_section.py", f"wbc.report.{section.id}"),
+        threads: section.threads
+        conda:
+            "../../envs/report.yaml"
+        script:
+            "../scripts/report_section.py"
 
 
 rule report:
     input:
         **section_fragments(),
-        figures=[
-            rules.report_headline.output.figure,
-            rules.report_dataset.output.counts,
-            rules.report_dataset.output.gallery,
-            rules.report_comparison.output.chart,
-            *expand(rules.report_model.output.confusion, model=reported_models()),
-            *expand(rules.report_model.output.roc, model=reported_models()),
-            *expand(rules.report_model.output.reliability, model=reported_models()),
-            *expand(rules.report_model.output.errors, model=reported_models()),
-            *expand(rules.report_model.output.margins, model=reported_models()),
-            *expand(
-                rules.report_model.output.saliency,
-                model=[m for m in MODELS if facts(m).keras],
-            ),
-            *expand(
-                rules.report_training.output[0],
-                model=[m for m in MODELS if facts(m).keras],
-            ),
-        ],
+        figures=report_figures(),
         template=workflow.source_path("../report/report.html.j2"),
     output:
         html=report(
             "results/report/report.html",
             caption="../report/report_html.rst",
-            category="0. Headline",
+            category=SECTIONS[0].category,
         ),
     log:
         "results/logs/report.log",

@@ -35,7 +35,7 @@ rule folds:
         "results/benchmarks/folds.tsv"
     params:
         code=code_version("make_folds.py"),
-        folds=FOLDS,
+        folds=config["split"]["folds"],
         seed=config["split"]["seed"],
     conda:
         "../../envs/sklearn.yaml"

@@ -55,11 +55,11 @@ rule vgg16_features:
     input:
         images=lambda w: expand(
             rules.training_arrays.output[0],
-            method=backbones()[w.backbone]["crop"],
-            size=backbones()[w.backbone]["image_size"],
+            method=PLAN.backbones()[w.backbone]["crop"],
+            size=PLAN.backbones()[w.backbone]["image_size"],
             split=w.split,
         ),
-        weights=lambda w: weights_file(backbones()[w.backbone]["weights"]),
+        weights=lambda w: weights_file(PLAN.backbones()[w.backbone]["weights"]),
     output:
         "results/features/vgg16/{backbone}/{split}.npy",
     log:
@@ -68,7 +68,7 @@ rule vgg16_features:
         "results/benchmarks/vgg16_features/{backbone}/{split}.tsv"
     params:
         code=code_version("vgg16_features.py"),
-        settings=lambda w: backbones()[w.backbone],
+        settings=lambda w: PLAN.backbones()[w.backbone],
     threads: 8
     resources:
         gpu=config["models"]["gpu"],
@@ -92,12 +92,12 @@ for name in registry.MODELS:
         benchmark:
             "results/benchmarks/train_{model}.tsv"
         wildcard_constraints:
-            model=id_pattern([m for m in MODELS if family(m) == name]),
+            model=id_pattern(PLAN.ids_of(name)),
         params:
             code=code_version("train_model.py", f"wbc.models.{name}"),
             splits=SPLITS,
             family=name,
-            settings=lambda wildcards: settings(wildcards.model),
+            settings=lambda wildcards: PLAN.settings(wildcards.model),
             provenance={"source": config["source"]},
             # where an interrupted Keras training resumes from (not an output: it
             # outlives a failed job, and is removed when the training ends)
@@ -131,13 +131,13 @@ for name in registry.MODELS:
         benchmark:
             "results/benchmarks/train_{model}_folds/{fold}.tsv"
         wildcard_constraints:
-            model=id_pattern([m for m in MODELS if family(m) == name]),
+            model=id_pattern(PLAN.ids_of(name)),
             fold=r"\d+",
         params:
             code=code_version("train_fold.py", f"wbc.models.{name}"),
             splits=SPLITS,
             family=name,
-            settings=lambda wildcards: settings(wildcards.model),
+            settings=lambda wildcards: PLAN.settings(wildcards.model),
             val_fraction=config["split"]["val_fraction"],
             split_seed=config["split"]["seed"],
             # where an interrupted Keras training resumes from (outside the job's staging)

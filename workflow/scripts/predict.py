@@ -13,11 +13,11 @@ def main():
     members = params.members if name == "ensemble" else [name]
     predictors = {}
     for model in members:
-        family = import_module(f"wbc.models.{params.families[model]}")
-        family.device({"seed": params.seed, "deterministic": False}, snakemake.threads)
-        fitted = family.load(inputs.models[params.models.index(model)])
+        module = import_module(f"wbc.models.{params.registry_models[model]}")
+        module.device({"seed": params.seed, "deterministic": False}, snakemake.threads)
+        fitted = module.load(inputs.models[params.models.index(model)])
         predictors[model] = (
-            lambda images, family=family, fitted=fitted: family.predict_images(fitted, images),
+            lambda images, module=module, fitted=fitted: module.predict_images(fitted, images),
             params.sizes[model],
             params.crops[model],
         )

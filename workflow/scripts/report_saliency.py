@@ -17,9 +17,9 @@ def main():
     predictions = read_predictions(inputs.predictions)
     honest = Protocol.from_params(params.protocol).honest_split(set(predictions["split"]))
     errors = cell_errors(predictions[predictions["split"] == honest], crops)
-    family = import_module(f"wbc.models.{params.family}")
-    family.device({"seed": 0, "deterministic": False}, snakemake.threads)
-    model = family.load(inputs.model)
+    module = import_module(f"wbc.models.{params.registry_model}")
+    module.device({"seed": 0, "deterministic": False}, snakemake.threads)
+    model = module.load(inputs.model)
     with atomic_write(snakemake.output[0], "wb") as fh:
         saliency_maps(model, errors, read_json(inputs.metrics)["classes"], params.size, fh)
 

@@ -4,20 +4,53 @@ predict's candidates) and the config's cross-checks.
 
 Read by the Snakefile at parse time (standard library only) and unit-tested without
 Snakemake: ``workflow/rules/common.smk`` keeps only what needs Snakemake (paths of rules'
-outputs, wildcards, the source cache).
+outputs, wildcards, the source cache, checkpoints). Rules call ``PLAN.<method>`` directly.
 
 Words: a *model* is a registry entry (``rf``, ``cnn``: ``wbc.models.MODELS``); a *model id*
-is one trained instance of it, ``<model>[-<variant>][_s<seed>]`` (``cnn-e20_s2``).
+is one trained instance of it, ``<model>[-<variant>][_s<seed>]`` (``cnn-e20_s2``); the
+wildcard ``{model}`` holds a model id (or ``ensemble``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 
+from . import SPLITS
 from . import models as registry
+from .report.sections import SECTIONS
 from .settings import model_ids, model_settings, parse_id
+from .source import folder_id, parse_source
+
+
+def id_pattern(ids) -> str:
+    """A wildcard constraint matching exactly these ids (nothing when there are none)."""
+    return "|".join(re.escape(i) for i in ids) or "(?!)"
+
+
+def fold_outputs(model: str) -> dict[str, str]:
+    """A fold job's outputs for registry model ``model``, a pattern in {model} and {fold}:
+    the held-out cells' predictions (split cv), its metrics, its history."""
+    folder = "results/models/{model}/folds/{fold}"
+    outputs = {"metrics": f"{folder}/metrics.json", "predictions": f"{folder}/predictions.tsv"}
+    if registry.facts_of(model).keras:
+        outputs["history"] = f"{folder}/history.tsv"
+    return outputs
+
+
+def model_outputs(model: str) -> dict[str, str]:
+    """The training rule's outputs for registry model ``model``, a pattern in {model}."""
+    folder = "results/models/{model}"
+    outputs = {
+        "model": f"{folder}/{registry.facts_of(model).model_file}",
+        "metrics": f"{folder}/metrics.json",
+        "predictions": f"{folder}/predictions.tsv",
+    }
+    if registry.facts_of(model).keras:
+        outputs["history"] = f"{folder}/history.tsv"
+    return outputs
 
 
 class PlanError(ValueError):
@@ -29,6 +62,10 @@ class RunPlan:
 
     def __init__(self, config: dict):
         self.config = config
+        try:
+            self.source = parse_source(config["source"])
+        except ValueError as err:
+            raise PlanError(str(err)) from None
         self.check()
 
     # --- models ----------------------------------------------------------------------
@@ -61,6 +98,10 @@ class RunPlan:
 
     def keras_ids(self) -> list[str]:
         return [m for m in self.model_ids if self.facts(m).keras]
+
+    def disabled(self) -> list[str]:
+        """The registry models the run does not train (the report names them)."""
+        return [m for m in registry.MODELS if m not in self.enabled]
 
     def ensemble_members(self) -> list[str]:
         """The model ids the ensemble averages: config key models.ensemble, or each
@@ -130,6 +171,20 @@ class RunPlan:
             },
         }
 
+    def report_values(self) -> dict:
+        """The values a report section may ask for (wbc.report.sections: Section.params)."""
+        return {
+            "titles": self.titles(),
+            "reference": self.reference_accuracy(),
+            "protocol": self.report_protocol(),
+            "split_names": list(SPLITS),
+            "source": self.config["source"],
+            "crop_method": self.crop_method,
+            "reported_models": self.reported_models(),
+            "model_ids": list(self.model_ids),
+            "disabled": self.disabled(),
+        }
+
     # --- the frozen-feature stage -------------------------------------------------------
 
     def backbone(self, model_id: str) -> str:
@@ -179,6 +234,16 @@ class RunPlan:
         named = [self.settings(m)["crop"] for m in self.model_ids]
         return list(dict.fromkeys([self.crop_method, *named]))
 
+    def crop_window(self, method: str) -> int | None:
+        """The window of a method that has one (crop.window), else None: a param, so a new
+        window re-crops that method only."""
+        return self.config["crop"]["window"] if method == "nucleus_window" else None
+
+    @property
+    def shards(self) -> range:
+        """The crop and grouping shards (crop.shards)."""
+        return range(self.config["crop"]["shards"])
+
     # --- predict ---------------------------------------------------------------------
 
     @property
@@ -190,6 +255,13 @@ class RunPlan:
         """predict.input, absolute, or None."""
         folder = self.config["predict"]["input"]
         return None if folder is None else os.path.abspath(os.path.expanduser(folder))
+
+    @property
+    def predict_id(self) -> str:
+        """The results folder of predict.input (wbc.source.folder_id): a run on another
+        folder replaces nothing."""
+        folder = self.predict_folder
+        return "unset" if folder is None else folder_id(folder)
 
     def predict_candidates(self) -> list[str]:
         """The models predict chooses among: the chosen one, or for 'best' every model
@@ -203,6 +275,60 @@ class RunPlan:
         if chosen == "best":
             return list(self.model_ids)
         return self.ensemble_members() if chosen == "ensemble" else [chosen]
+
+    # --- the run facts ----------------------------------------------------------------
+
+    def benchmark_jobs(self) -> list[tuple[str, dict]]:
+        """(rule, wildcards) of every job the report's run facts describe: data, crops,
+        source cells, models, ensemble and the report's sections (all but the run facts
+        and the assembly, which run after them). tests/test_report.py checks it against a
+        dry run's jobs."""
+        jobs = [
+            (rule, {})
+            for rule in (
+                "manifest",
+                "shard_lists",
+                "crop_qc",
+                "source_cell_index",
+                "groups",
+                "split",
+                "config_used",
+            )
+        ]
+        if self.source.kind != "folder":
+            # a source folder's slides are inputs of the index themselves (no list)
+            kind = "download_kaggle" if self.source.kind == "kaggle" else "unpack_zip"
+            jobs += [(kind, {}), ("originals_list", {})]
+        jobs += [("group_shard", {"shard": s}) for s in self.shards]
+        jobs += [("folds", {})] if self.fold_numbers else []
+        for section in SECTIONS[:-1]:  # the run facts are the last
+            name = f"report_{section.id}"
+            models = self.reported_models() if section.per_model else [None]
+            jobs += [(name, {"model": m} if m else {}) for m in models]
+        jobs += [("report_training", {"model": m}) for m in self.keras_ids()]
+        jobs += [("report_saliency", {"model": m}) for m in self.keras_ids()]
+        if any(b["weights"] == "imagenet" for b in self.backbones().values()):
+            jobs.append(("vgg16_weights", {}))
+        for model_id in self.model_ids:
+            rule = f"train_{self.model_of(model_id)}"
+            jobs.append((rule, {"model": model_id}))
+            jobs += [(f"{rule}_fold", {"model": model_id, "fold": k}) for k in self.fold_numbers]
+        jobs += [
+            ("crop_shard", {"method": m, "shard": s})
+            for m in self.crop_methods()
+            for s in self.shards
+        ]
+        jobs += [
+            ("training_arrays", {"method": m, "size": size, "split": split})
+            for m, size in self.arrays()
+            for split in SPLITS
+        ]
+        jobs += [
+            ("vgg16_features", {"backbone": b, "split": split})
+            for b in self.backbones()
+            for split in SPLITS
+        ]
+        return jobs + ([("ensemble", {})] if "ensemble" in self.reported_models() else [])
 
     # --- cross-checks ----------------------------------------------------------------
 

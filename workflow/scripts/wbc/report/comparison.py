@@ -1,4 +1,4 @@
-"""Report section 2, the comparison: the reference study's bar chart redone from data, the
+"""Report section: the comparison: the reference study's bar chart redone from data, the
 metrics table (results/report/metrics.tsv) and the reference study's figures beside ours."""
 
 from __future__ import annotations
@@ -239,11 +239,22 @@ def with_calibration(table: pd.DataFrame, predictions: dict[str, pd.DataFrame]):
     )
 
 
-def write(
-    all_metrics, predictions, titles, reference, disabled, protocol, captions, template, out
-) -> pd.DataFrame:
-    """metrics.tsv (``out["table"]``), comparisons.tsv (``out["pairs"]``), the chart
-    (``out["chart"]``) and the fragment."""
+def section(job) -> pd.DataFrame:
+    """metrics.tsv (output ``table``), comparisons.tsv (``pairs``), seeds.tsv (``seeds``),
+    the chart (``chart``) and the fragment (``html``), from every reported model's metrics
+    and predictions (inputs ``metrics``, ``predictions``, of params ``reported_models``)."""
+    from ..io import read_json
+    from ..metrics import read_predictions
+    from .protocol import Protocol
+
+    inputs, params, out = job.input, job.params, job.output
+    models = params["reported_models"]
+    all_metrics = {m: read_json(p) for m, p in zip(models, inputs["metrics"], strict=True)}
+    predictions = {
+        m: read_predictions(p) for m, p in zip(models, inputs["predictions"], strict=True)
+    }
+    titles, reference = params["titles"], params["reference"]
+    protocol = Protocol.from_params(params["protocol"])
     table = with_calibration(metrics_table(all_metrics), predictions)
     write_table(out["table"], table, float_format="%.6f")
     write_table(out["pairs"], pairwise(predictions), float_format="%.6f")
@@ -254,7 +265,7 @@ def write(
     splits = set(table["split"])
     write_section(
         out["html"],
-        template,
+        job.template,
         has_test="test" in splits,
         honest=names[protocol.honest_split(splits)],
         val_sentence=protocol.val_sentence(),
@@ -268,8 +279,8 @@ def write(
             float_format="{:.1%}".format,
         ),
         chart=out["chart"],
-        disabled_models=[title(m, titles) for m in disabled],
+        disabled_models=[title(m, titles) for m in params["disabled"]],
         seeds_table=html_table(seeds) if len(seeds) else "",
-        captions=captions,
+        captions=job.captions,
     )
     return table

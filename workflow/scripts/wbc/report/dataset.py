@@ -1,4 +1,4 @@
-"""Report section 1, the dataset: images per folder, split file and class; crop QC by
+"""Report section: the dataset: images per folder, split file and class; crop QC by
 status; a gallery of originals beside their crops, failures included."""
 
 from __future__ import annotations
@@ -197,6 +197,34 @@ def source_cells(manifest: pd.DataFrame, groups: pd.DataFrame) -> dict:
             "kinds": ", ".join(sorted({k for d in doubt[doubt != ""] for k in d.split(",")})),
         },
     }
+
+
+def section(job) -> None:
+    """The section from its named inputs (manifest, qc, splits, groups, leaks) and params
+    (split_names, root, source, protocol, crop_method): the figures (outputs counts,
+    gallery) and the fragment (html)."""
+    from ..io import read_table
+    from .protocol import Protocol
+
+    inputs, params, out = job.input, job.params, job.output
+    write(
+        read_table(inputs["manifest"]),
+        read_table(inputs["qc"]),
+        {
+            name: read_table(path)
+            for name, path in zip(params["split_names"], inputs["splits"], strict=True)
+        },
+        read_table(inputs["groups"]),
+        read_table(inputs["leaks"]),
+        params["root"],
+        {"counts": out["counts"], "gallery": out["gallery"]},
+        job.captions,
+        job.template,
+        out["html"],
+        source=params["source"],
+        protocol=Protocol.from_params(params["protocol"]),
+        crop_method=params["crop_method"],
+    )
 
 
 def write(

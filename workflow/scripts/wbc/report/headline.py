@@ -84,9 +84,22 @@ def across_seeds(seeds: pd.DataFrame, split: str, model: str) -> str:
     return f"{row['accuracy_mean']:.3f} ± {row['accuracy_sd']:.3f} ({int(row['seeds'])} seeds)"
 
 
-def write(table, pairs, seeds, leaks, titles, reference, protocol, captions, template, out):
-    """The headline figure (``out["figure"]``) and fragment (``out["html"]``): every
-    sentence about the protocol from ``protocol`` (wbc.report.protocol) and the data."""
+def section(job) -> None:
+    """The headline figure (output ``figure``) and fragment (``html``), from the comparison's
+    tables (inputs ``comparison_table``, ``comparison_pairs``, ``comparison_seeds``) and the
+    test copies of TRAIN cells (``leaks``): every sentence about the protocol from params
+    ``protocol`` (wbc.report.protocol) and the data."""
+    from ..io import read_table
+    from .protocol import Protocol
+
+    inputs, params, out = job.input, job.params, job.output
+    text = {c: str for c in ("model", "split", "model_a", "model_b", "significant")}
+    table = pd.read_csv(inputs["comparison_table"], sep="\t", dtype=text)
+    pairs = pd.read_csv(inputs["comparison_pairs"], sep="\t", dtype=text)
+    seeds = pd.read_csv(inputs["comparison_seeds"], sep="\t", dtype=text | {"seeds": int})
+    leaks = read_table(inputs["leaks"])
+    titles, reference = params["titles"], params["reference"]
+    protocol = Protocol.from_params(params["protocol"])
     names = protocol.split_names()
     split = protocol.honest_split(set(table["split"]))
     rows = table[table["split"] == split].sort_values("accuracy", ascending=False, kind="stable")
@@ -127,7 +140,7 @@ def write(table, pairs, seeds, leaks, titles, reference, protocol, captions, tem
     first = rows.iloc[0]
     write_section(
         out["html"],
-        template,
+        job.template,
         split=split,
         split_name=names[split],
         n=int(first["n"]),
@@ -150,5 +163,5 @@ def write(table, pairs, seeds, leaks, titles, reference, protocol, captions, tem
         ece_warning=ECE_WARNING,
         group_by=protocol.group_by,
         figure=out["figure"],
-        captions=captions,
+        captions=job.captions,
     )

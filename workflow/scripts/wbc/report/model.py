@@ -1,4 +1,4 @@
-"""Report section 3, one per model: per-class figures with ROC AUC, confusion matrices,
+"""Report section: one per model: per-class figures with ROC AUC, confusion matrices,
 one-vs-rest ROC curves, and the training curves of models that keep a history."""
 
 from __future__ import annotations
@@ -165,31 +165,30 @@ def split_auc(predictions: pd.DataFrame, split: str) -> dict:
     return roc_summary(rows["label"], probabilities, classes)
 
 
-def write(
-    model,
-    metrics,
-    predictions,
-    training,
-    saliency,
-    titles,
-    protocol,
-    crops,
-    root,
-    captions,
-    template,
-    out,
-):
-    """The model's figures (``out``: confusion, roc, reliability, errors, margins; the
-    error table ``out["error_table"]``) and its fragment (``out["html"]``), which shows its
-    training curves too where it has them (``training``: rule report_training's figure, or
-    None) and, from ``saliency`` (rule report_saliency's maps, or None), where it looked on
-    its worst mistakes. ``crops``: image -> the crop file the model saw; ``root``: the
-    dataset folder."""
-    from ..io import write_table
+def section(job) -> None:
+    """Model id ``job.model``'s figures (outputs confusion, roc, reliability, errors,
+    margins, saliency), its error table (``error_table``) and its fragment (``html``), from
+    its metrics and predictions (inputs ``metrics``, ``predictions``) and the split tables
+    (``splits``: the crop file of every image it was scored on). The fragment shows its
+    training curves too where it has them (input ``training``: rule report_training's
+    figure) and, from ``saliency`` (rule report_saliency's maps), where it looked on its
+    worst mistakes. Params: ``titles``, ``protocol``, ``root`` (the dataset folder)."""
+    from ..io import read_json, read_table, write_table
+    from ..metrics import read_predictions
     from .calibration import ECE_WARNING, calibrate, plot_reliability
     from .error_figures import plot_saliency, plot_tiles
     from .errors import TILES, cell_errors, narrow_margins
+    from .protocol import Protocol
 
+    inputs, params, out, model = job.input, job.params, job.output, job.model
+    metrics, predictions = read_json(inputs["metrics"]), read_predictions(inputs["predictions"])
+    training, saliency = inputs.get("training"), inputs.get("saliency")
+    titles, root = params["titles"], params["root"]
+    protocol = Protocol.from_params(params["protocol"])
+    crops = {}
+    for path in inputs["splits"]:  # the crop file of every image the model was scored on
+        table = read_table(path)
+        crops.update(zip(table["image"], table["crop"], strict=True))
     names = protocol.split_names()
     plot_confusion_matrices(predictions, model, titles, out["confusion"], names)
     plot_roc_curves(predictions, model, titles, out["roc"], names)
@@ -233,7 +232,7 @@ def write(
     figures.update(errors=out["errors"], margins=out["margins"], reliability=out["reliability"])
     write_section(
         out["html"],
-        template,
+        job.template,
         id=model,
         name=title(model, titles),
         members=", ".join(
@@ -256,7 +255,7 @@ def write(
         ece_scaled=calibration.get("ece_scaled"),
         fit_on=names.get(fit_on, "") if fit_on else "",
         figures=figures,
-        captions=captions,
+        captions=job.captions,
     )
 
 

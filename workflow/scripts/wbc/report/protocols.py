@@ -1,10 +1,21 @@
-"""Report section 4, what the protocols mean: how this run split TRAIN (from its config),
+"""Report section: what the protocols mean: how this run split TRAIN (from its config),
 why a random split of Kaggle's TRAIN flatters every model, and which figure is the honest
 one."""
 
 from __future__ import annotations
 
+from ..io import read_table
 from .common import write_section
+from .protocol import Protocol
+
+
+def section(job) -> None:
+    """From the split tables (inputs ``splits``, named by params ``split_names``)."""
+    splits = {
+        name: read_table(path)
+        for name, path in zip(job.params["split_names"], job.input["splits"], strict=True)
+    }
+    write(splits, Protocol.from_params(job.params["protocol"]), job.template, job.output["html"])
 
 
 def write(splits: dict, protocol, template, out) -> None:

@@ -1,4 +1,4 @@
-"""Report section 5, the run facts: device, seeds and package versions, time and memory
+"""Report section: the run facts: device, seeds and package versions, time and memory
 per rule from Snakemake's benchmark files, and the config used."""
 
 from __future__ import annotations
@@ -128,20 +128,26 @@ def device_table(all_metrics: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write(
-    benchmarks, config_text: str, all_metrics, snakemake_version, template, out, stages=None
-) -> None:
+def section(job) -> None:
+    """From the benchmark files (input ``benchmarks``), the config used (``config``) and
+    every trained model's metrics (``trained_metrics``, of params ``model_ids``)."""
     import yaml
 
-    table = stage_table(benchmark_table(benchmarks), stages or {})
+    from ..io import read_json
+
+    inputs, params = job.input, job.params
+    config_text = Path(inputs["config"]).read_text()
+    ids = params["model_ids"]
+    all_metrics = {m: read_json(p) for m, p in zip(ids, inputs["trained_metrics"], strict=True)}
+    table = stage_table(benchmark_table(inputs["benchmarks"]), params["stages"])
     totals = table[table["rule"] == "total"]
     write_section(
-        out,
-        template,
+        job.output["html"],
+        job.template,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         devices_table=html_table(device_table(all_metrics), float_format="{:.1f}".format),
         seeds=find_seeds(yaml.safe_load(config_text)),
-        versions=package_versions(snakemake_version),
+        versions=package_versions(params["snakemake_version"]),
         benchmark_table=html_table(table, float_format="{:.1f}".format),
         total_wall=float(totals["wall seconds (sum of jobs)"].sum()),
         total_jobs=int(totals["jobs"].sum()),
