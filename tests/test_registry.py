@@ -1,38 +1,43 @@
-"""The model registry: a model added as one module, one registry entry and its config
-block reaches the DAG, the metrics table, the report and `predict`."""
+"""The model registry: a model added as one module and one registry entry (and `make docs`
+run) reaches the DAG, the metrics table, the report and `predict`; a second pre-trained
+backbone is one module too."""
 
 from __future__ import annotations
 
 import csv
+import filecmp
 import json
 import shutil
+import subprocess
+import sys
 import zipfile
 
 import pytest
-import yaml
 
-from conftest import run_snakemake, write_config
+from conftest import REPO, WORKFLOW_FILES, run_snakemake, write_config
 
 # a fourth model, written as a user would: k-nearest neighbours on the resized crops
 KNN_MODULE = '''"""k-nearest neighbours on the pixels of the resized crops."""
 
 from __future__ import annotations
 
-from .facts import ModelFacts
+from dataclasses import dataclass
+
+from .facts import ModelFacts, setting
+
+
+@dataclass(frozen=True)
+class Settings:
+    image_size: int = setting(32, "Side in pixels.", minimum=8)
+    n_neighbors: int = setting(5, "Neighbours that vote.", minimum=1)
+
 
 FACTS = ModelFacts(
     name="knn",
     title="k-nearest neighbours",
     env="sklearn",
     model_file="model.joblib",
-    recipes={
-        "reference": {"image_size": 32, "n_neighbors": 5},
-        "improved": {"image_size": 32, "n_neighbors": 5},
-    },
-    config={
-        "image_size": {"type": "integer", "minimum": 8, "description": "Side in pixels."},
-        "n_neighbors": {"type": "integer", "minimum": 1, "description": "Neighbours that vote."},
-    },
+    settings=Settings,
 )
 
 
@@ -73,18 +78,47 @@ def read_tsv(path):
         return list(csv.DictReader(fh, delimiter="\t"))
 
 
-def add_knn(workdir):
-    """What adding a model takes: its module, its registry entry, its config block."""
+def add_model(workdir, name: str, module: str) -> None:
+    """What adding a model takes: its module and its registry entry; then `make docs`
+    (its settings' rows in config/README.md, its block in config/config.yaml)."""
     models = workdir / "workflow" / "scripts" / "wbc" / "models"
-    (models / "knn.py").write_text(KNN_MODULE)
+    (models / f"{name}.py").write_text(module)
     registry = models / "__init__.py"
     text = registry.read_text()
     assert 'MODELS = ("rf", "vgg16", "cnn")' in text
-    registry.write_text(text.replace('"cnn")', '"cnn", "knn")'))
-    config_file = workdir / "config" / "config.yaml"
-    config = yaml.safe_load(config_file.read_text())
-    config["models"]["knn"] = {"n_neighbors": 3}
-    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    registry.write_text(text.replace('"cnn")', f'"cnn", "{name}")'))
+    subprocess.run(
+        [sys.executable, "-m", "wbc.docs", "config"],
+        cwd=workdir,
+        env={"PYTHONPATH": str(workdir / "workflow" / "scripts")},
+        check=True,
+        capture_output=True,
+    )
+
+
+def touched(workdir) -> list[str]:
+    """The workflow's files that differ in ``workdir`` from this checkout, or are new."""
+    changed = []
+    for top in WORKFLOW_FILES:
+        for path in sorted((workdir / top).rglob("*") if (workdir / top).is_dir() else []):
+            if path.is_file() and "__pycache__" not in path.parts:
+                mine = REPO / path.relative_to(workdir)
+                if not mine.is_file() or not filecmp.cmp(path, mine, shallow=False):
+                    changed.append(str(path.relative_to(workdir)))
+    return changed
+
+
+def add_knn(workdir):
+    add_model(workdir, "knn", KNN_MODULE)
+    # the module and its registry entry by hand; the docs by `make docs`
+    assert touched(workdir) == [
+        "config/README.md",
+        "config/config.yaml",
+        "workflow/scripts/wbc/models/__init__.py",
+        "workflow/scripts/wbc/models/knn.py",
+    ]
+    readme = (workdir / "config" / "README.md").read_text()
+    assert "| `models.knn.n_neighbors` | `5` | Neighbours that vote. |" in readme
 
 
 @pytest.mark.slow
@@ -101,7 +135,7 @@ def test_a_model_added_through_the_registry_alone(workflow_dir, mini_zip, tmp_pa
         source=str(mini_zip),
         image_size=16,
         crop={"shards": 2},
-        models={"enabled": ["rf", "knn"], "rf": {"n_estimators": 10}},
+        models={"enabled": ["rf", "knn"], "rf": {"n_estimators": 10}, "knn": {"n_neighbors": 3}},
         predict={"input": str(new), "model": "knn"},
     )
     dry = run_snakemake(workflow_dir, "--dry-run", "--configfile", str(cfg))

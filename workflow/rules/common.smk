@@ -278,7 +278,7 @@ def model_inputs(wildcards):
     """What a model's training reads: split files, per-split arrays at its image size
     or VGG16 features and their weights."""
     model = wildcards.model
-    if facts(model).inputs == "vgg16_features":
+    if facts(model).frozen_features is not None:
         data = expand(
             rules.vgg16_features.output[0], backbone=backbone(model), split=SPLITS
         )

@@ -149,7 +149,7 @@ class RunPlan:
         (variants that differ only in training share their features)."""
         found = {}
         for model_id in self.model_ids:
-            if self.facts(model_id).inputs == "vgg16_features":
+            if self.facts(model_id).frozen_features is not None:
                 s = self.settings(model_id)
                 found[self.backbone(model_id)] = {
                     k: s[k] for k in ("weights", "image_size", "crop", "seed", "deterministic")
@@ -162,7 +162,7 @@ class RunPlan:
         made = {
             (self.settings(m)["crop"], self.settings(m)["image_size"])
             for m in self.model_ids
-            if self.facts(m).inputs == "images"
+            if self.facts(m).frozen_features is None
         }
         made |= {(b["crop"], b["image_size"]) for b in self.backbones().values()}
         return sorted(made)

@@ -2,7 +2,8 @@
 
 Each module holds its model's facts (``FACTS``), architecture, training and inference::
 
-    FACTS: ModelFacts        # name, env, inputs, recipes (settings), config schema, ...
+    Settings                 # its settings: a dataclass of wbc.models.facts.setting fields
+    FACTS: ModelFacts        # name, env, Settings, the reference recipe's differences, stages
     device(settings, threads) -> str        # set up the framework; the device it will use
     fit(train, val, settings, threads, resume_dir)
         # -> (fitted model, history table or None, best epoch or None); train and val are
@@ -12,8 +13,8 @@ Each module holds its model's facts (``FACTS``), architecture, training and infe
     predict_images(model, images)           # uint8 RGB images -> probabilities (predict rule)
 
 Adding a model: write ``wbc/models/<name>.py`` (``rf.py`` is the shortest example), add its
-name to ``MODELS``, and its block (the defaults of ``FACTS.config``) to
-``config/config.yaml``. Rules, config checks, ensemble, predict and report follow from here.
+name to ``MODELS``, and run ``make docs`` (its rows in ``config/README.md``, its block in
+``config/config.yaml``). Rules, config checks, ensemble, predict and report follow from here.
 
 Read at parse time: the modules import their frameworks inside functions, so this file and
 their ``FACTS`` need only the standard library.

@@ -1,9 +1,109 @@
 """What the workflow needs to know about a model before running it (parse time: standard
-library only)."""
+library only).
+
+A model's settings are ONE typed declaration, a dataclass whose fields are its settings::
+
+    @dataclass(frozen=True)
+    class Settings:
+        epochs: int = setting(15, "Training epochs.", minimum=1)
+        head: Literal["flatten", "gap"] = setting("gap", "flatten: ...; gap: ...")
+
+Each field's type gives its JSON type (``int`` integer, ``float`` number, ``str`` string,
+``bool`` boolean, ``X | None`` nullable, ``Literal[...]`` an enum, ``list[X]`` an array),
+its default is the ``improved`` recipe's value, and ``setting``'s keywords are JSON-schema
+bounds (``minimum``, ``exclusiveMinimum``, ``maxItems``...). The ``reference`` recipe
+states only where it differs (``ModelFacts.reference``). The workflow's schema
+(``wbc.settings.config_schema``), ``config/README.md``'s rows and ``config/config.yaml``'s
+commented model blocks (``make docs``: ``wbc.docs``) are generated from it.
+"""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
+
+RECIPES = ("reference", "improved")
+
+
+def setting(default, description: str, **schema):
+    """A model setting: its default (the improved recipe's value), what it means (one
+    sentence or two, shown in config/README.md and config/config.yaml) and its JSON-schema
+    keywords beyond its type (``minimum=1``, ``uniqueItems=True``...)."""
+    metadata = {"description": description, "schema": schema}
+    if isinstance(default, (list, dict)):  # a fresh copy per instance, as dataclasses need
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
+
+
+def json_schema(hint) -> dict:
+    """The JSON schema of a type hint of a setting (see the module's docstring)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return {"enum": list(args)}
+    if origin in (typing.Union, types.UnionType):
+        kinds = [a for a in args if a is not type(None)]
+        if len(kinds) != 1 or len(kinds) == len(args):
+            raise TypeError(f"{hint}: a setting's type is one type, or one type | None")
+        inner = json_schema(kinds[0])
+        if "type" not in inner:
+            raise TypeError(f"{hint}: only a plain type can be nullable")
+        return {**inner, "type": [inner["type"], "null"]}
+    if origin is list:
+        return {"type": "array", "items": json_schema(args[0])}
+    for kind, name in JSON_TYPES:
+        if hint is kind:
+            return {"type": name}
+    raise TypeError(f"{hint}: not a type a setting can have")
+
+
+def declared(settings: type) -> list[dataclasses.Field]:
+    """The settings of a model's declaration, in order."""
+    return list(dataclasses.fields(settings))
+
+
+def schema_properties(settings: type) -> dict:
+    """JSON schema properties of a model's config block, one per declared setting."""
+    hints = typing.get_type_hints(settings)
+    properties = {}
+    for f in declared(settings):
+        spec = {**json_schema(hints[f.name]), **f.metadata.get("schema", {})}
+        spec["description"] = f.metadata.get("description", "")
+        properties[f.name] = spec
+    return properties
+
+
+def defaults(settings: type) -> dict:
+    """Each declared setting's default (the improved recipe), as config values."""
+    return dataclasses.asdict(settings())
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A pre-trained, frozen feature extractor from ``keras.applications``: the model
+    declaring one trains its head on the backbone's features, computed once per backbone
+    settings (rule frozen_features) from weights fetched once (rule backbone_weights).
+
+    The model's settings must hold ``weights`` (``imagenet``, a file, or null for random
+    weights) and ``image_size``.
+    """
+
+    application: str  # keras.applications constructor, e.g. "VGG16", "EfficientNetB0"
+    # the module of its preprocess_input (keras.applications.<module>), e.g. "vgg16"
+    preprocess: str
+    weights_url: str  # the ImageNet weights without the top, fetched by `imagenet`
+    weights_md5: str | None = None  # Keras' checksum of that file (None: not checked)
+    batch: int = 16  # images per batch of feature extraction (memory of the activations)
+
+    @property
+    def weights_file(self) -> str:
+        """The name of the downloaded weights file in resources/."""
+        return self.weights_url.rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -12,15 +112,44 @@ class ModelFacts:
     title: str  # how the report names it
     env: str  # the conda env its training rule runs in: envs/<env>.yaml
     model_file: str  # the fitted model, in results/models/<name>/
-    # what its training rule reads per split: "images" (results/arrays/, uint8 RGB) or
-    # "vgg16_features" (results/features/vgg16/, the frozen backbone's output)
-    inputs: str = "images"
+    # its settings: a dataclass of ``setting`` fields (their defaults: recipe improved)
+    settings: type
+    # the reference study's settings, where they differ from the improved recipe's
+    reference: dict = field(default_factory=dict)
+    # its stages beyond training: a frozen pre-trained backbone whose features the
+    # training rule reads (instead of the images, results/arrays/), computed once
+    frozen_features: Backbone | None = None
     keras: bool = False  # a Keras model: writes history.tsv, runs on a GPU where there is one
     # the reference study's accuracy, measured on a random split of TRAIN (None: not in it)
     reference_accuracy: float | None = None
-    # its settings under each recipe (config key models.recipe): "reference" (the reference
-    # study's) and "improved"; a config block models.<name> overrides any of them
-    recipes: dict = field(default_factory=dict)
-    # JSON schema properties of its config block models.<name> (types, ranges, meaning):
-    # the workflow's schema gets them from here, so a model's settings live with its code
-    config: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        names = [f.name for f in declared(self.settings)]
+        unknown = sorted(set(self.reference) - set(names))
+        if unknown:
+            raise ValueError(f"model {self.name}: reference recipe sets undeclared {unknown}")
+        undescribed = [f.name for f in declared(self.settings) if not f.metadata["description"]]
+        if undescribed:
+            raise ValueError(f"model {self.name}: settings without a description {undescribed}")
+        if self.frozen_features and not {"weights", "image_size"} <= set(names):
+            raise ValueError(f"model {self.name}: a backbone needs settings weights, image_size")
+
+    @property
+    def inputs(self) -> str:
+        """What its training rule reads per split: "images" (results/arrays/, uint8 RGB)
+        or "frozen_features" (results/features/<name>/, its backbone's output)."""
+        return "images" if self.frozen_features is None else "frozen_features"
+
+    @property
+    def recipes(self) -> dict[str, dict]:
+        """Its settings under each recipe (config key models.recipe)."""
+        improved = defaults(self.settings)
+        return {
+            "reference": {**improved, **copy.deepcopy(self.reference)},
+            "improved": improved,
+        }
+
+    @property
+    def config(self) -> dict:
+        """JSON schema properties of its config block models.<name>."""
+        return schema_properties(self.settings)

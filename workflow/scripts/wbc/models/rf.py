@@ -10,61 +10,42 @@ survive the rotations and shifts between copies of a cell better than raw pixels
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Literal, get_args
 
-from .facts import ModelFacts
+from .facts import ModelFacts, setting
 
-FEATURES = ("pixels", "colour_histogram", "hog", "morphology")
+Feature = Literal["pixels", "colour_histogram", "hog", "morphology"]
+FEATURES = get_args(Feature)
+
+
+@dataclass(frozen=True)
+class Settings:
+    image_size: int = setting(
+        64, "Side in pixels of the resized crops features come from.", minimum=16, maximum=1024
+    )
+    n_estimators: int = setting(300, "Trees of the forest.", minimum=1)
+    features: list[Feature] = setting(
+        ["pixels", "colour_histogram", "hog"],
+        "pixels (RGB, at pixel_size), colour_histogram (of the stained cell), hog "
+        "(gradient histograms of the grey image), morphology (what a haematologist looks "
+        "at, measured at 96 px: nucleus shape and lobe count, nucleus/cell area ratio, "
+        "cytoplasm colour and granularity; `wbc.models.rf.MORPHOLOGY` names the 16 columns).",
+        minItems=1,
+        uniqueItems=True,
+    )
+    pixel_size: int = setting(16, "Side the crop is shrunk to for the pixels feature.", minimum=4)
+    min_samples_leaf: int = setting(1, "Fewest images in a leaf of a tree.", minimum=1)
+
+
 FACTS = ModelFacts(
     name="rf",
     title="Random Forest",
     env="sklearn",
     model_file="model.joblib",
     reference_accuracy=0.79,
-    recipes={
-        "reference": {
-            "image_size": 128,
-            "n_estimators": 100,
-            "features": ["pixels"],
-            "pixel_size": 128,
-            "min_samples_leaf": 1,
-        },
-        "improved": {
-            "image_size": 64,
-            "n_estimators": 300,
-            "features": ["pixels", "colour_histogram", "hog"],
-            "pixel_size": 16,
-            "min_samples_leaf": 1,
-        },
-    },
-    config={
-        "image_size": {
-            "type": "integer",
-            "minimum": 16,
-            "maximum": 1024,
-            "description": "Side in pixels of the resized crops features come from.",
-        },
-        "n_estimators": {"type": "integer", "minimum": 1, "description": "Trees of the forest."},
-        "features": {
-            "type": "array",
-            "minItems": 1,
-            "uniqueItems": True,
-            "items": {"enum": list(FEATURES)},
-            "description": "pixels (RGB, at pixel_size), colour_histogram (of the "
-            "stained cell), hog (gradient histograms of the grey image), morphology "
-            "(what a haematologist looks at: nucleus shape and lobe count, nucleus/cell "
-            "area ratio, cytoplasm colour and granularity).",
-        },
-        "pixel_size": {
-            "type": "integer",
-            "minimum": 4,
-            "description": "Side the crop is shrunk to for the pixels feature.",
-        },
-        "min_samples_leaf": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "Fewest images in a leaf of a tree.",
-        },
-    },
+    settings=Settings,
+    reference={"image_size": 128, "n_estimators": 100, "features": ["pixels"], "pixel_size": 128},
 )
 log = logging.getLogger(__name__)
 

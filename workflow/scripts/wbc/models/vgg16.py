@@ -11,90 +11,69 @@ from __future__ import annotations
 import hashlib
 import logging
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ..runtime import UserError
-from .facts import ModelFacts
+from .facts import Backbone, ModelFacts, setting
+
+
+@dataclass(frozen=True)
+class Settings:
+    weights: str | None = setting(
+        "imagenet",
+        "Backbone weights: imagenet (fetched once into resources/), null (random init) or "
+        "the path of a weights file of VGG16 without its top.",
+    )
+    image_size: int = setting(
+        128, "Side in pixels of the images the backbone sees.", minimum=32, maximum=1024
+    )
+    head: Literal["flatten", "gap"] = setting(
+        "gap",
+        "flatten: the reference's head (Flatten, BN, dense 256-128-64 with dropout); "
+        "gap: global average pooling, dense 256, dropout.",
+    )
+    epochs: int = setting(
+        30, "Most epochs of head training (early stopping on val_loss).", minimum=1
+    )
+    batch_size: int = setting(32, "Batch size.", minimum=1)
+    learning_rate: float = setting(
+        0.001,
+        "Adam learning rate of the head (cut x 0.3 after 2 epochs without val accuracy gain).",
+        exclusiveMinimum=0,
+    )
+    label_smoothing: float = setting(
+        0.1, "Label smoothing of the cross-entropy.", minimum=0, maximum=0.5
+    )
+    patience: int = setting(
+        8,
+        "Epochs without val_loss improvement before early stopping; the best epoch's "
+        "weights are kept.",
+        minimum=1,
+    )
+
 
 FACTS = ModelFacts(
     name="vgg16",
     title="VGG16 (frozen) + head",
     env="tensorflow",
     model_file="model.keras",
-    inputs="vgg16_features",
     keras=True,
     reference_accuracy=0.91,
-    recipes={
-        "reference": {
-            "weights": "imagenet",
-            "image_size": 128,
-            "head": "flatten",
-            "epochs": 15,
-            "batch_size": 32,
-            "learning_rate": 0.001,
-            "label_smoothing": 0.0,
-            "patience": 5,
-        },
-        "improved": {
-            "weights": "imagenet",
-            "image_size": 128,
-            "head": "gap",
-            "epochs": 30,
-            "batch_size": 32,
-            "learning_rate": 0.001,
-            "label_smoothing": 0.1,
-            "patience": 8,
-        },
-    },
-    config={
-        "weights": {
-            "type": ["string", "null"],
-            "description": "Backbone weights: imagenet (fetched once into resources/), "
-            "null (random init) or the path of a weights file of VGG16 without its top.",
-        },
-        "image_size": {
-            "type": "integer",
-            "minimum": 32,
-            "maximum": 1024,
-            "description": "Side in pixels of the images the backbone sees.",
-        },
-        "head": {
-            "enum": ["flatten", "gap"],
-            "description": "flatten: the reference's head (Flatten, BN, dense 256-128-64 "
-            "with dropout); gap: global average pooling, dense 256, dropout.",
-        },
-        "epochs": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "Most epochs of head training (early stopping on val_loss).",
-        },
-        "batch_size": {"type": "integer", "minimum": 1, "description": "Batch size."},
-        "learning_rate": {
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "description": "Adam learning rate of the head (cut x 0.3 after 2 "
-            "epochs without val accuracy gain).",
-        },
-        "label_smoothing": {
-            "type": "number",
-            "minimum": 0,
-            "maximum": 0.5,
-            "description": "Label smoothing of the cross-entropy.",
-        },
-        "patience": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "Epochs without val_loss improvement before early "
-            "stopping; the best epoch's weights are kept.",
-        },
-    },
+    settings=Settings,
+    reference={"head": "flatten", "epochs": 15, "label_smoothing": 0.0, "patience": 5},
+    # Keras' own copy of the ImageNet weights of VGG16 without its top (the classifier)
+    frozen_features=Backbone(
+        application="VGG16",
+        preprocess="vgg16",
+        weights_url="https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        weights_md5="6d6bbae143d832006294945121d1f1fc",
+    ),
 )
-# Keras' own copy of the ImageNet weights of VGG16 without its top (the classifier)
-WEIGHTS_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
-    "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-)
-WEIGHTS_MD5 = "6d6bbae143d832006294945121d1f1fc"
+WEIGHTS_URL = FACTS.frozen_features.weights_url
+WEIGHTS_MD5 = FACTS.frozen_features.weights_md5
 FEATURE_BATCH = 16  # at 128 px a batch of 64 needs ~0.5 GB for block 1's activations alone
 log = logging.getLogger(__name__)
 
