@@ -14,7 +14,7 @@ fresh subprocess so its peak RSS (``ru_maxrss``) is its own:
 - cnn: images/s of the training rule's way (batches streamed from the uint8 array) vs
   the reference study's way (all images as one in-memory float32 array), over the same
   number of batches (the first batch, graph tracing, is not timed), and peak RSS of both;
-- vgg16: the rule's way (backbone features once, per the vgg16_features benchmarks,
+- vgg16: the rule's way (backbone features once, per the frozen_features benchmarks,
   plus the head's training time from metrics.json) vs the same frozen model trained end
   to end on images for the same epochs, extrapolated from ``--batches`` timed steps
   (``--batches 0``: train it end to end for real and report its accuracy too).
@@ -190,7 +190,7 @@ def worker_vgg16(workdir: Path, batches: int, threads: int) -> dict:
             end_to_end_s=epoch_s * len(history),
             extrapolated_from_batches=batches,
         )
-        # the feature pass timed in this same process (rule vgg16_features: batches of 16)
+        # the feature pass timed in this same process (rule frozen_features: batches of 16)
         rows = data["train"].rows
         backbone.predict_on_batch(rows.read(range(16)).astype("float32"))  # tracing
         start = time.perf_counter()
@@ -210,7 +210,7 @@ def worker_vgg16(workdir: Path, batches: int, threads: int) -> dict:
             end_to_end_val_accuracy=float(table["val_accuracy"].iloc[-1]),
         )
     features_s = sum(
-        float(read_tsv(workdir / f"results/benchmarks/vgg16_features/{s}.tsv")[0]["s"])
+        float(read_tsv(workdir / f"results/benchmarks/frozen_features/vgg16/{s}.tsv")[0]["s"])
         for s in SPLITS
     )
     result.update(

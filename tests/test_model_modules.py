@@ -97,8 +97,10 @@ def test_vgg16_says_when_its_backbone_is_random(caplog):
     with caplog.at_level(logging.WARNING, logger=vgg16.__name__):
         vgg16.backbone(32, None)
     assert "RANDOM weights" in caplog.text and "models.vgg16.weights: null" in caplog.text
-    assert vgg16.run_facts({"weights": None}) == {"random_backbone": True}
-    assert vgg16.run_facts({"weights": "w.h5"}) == {"random_backbone": False}
+    from wbc.models.training import run_facts
+
+    assert run_facts(vgg16, {"weights": None}) == {"random_backbone": True}
+    assert run_facts(vgg16, {"weights": "w.h5"}) == {"random_backbone": False}
 
 
 def test_vgg16_weights_that_are_not_a_file():

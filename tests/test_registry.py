@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import filecmp
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -105,7 +106,7 @@ def touched(workdir) -> list[str]:
                 mine = REPO / path.relative_to(workdir)
                 if not mine.is_file() or not filecmp.cmp(path, mine, shallow=False):
                     changed.append(str(path.relative_to(workdir)))
-    return changed
+    return sorted(changed)
 
 
 def add_knn(workdir):
@@ -159,3 +160,119 @@ def test_a_model_added_through_the_registry_alone(workflow_dir, mini_zip, tmp_pa
     assert len(rows) == 3 and {r["model"] for r in rows} == {"knn"}
     assert all(r["predicted"] in metrics["classes"] for r in rows)
     shutil.rmtree(new)
+
+
+# a second pre-trained backbone, written as a user would: EfficientNetB0 from
+# keras.applications, frozen, with VGG16's head and training (its settings, its fit)
+EFFNET_MODULE = '''"""Frozen EfficientNetB0 (keras.applications) + VGG16's dense head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import vgg16
+from .backbones import with_backbone
+from .facts import Backbone, ModelFacts, setting
+
+
+@dataclass(frozen=True)
+class Settings(vgg16.Settings):
+    image_size: int = setting(64, "Side in pixels the backbone sees.", minimum=32)
+    epochs: int = setting(20, "Most epochs of head training.", minimum=1)
+
+
+FACTS = ModelFacts(
+    name="effnet",
+    title="EfficientNetB0 (frozen) + head",
+    env="tensorflow",
+    model_file="model.keras",
+    keras=True,
+    settings=Settings,
+    frozen_features=Backbone(
+        application="EfficientNetB0",
+        preprocess="efficientnet",
+        weights_url="https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",
+    ),
+)
+device, fit, predict, predict_images, load = (
+    vgg16.device, vgg16.fit, vgg16.predict, vgg16.predict_images, vgg16.load
+)
+
+
+def save(trained_head, path, settings):
+    with_backbone(FACTS, trained_head, settings).save(path)
+'''
+
+
+def test_a_second_pretrained_backbone_is_one_module(workflow_dir, mini_zip):
+    """Its frozen features and its weights come from the generic rules frozen_features
+    and backbone_weights, cached per backbone settings like VGG16's."""
+    add_model(workflow_dir, "effnet", EFFNET_MODULE)
+    assert touched(workflow_dir) == [
+        "config/README.md",
+        "config/config.yaml",
+        "workflow/scripts/wbc/models/__init__.py",
+        "workflow/scripts/wbc/models/effnet.py",
+    ]
+    cfg = write_config(
+        workflow_dir,
+        source=str(mini_zip),
+        models={"enabled": ["effnet", "vgg16"], "effnet": {"variants": {"long": {"epochs": 40}}}},
+    )
+    dry = run_snakemake(workflow_dir, "--dry-run", "--configfile", str(cfg)).stdout
+    weights = "resources/efficientnetb0_notop.h5"
+    assert f"output: {weights}" in dry and "vgg16_weights_tf_dim_ordering" in dry
+    features = re.findall(r"output: (results/features/\S+)", dry)
+    # one job per split and backbone settings: the variant reuses the base model's features
+    assert sorted(features) == sorted(
+        f"results/features/{model}/imagenet-{size}px-reference/{split}.npy"
+        for model, size in (("effnet", 64), ("vgg16", 128))
+        for split in ("train", "val", "test", "test_simple")
+    )
+    assert "\ntrain_effnet " in dry and "\nreport_saliency " in dry
+
+
+@pytest.mark.slow
+def test_a_second_pretrained_backbone_trains(workflow_dir, mini_zip, tmp_path):
+    """Trained on the mini archive (random weights: no download here): its features are
+    computed once for two variants, and the saved model classifies images itself."""
+    add_model(workflow_dir, "effnet", EFFNET_MODULE)
+    new = tmp_path / "new"
+    new.mkdir()
+    with zipfile.ZipFile(mini_zip) as zf:
+        names = sorted(n for n in zf.namelist() if "TEST_SIMPLE/" in n and n.endswith(".jpeg"))
+        for name in names[:2]:
+            (new / name.rsplit("/", 1)[1]).write_bytes(zf.read(name))
+    cfg = write_config(
+        workflow_dir,
+        source=str(mini_zip),
+        crop={"shards": 2},
+        models={
+            "enabled": ["effnet"],
+            "effnet": {
+                "weights": None,
+                "image_size": 32,
+                "epochs": 2,
+                "variants": {"short": {"epochs": 1}},
+            },
+        },
+        predict={"input": str(new), "model": "effnet"},
+    )
+    targets = [f"results/models/{m}/metrics.json" for m in ("effnet", "effnet-short")]
+    run_snakemake(workflow_dir, *targets, "predict", "--configfile", str(cfg))
+    results = workflow_dir / "results"
+    features = sorted(p.relative_to(results).as_posix() for p in results.glob("features/**/*.npy"))
+    assert features == [
+        f"features/effnet/random42-32px-reference/{s}.npy"
+        for s in sorted(("train", "val", "test", "test_simple"))
+    ]
+    metrics = json.loads((results / "models" / "effnet" / "metrics.json").read_text())
+    assert metrics["random_backbone"] is True and metrics["val"]["n"] > 0
+    assert metrics["settings"]["epochs"] == 2
+    log = results / "logs" / "frozen_features" / "effnet" / "random42-32px-reference"
+    assert "EfficientNetB0 backbone with RANDOM weights" in (log / "val.log").read_text()
+    assert not (workflow_dir / "resources").exists()  # nothing fetched
+    # the saved model (backbone, its preprocessing and head) classifies images itself
+    (predictions,) = (results / "predict").glob("new-*/predictions.tsv")
+    rows = read_tsv(predictions)
+    assert len(rows) == 2 and all(r["predicted"] in metrics["classes"] for r in rows)

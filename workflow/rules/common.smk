@@ -35,7 +35,6 @@ sys.path.insert(0, str(SCRIPTS))
 from wbc import EVAL_SPLITS, SPLITS
 from wbc import models as registry
 from wbc.imports import code_version as _code_version, use_cache_file
-from wbc.models.vgg16 import WEIGHTS_URL as VGG16_WEIGHTS_URL
 from wbc.plan import PlanError, RunPlan
 from wbc.preflight import offline_problems
 from wbc.runtime import RECAP as ERROR_RECAP, error_recap
@@ -82,10 +81,16 @@ except ValueError as err:
 
 onstart:
     # before any job starts: one line per download this run needs and cannot make
+    jobs = list(workflow.dag.needrun_jobs())
     problems = offline_problems(
-        {job.rule.name for job in workflow.dag.needrun_jobs()},
+        {job.rule.name for job in jobs},
         SOURCE.value if SOURCE.kind == "kaggle" else None,
-        VGG16_WEIGHTS_URL,
+        # the models whose backbone weights a job fetches
+        [
+            registry.backbone_weights()[job.wildcards.weights_file]
+            for job in jobs
+            if job.rule.name == "backbone_weights"
+        ],
     )
     if problems:
         print("\n".join(problems), file=sys.stderr)
@@ -267,22 +272,27 @@ def arrays(method, size):
     )
 
 
-def weights_file(weights):
-    """The weights file the VGG16 rules read: fetched, the user's own, or none."""
+def weights_file(model, weights):
+    """The weights file a model's frozen backbone reads (its setting ``weights``):
+    fetched (rule backbone_weights), the user's own, or none."""
     if weights == "imagenet":
-        return rules.vgg16_weights.output[0]
+        file = registry.facts_of(model).frozen_features.weights_file
+        return expand(rules.backbone_weights.output[0], weights_file=file)[0]
     return [] if weights is None else weights
 
 
 def model_inputs(wildcards):
     """What a model's training reads: split files, per-split arrays at its image size
-    or VGG16 features and their weights."""
+    or, for a model with a frozen backbone, its features and their weights."""
     model = wildcards.model
     if facts(model).frozen_features is not None:
         data = expand(
-            rules.vgg16_features.output[0], backbone=backbone(model), split=SPLITS
+            rules.frozen_features.output[0],
+            model=family(model),
+            backbone=backbone(model),
+            split=SPLITS,
         )
-        extra = {"weights": weights_file(settings(model)["weights"])}
+        extra = {"weights": weights_file(family(model), settings(model)["weights"])}
     else:
         s = settings(model)
         data, extra = arrays(s["crop"], s["image_size"]), {}
@@ -399,8 +409,9 @@ def benchmark_files():
     keras_models = [m for m in MODELS if facts(m).keras]
     files += expand(rules.report_training.benchmark, model=keras_models)
     files += expand(rules.report_saliency.benchmark, model=keras_models)
-    if any(b["weights"] == "imagenet" for b in backbones().values()):
-        files.append(rules.vgg16_weights.benchmark)
+    files += expand(
+        rules.backbone_weights.benchmark, weights_file=list(PLAN.backbone_weights())
+    )
     for model in MODELS:
         files += expand(getattr(rules, f"train_{family(model)}").benchmark, model=model)
         files += expand(
@@ -413,9 +424,10 @@ def benchmark_files():
         files += expand(
             rules.training_arrays.benchmark, method=method, size=size, split=SPLITS
         )
-    files += expand(
-        rules.vgg16_features.benchmark, backbone=list(backbones()), split=SPLITS
-    )
+    for model, name in backbones():
+        files += expand(
+            rules.frozen_features.benchmark, model=model, backbone=name, split=SPLITS
+        )
     if "ensemble" in reported_models():
         files.append(rules.ensemble.benchmark)
     return files

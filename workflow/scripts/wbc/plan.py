@@ -133,9 +133,9 @@ class RunPlan:
     # --- the frozen-feature stage -------------------------------------------------------
 
     def backbone(self, model_id: str) -> str:
-        """The backbone a model id's features come from, as a folder name
-        (``results/features/vgg16/<backbone>/``): its weights, image size and crop method;
-        a random backbone depends on the seed."""
+        """The backbone settings a model id's features come from, as a folder name
+        (``results/features/<model>/<backbone>/``): its weights, image size and crop
+        method; a random backbone depends on the seed."""
         s = self.settings(model_id)
         weights = s["weights"]
         if weights is None:
@@ -144,17 +144,29 @@ class RunPlan:
             tag = "imagenet" if weights == "imagenet" else Path(weights).stem
         return f"{tag}-{s['image_size']}px-{s['crop']}"
 
-    def backbones(self) -> dict[str, dict]:
-        """backbone name -> the settings of its features, for this run's model ids
-        (variants that differ only in training share their features)."""
+    def backbones(self) -> dict[tuple[str, str], dict]:
+        """(model, backbone) -> the settings of its features, for this run's model ids of
+        every model that declares a frozen backbone (``FACTS.frozen_features``): rule
+        frozen_features' jobs, one per split of each (variants that differ only in
+        training share their features)."""
         found = {}
         for model_id in self.model_ids:
             if self.facts(model_id).frozen_features is not None:
                 s = self.settings(model_id)
-                found[self.backbone(model_id)] = {
+                found[self.model_of(model_id), self.backbone(model_id)] = {
                     k: s[k] for k in ("weights", "image_size", "crop", "seed", "deterministic")
                 }
         return found
+
+    def backbone_weights(self) -> dict[str, str]:
+        """The ImageNet weights files the run fetches (rule backbone_weights: those of
+        the backbones with weights 'imagenet') -> the model that declares each."""
+        return {
+            self.facts(m).frozen_features.weights_file: self.model_of(m)
+            for m in self.model_ids
+            if self.facts(m).frozen_features is not None
+            and self.settings(m)["weights"] == "imagenet"
+        }
 
     def arrays(self) -> list[tuple[str, int]]:
         """The training arrays the run needs, as (crop method, image size): those of the

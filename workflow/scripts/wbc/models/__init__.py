@@ -36,3 +36,12 @@ def get(name: str):
 
 def facts_of(name: str):
     return get(name).FACTS
+
+
+def backbone_weights() -> dict[str, str]:
+    """Every weights file a registry model's frozen backbone declares -> that model."""
+    return {
+        facts_of(name).frozen_features.weights_file: name
+        for name in MODELS
+        if facts_of(name).frozen_features is not None
+    }

@@ -87,6 +87,18 @@ def pick(name: str, sources: list[Split], images: list[str]) -> Split:
     return split
 
 
+def run_facts(model_module, settings: dict) -> dict:
+    """What metrics.json records of a model beyond its settings: for a frozen backbone,
+    whether it was random (``weights: null``), for the report to say so; and whatever
+    the module's own ``run_facts(settings)`` adds, where it has one."""
+    found = {}
+    if model_module.FACTS.frozen_features is not None:
+        found["random_backbone"] = settings["weights"] is None
+    if hasattr(model_module, "run_facts"):
+        found.update(model_module.run_facts(settings))
+    return found
+
+
 def uses_val(family: str, settings: dict) -> bool:
     """Whether a model's training looks at val (early stopping, the best epoch, a
     learning-rate schedule on val): Keras models unless they keep the last epoch of a
@@ -201,8 +213,7 @@ def train_model(
         "settings": {k: v for k, v in settings.items() if k not in ("classes", "final_epochs")},
         **({} if best_epoch is None else {"best_epoch": best_epoch}),
         **({} if cv is None else {"cv_folds": cv["facts"]}),
-        # model-specific facts (vgg16: random_backbone), where the module has any
-        **(model_module.run_facts(settings) if hasattr(model_module, "run_facts") else {}),
+        **run_facts(model_module, settings),
         "provenance": provenance or {},
     }
     return write_outputs(name, splits, probabilities, classes, seconds, device, out, facts)

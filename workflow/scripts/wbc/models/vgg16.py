@@ -1,21 +1,17 @@
 """Frozen VGG16 convolutional base + the reference study's dense head.
 
-The backbone is frozen and sees no augmentation, so rule ``vgg16_features`` runs it once
-per split (``extract_features``) and the training rule fits the head on those features:
-the same model as training on images, many times less work. The saved ``model.keras`` is
-backbone and head as one model on 0..255 RGB images (its preprocessing included).
+The backbone is declared in ``FACTS.frozen_features``: rules ``backbone_weights`` and
+``frozen_features`` fetch its weights and compute its features once per split
+(``wbc.models.backbones``), and the training rule fits the head on those features. The
+saved ``model.keras`` is backbone and head as one model on 0..255 RGB images (its
+preprocessing included).
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-from ..runtime import UserError
 from .facts import Backbone, ModelFacts, setting
 
 
@@ -72,10 +68,6 @@ FACTS = ModelFacts(
         weights_md5="6d6bbae143d832006294945121d1f1fc",
     ),
 )
-WEIGHTS_URL = FACTS.frozen_features.weights_url
-WEIGHTS_MD5 = FACTS.frozen_features.weights_md5
-FEATURE_BATCH = 16  # at 128 px a batch of 64 needs ~0.5 GB for block 1's activations alone
-log = logging.getLogger(__name__)
 
 
 def device(settings: dict, threads: int) -> str:
@@ -84,64 +76,11 @@ def device(settings: dict, threads: int) -> str:
     return device(settings, threads)
 
 
-def _preprocess_layer():
-    """keras.applications.vgg16.preprocess_input as a registered layer (RGB->BGR, ImageNet
-    mean subtracted), so the saved model takes plain 0..255 RGB and loads anywhere."""
-    import keras
-
-    @keras.saving.register_keras_serializable(package="wbc")
-    class VGG16Preprocess(keras.layers.Layer):
-        def call(self, inputs):
-            from keras.applications.vgg16 import preprocess_input
-
-            return preprocess_input(keras.ops.cast(inputs, "float32"))
-
-    return VGG16Preprocess
-
-
 def backbone(size: int, weights: str | None, seed: int = 42):
-    """The frozen VGG16 convolutional base, its input preprocessing included.
+    """The frozen VGG16 convolutional base, its input preprocessing included."""
+    from . import backbones
 
-    With ``weights=None`` the random initialisation depends on ``seed`` alone, so the
-    features rule and the training rule (which saves the backbone) build the same one.
-    """
-    import keras
-
-    if weights is not None and not Path(weights).is_file():
-        raise UserError(
-            f"config key 'models.vgg16.weights': {weights} is not a file; give a "
-            "weights file, 'imagenet' or null"
-        )
-    if weights is None:
-        log.warning(
-            "VGG16 backbone with RANDOM weights (config key models.vgg16.weights: null, "
-            "seed %d): its features are not ImageNet's, so this model's accuracy says "
-            "nothing about the pretrained VGG16",
-            seed,
-        )
-    preprocess = _preprocess_layer()
-    keras.utils.set_random_seed(seed)
-    base = keras.applications.VGG16(include_top=False, input_shape=(size, size, 3), weights=None)
-    if weights is not None:  # 'imagenet' reaches here as the file rule vgg16_weights fetched
-        try:
-            base.load_weights(weights)
-        except Exception as err:
-            raise UserError(
-                f"config key 'models.vgg16.weights': cannot load {weights} into VGG16 "
-                f"without its top ({err}); give Keras' "
-                "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 or a file saved "
-                "with VGG16(include_top=False).save_weights()"
-            ) from None
-    base.trainable = False
-    inputs = keras.Input((size, size, 3), name="rgb")
-    outputs = base(preprocess(name="vgg16_preprocess")(inputs), training=False)
-    return keras.Model(inputs, outputs, name="vgg16_backbone")
-
-
-def run_facts(settings: dict) -> dict:
-    """What metrics.json records of this model beyond its settings: whether its backbone
-    was random (``weights: null``), for the report to say so."""
-    return {"random_backbone": settings["weights"] is None}
+    return backbones.build(FACTS, size, weights, seed)
 
 
 def head(feature_shape: tuple[int, ...], n_classes: int, kind: str = "flatten"):
@@ -177,21 +116,6 @@ def head(feature_shape: tuple[int, ...], n_classes: int, kind: str = "flatten"):
         ],
         name="vgg16_head",
     )
-
-
-def extract_features(images, settings: dict, out: str | Path) -> None:
-    """The frozen backbone's output for every row of ``images``, written batch by batch."""
-    import numpy as np
-
-    from ..arrays import row_batches, write_npy
-
-    base = backbone(settings["image_size"], settings["weights"], settings["seed"])
-    shape = (len(images), *base.output_shape[1:])
-    batches = (
-        np.asarray(base.predict_on_batch(x.astype(np.float32)))
-        for x in row_batches(images, FEATURE_BATCH)
-    )
-    write_npy(out, shape, np.float32, batches)
 
 
 def fit(train, val, settings: dict, threads: int, resume_dir):
@@ -242,43 +166,15 @@ predict_images = predict
 
 def save(trained_head, path, settings) -> None:
     """Backbone and trained head as one model on RGB images."""
-    import keras
+    from .backbones import with_backbone
 
-    base = backbone(settings["image_size"], settings["weights"], settings["seed"])
-    inputs = keras.Input(base.input_shape[1:], name="rgb")
-    keras.Model(inputs, trained_head(base(inputs)), name="vgg16").save(path)
+    with_backbone(FACTS, trained_head, settings).save(path)
 
 
 def load(path):
     import keras
 
-    _preprocess_layer()  # registered before the model that uses it is read
+    from .backbones import preprocess_layers
+
+    preprocess_layers()  # registered before the model that uses it is read
     return keras.saving.load_model(path)
-
-
-def fetch_weights(dest: str | Path, url: str = WEIGHTS_URL, timeout: float = 60) -> Path:
-    """Download the ImageNet weights (checked against Keras' MD5) to ``dest``."""
-    from ..io import atomic_path
-
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    log.info("downloading %s", url)
-    with atomic_path(dest) as partial:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                with open(partial, "wb") as fh:
-                    while chunk := response.read(1 << 20):
-                        fh.write(chunk)
-        except OSError as err:  # URLError, timeouts and refused connections are OSErrors
-            raise UserError(
-                f"cannot download the VGG16 ImageNet weights from {url} ({err}); download "
-                "that file on a machine with internet and set config key "
-                "'models.vgg16.weights' to its path, or set it to null (random init)"
-            ) from None
-        md5 = hashlib.md5(partial.read_bytes()).hexdigest()
-        if url == WEIGHTS_URL and md5 != WEIGHTS_MD5:
-            raise UserError(
-                f"{url}: downloaded file has MD5 {md5}, expected {WEIGHTS_MD5}; run again"
-            )
-    log.info("saved %s (%d bytes)", dest, dest.stat().st_size)
-    return dest
