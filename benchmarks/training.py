@@ -151,7 +151,7 @@ def worker_vgg16(workdir: Path, batches: int, threads: int) -> dict:
     import keras
 
     from wbc import CLASSES
-    from wbc.models import vgg16
+    from wbc.models import backbones, get
     from wbc.models.keras_loop import batches as stream
     from wbc.models.keras_loop import configure_tensorflow, fit
 
@@ -160,9 +160,9 @@ def worker_vgg16(workdir: Path, batches: int, threads: int) -> dict:
     metrics = json.loads((workdir / "results/models/vgg16/metrics.json").read_text())
     history = read_tsv(workdir / "results/models/vgg16/history.tsv")
     size = data["train"].rows.row_shape[0]
-    backbone = vgg16.backbone(size, None, 42)
+    backbone = get("vgg16").backbone(size, None, 42)
     inputs = keras.Input(backbone.input_shape[1:])
-    head = vgg16.head(backbone.output_shape[1:], len(CLASSES))
+    head = backbones.head(backbone.output_shape[1:], len(CLASSES))
     model = keras.Model(inputs, head(backbone(inputs)))
     model.compile(
         optimizer=keras.optimizers.Adam(0.001),

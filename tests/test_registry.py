@@ -1,6 +1,6 @@
-"""The model registry: a model added as one module and one registry entry (and `make docs`
-run) reaches the DAG, the metrics table, the report and `predict`; a second pre-trained
-backbone is one module too."""
+"""The model registry: a model added as its facts, its code and one registry entry (and
+`make docs` run) reaches the DAG, the metrics table, the report and `predict`; a second
+pre-trained backbone is one module (its facts) and one registry entry."""
 
 from __future__ import annotations
 
@@ -17,14 +17,15 @@ import pytest
 
 from conftest import REPO, WORKFLOW_FILES, run_snakemake, write_config
 
-# a fourth model, written as a user would: k-nearest neighbours on the resized crops
-KNN_MODULE = '''"""k-nearest neighbours on the pixels of the resized crops."""
+# a fourth model, written as a user would: k-nearest neighbours on the resized crops; its
+# facts (read by the Snakefile: standard library only) and its code (scikit-learn)
+KNN_FACTS = '''"""k-nearest neighbours: facts and settings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .facts import ModelFacts, setting
+from . import ModelFacts, setting
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,16 @@ FACTS = ModelFacts(
     model_file="model.joblib",
     settings=Settings,
 )
+'''
+KNN_CODE = '''"""k-nearest neighbours on the pixels of the resized crops."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+from sklearn.neighbors import KNeighborsClassifier
+
+from .facts.knn import FACTS  # noqa: F401
 
 
 def device(settings, threads):
@@ -47,9 +58,6 @@ def device(settings, threads):
 
 
 def fit(train, val, settings, threads, resume_dir):
-    import numpy as np
-    from sklearn.neighbors import KNeighborsClassifier
-
     x = train.rows.read(np.arange(len(train))).reshape(len(train), -1)
     return KNeighborsClassifier(settings["n_neighbors"]).fit(x, train.labels), None, None
 
@@ -62,14 +70,10 @@ predict_images = predict
 
 
 def save(model, path, settings):
-    import joblib
-
     joblib.dump(model, path)
 
 
 def load(path):
-    import joblib
-
     return joblib.load(path)
 '''
 
@@ -79,11 +83,14 @@ def read_tsv(path):
         return list(csv.DictReader(fh, delimiter="\t"))
 
 
-def add_model(workdir, name: str, module: str) -> None:
-    """What adding a model takes: its module and its registry entry; then `make docs`
-    (its settings' rows in config/README.md, its block in config/config.yaml)."""
+def add_model(workdir, name: str, facts: str, code: str | None = None) -> None:
+    """What adding a model takes: its facts module, its code module (none for a frozen
+    backbone) and its registry entry; then `make docs` (its settings' rows in
+    config/README.md, its block in config/config.yaml)."""
     models = workdir / "workflow" / "scripts" / "wbc" / "models"
-    (models / f"{name}.py").write_text(module)
+    (models / "facts" / f"{name}.py").write_text(facts)
+    if code is not None:
+        (models / f"{name}.py").write_text(code)
     registry = models / "__init__.py"
     text = registry.read_text()
     assert 'MODELS = ("rf", "vgg16", "cnn")' in text
@@ -110,12 +117,13 @@ def touched(workdir) -> list[str]:
 
 
 def add_knn(workdir):
-    add_model(workdir, "knn", KNN_MODULE)
-    # the module and its registry entry by hand; the docs by `make docs`
+    add_model(workdir, "knn", KNN_FACTS, KNN_CODE)
+    # its facts, its code and its registry entry by hand; the docs by `make docs`
     assert touched(workdir) == [
         "config/README.md",
         "config/config.yaml",
         "workflow/scripts/wbc/models/__init__.py",
+        "workflow/scripts/wbc/models/facts/knn.py",
         "workflow/scripts/wbc/models/knn.py",
     ]
     readme = (workdir / "config" / "README.md").read_text()
@@ -163,20 +171,19 @@ def test_a_model_added_through_the_registry_alone(workflow_dir, mini_zip, tmp_pa
 
 
 # a second pre-trained backbone, written as a user would: EfficientNetB0 from
-# keras.applications, frozen, with VGG16's head and training (its settings, its fit)
-EFFNET_MODULE = '''"""Frozen EfficientNetB0 (keras.applications) + VGG16's dense head."""
+# keras.applications, frozen, under the generic head and training (wbc.models.backbones)
+EFFNET_FACTS = '''"""Frozen EfficientNetB0 (keras.applications) + a dense head."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import vgg16
-from .backbones import with_backbone
-from .facts import Backbone, ModelFacts, setting
+from . import Backbone, ModelFacts, setting
+from .vgg16 import Settings as FrozenHeadSettings
 
 
 @dataclass(frozen=True)
-class Settings(vgg16.Settings):
+class Settings(FrozenHeadSettings):
     image_size: int = setting(64, "Side in pixels the backbone sees.", minimum=32)
     epochs: int = setting(20, "Most epochs of head training.", minimum=1)
 
@@ -194,25 +201,19 @@ FACTS = ModelFacts(
         weights_url="https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",
     ),
 )
-device, fit, predict, predict_images, load = (
-    vgg16.device, vgg16.fit, vgg16.predict, vgg16.predict_images, vgg16.load
-)
-
-
-def save(trained_head, path, settings):
-    with_backbone(FACTS, trained_head, settings).save(path)
 '''
 
 
 def test_a_second_pretrained_backbone_is_one_module(workflow_dir, mini_zip):
     """Its frozen features and its weights come from the generic rules frozen_features
     and backbone_weights, cached per backbone settings like VGG16's."""
-    add_model(workflow_dir, "effnet", EFFNET_MODULE)
+    add_model(workflow_dir, "effnet", EFFNET_FACTS)
+    # its facts (no code) and its registry entry by hand; the docs by `make docs`
     assert touched(workflow_dir) == [
         "config/README.md",
         "config/config.yaml",
         "workflow/scripts/wbc/models/__init__.py",
-        "workflow/scripts/wbc/models/effnet.py",
+        "workflow/scripts/wbc/models/facts/effnet.py",
     ]
     cfg = write_config(
         workflow_dir,
@@ -236,7 +237,7 @@ def test_a_second_pretrained_backbone_is_one_module(workflow_dir, mini_zip):
 def test_a_second_pretrained_backbone_trains(workflow_dir, mini_zip, tmp_path):
     """Trained on the mini archive (random weights: no download here): its features are
     computed once for two variants, and the saved model classifies images itself."""
-    add_model(workflow_dir, "effnet", EFFNET_MODULE)
+    add_model(workflow_dir, "effnet", EFFNET_FACTS)
     new = tmp_path / "new"
     new.mkdir()
     with zipfile.ZipFile(mini_zip) as zf:

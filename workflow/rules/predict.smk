@@ -37,7 +37,8 @@ rule predict:
         "results/benchmarks/predict.tsv"
     params:
         code=code_version(
-            "predict.py", *(f"wbc.models.{family(m)}" for m in predict_members())
+            "predict.py",
+            *(c for m in predict_members() for c in registry.code_modules(family(m))),
         ),
         folder=PREDICT_FOLDER,
         # the folder's content: an added or edited image reruns predict

@@ -79,7 +79,9 @@ rule frozen_features:
             [m for m in registry.MODELS if registry.facts_of(m).frozen_features]
         ),
     params:
-        code=lambda w: code_version("frozen_features.py", f"wbc.models.{w.model}"),
+        code=lambda w: code_version(
+            "frozen_features.py", *registry.code_modules(w.model)
+        ),
         settings=lambda w: backbones()[w.model, w.backbone],
     threads: 8
     resources:
@@ -106,7 +108,7 @@ for name in registry.MODELS:
         wildcard_constraints:
             model=id_pattern([m for m in MODELS if family(m) == name]),
         params:
-            code=code_version("train_model.py", f"wbc.models.{name}"),
+            code=code_version("train_model.py", *registry.code_modules(name)),
             splits=SPLITS,
             family=name,
             settings=lambda wildcards: settings(wildcards.model),
@@ -146,7 +148,7 @@ for name in registry.MODELS:
             model=id_pattern([m for m in MODELS if family(m) == name]),
             fold=r"\d+",
         params:
-            code=code_version("train_fold.py", f"wbc.models.{name}"),
+            code=code_version("train_fold.py", *registry.code_modules(name)),
             splits=SPLITS,
             family=name,
             settings=lambda wildcards: settings(wildcards.model),

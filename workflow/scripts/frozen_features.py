@@ -3,7 +3,7 @@
 import logging
 
 from wbc.arrays import NpyRows
-from wbc.models import backbones, get
+from wbc.models import get
 from wbc.runtime import run_rule
 
 
@@ -13,7 +13,7 @@ def main():
     settings = {**snakemake.params.settings, "weights": str(weights) if weights else None}
     model.device(settings, snakemake.threads)
     images = NpyRows(snakemake.input.images)
-    backbones.extract_features(model.FACTS, images, settings, snakemake.output[0])
+    model.extract_features(images, settings, snakemake.output[0])
     logging.info("%s features of %d images", model.FACTS.frozen_features.application, len(images))
 
 

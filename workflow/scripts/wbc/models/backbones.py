@@ -1,56 +1,59 @@
-"""Frozen pre-trained backbones from ``keras.applications``, for every model that declares
-one (``FACTS.frozen_features``, a ``wbc.models.facts.Backbone``).
+"""Frozen pre-trained backbones from ``keras.applications`` and a dense head on their
+features: the code of every model whose facts declare a backbone
+(``FACTS.frozen_features``, a ``wbc.models.facts.Backbone``), e.g. VGG16.
 
 The backbone is frozen and sees no augmentation, so rule ``frozen_features`` runs it once
 per split and backbone settings (``extract_features``) and the model's training rule fits
-its head on those features: the same model as training on images, many times less work.
-Rule ``backbone_weights`` fetches its ImageNet weights once (``fetch_weights``). The model
-saves backbone and head as one model on 0..255 RGB images (``build``: its preprocessing
-included).
+the head on those features: the same model as training on images, many times less work.
+Rule ``backbone_weights`` fetches its ImageNet weights once (``wbc.models.weights``). The saved
+model is backbone and head as one model on 0..255 RGB images (its preprocessing included).
+
+``implementation(facts)`` is the model's code for ``wbc.models.get``; its settings are
+those of ``facts/vgg16.py``'s ``Settings`` (weights, image_size, head, epochs,
+batch_size, learning_rate, label_smoothing, patience).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
-import urllib.request
 from pathlib import Path
 
+import keras
+import numpy as np
+from keras import layers
+
+from ..arrays import row_batches, write_npy
 from ..runtime import UserError
+from . import keras_loop
 from .facts import ModelFacts
 
 log = logging.getLogger(__name__)
 
 
-def preprocess_layers():
-    """The layer that applies a backbone's ``preprocess_input``, registered with Keras so
-    that a saved model takes plain 0..255 RGB and loads anywhere (call before loading)."""
-    import keras
+@keras.saving.register_keras_serializable(package="wbc")
+class BackbonePreprocess(keras.layers.Layer):
+    """keras.applications.<module>.preprocess_input as a layer, so that a saved model
+    takes plain 0..255 RGB and loads anywhere."""
 
-    @keras.saving.register_keras_serializable(package="wbc")
-    class BackbonePreprocess(keras.layers.Layer):
-        """keras.applications.<module>.preprocess_input as a layer."""
+    def __init__(self, module: str, **kwargs):
+        super().__init__(**kwargs)
+        self.module = module
 
-        def __init__(self, module: str, **kwargs):
-            super().__init__(**kwargs)
-            self.module = module
+    def call(self, inputs):
+        app = importlib.import_module(f"keras.applications.{self.module}")
+        return app.preprocess_input(keras.ops.cast(inputs, "float32"))
 
-        def call(self, inputs):
-            app = importlib.import_module(f"keras.applications.{self.module}")
-            return app.preprocess_input(keras.ops.cast(inputs, "float32"))
+    def get_config(self):
+        return {**super().get_config(), "module": self.module}
 
-        def get_config(self):
-            return {**super().get_config(), "module": self.module}
 
-    @keras.saving.register_keras_serializable(package="wbc")
-    class VGG16Preprocess(BackbonePreprocess):
-        """The name VGG16's models were saved with before backbones were generic."""
+@keras.saving.register_keras_serializable(package="wbc")
+class VGG16Preprocess(BackbonePreprocess):
+    """The name VGG16's models were saved with before backbones were generic."""
 
-        def __init__(self, module: str = "vgg16", **kwargs):
-            super().__init__(module, **kwargs)
-
-    return BackbonePreprocess
+    def __init__(self, module: str = "vgg16", **kwargs):
+        super().__init__(module, **kwargs)
 
 
 def build(facts: ModelFacts, size: int, weights: str | None, seed: int = 42):
@@ -61,8 +64,6 @@ def build(facts: ModelFacts, size: int, weights: str | None, seed: int = 42):
     depend on ``seed`` alone, so the features rule and the training rule (which saves the
     backbone) build the same one.
     """
-    import keras
-
     spec, key = facts.frozen_features, f"models.{facts.name}.weights"
     if weights is not None and not Path(weights).is_file():
         raise UserError(
@@ -78,7 +79,6 @@ def build(facts: ModelFacts, size: int, weights: str | None, seed: int = 42):
             seed,
             spec.application,
         )
-    preprocess = preprocess_layers()
     keras.utils.set_random_seed(seed)
     application = getattr(keras.applications, spec.application)
     base = application(include_top=False, input_shape=(size, size, 3), weights=None)
@@ -93,17 +93,13 @@ def build(facts: ModelFacts, size: int, weights: str | None, seed: int = 42):
             ) from None
     base.trainable = False
     inputs = keras.Input((size, size, 3), name="rgb")
-    layer = preprocess(spec.preprocess, name=f"{facts.name}_preprocess")
-    outputs = base(layer(inputs), training=False)
+    preprocess = BackbonePreprocess(spec.preprocess, name=f"{facts.name}_preprocess")
+    outputs = base(preprocess(inputs), training=False)
     return keras.Model(inputs, outputs, name=f"{facts.name}_backbone")
 
 
 def extract_features(facts: ModelFacts, images, settings: dict, out: str | Path) -> None:
     """The frozen backbone's output for every row of ``images``, written batch by batch."""
-    import numpy as np
-
-    from ..arrays import row_batches, write_npy
-
     base = build(facts, settings["image_size"], settings["weights"], settings["seed"])
     shape = (len(images), *base.output_shape[1:])
     batches = (
@@ -113,44 +109,98 @@ def extract_features(facts: ModelFacts, images, settings: dict, out: str | Path)
     write_npy(out, shape, np.float32, batches)
 
 
-def with_backbone(facts: ModelFacts, head, settings: dict):
-    """Backbone and trained ``head`` as one model on RGB images (what the model saves)."""
-    import keras
+def head(feature_shape: tuple[int, ...], n_classes: int, kind: str = "flatten", name="head"):
+    """The head on the backbone's feature maps: the reference study's (VGG16's: Flatten,
+    BN, dense 256-128-64 with dropout), or global average pooling and one dense layer."""
+    if kind == "gap":
+        return keras.Sequential(
+            [
+                keras.Input(feature_shape),
+                layers.GlobalAveragePooling2D(),
+                layers.Dense(256, activation="relu"),
+                layers.Dropout(0.5),
+                layers.Dense(n_classes, activation="softmax"),
+            ],
+            name=name,
+        )
+    return keras.Sequential(
+        [
+            keras.Input(feature_shape),
+            layers.Flatten(),
+            layers.BatchNormalization(),
+            layers.Dense(256, activation="relu"),
+            layers.Dropout(0.7),
+            layers.BatchNormalization(),
+            layers.Dense(128, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(64, activation="relu"),
+            layers.Dropout(0.3),
+            layers.Dense(n_classes, activation="softmax"),
+        ],
+        name=name,
+    )
 
-    base = build(facts, settings["image_size"], settings["weights"], settings["seed"])
-    inputs = keras.Input(base.input_shape[1:], name="rgb")
-    return keras.Model(inputs, head(base(inputs)), name=facts.name)
+
+class FrozenBackbone:
+    """The code of a model with a frozen backbone (``wbc.models.get``'s interface): the
+    head on cached backbone features, saved with its backbone."""
+
+    def __init__(self, facts: ModelFacts):
+        self.FACTS = facts
+
+    device = staticmethod(keras_loop.device)
+    # class probabilities of a batch: of features for the head (training), of images for
+    # the saved model (predict)
+    predict = staticmethod(keras_loop.predict)
+    predict_images = staticmethod(keras_loop.predict)
+
+    def fit(self, train, val, settings: dict, threads: int, resume_dir):
+        """The head on cached backbone features (``train.rows`` are features, not images):
+        early stopping on val_loss keeping the best epoch, the learning rate cut on
+        plateaus."""
+        s, classes = settings, settings["classes"]
+        model = head(train.rows.row_shape, len(classes), s["head"], f"{self.FACTS.name}_head")
+        model.compile(
+            optimizer=keras.optimizers.Adam(s["learning_rate"]),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=s["label_smoothing"]),
+            metrics=["accuracy"],
+        )
+        trainer = keras_loop.Trainer(
+            model,
+            s["epochs"],
+            resume_dir,
+            monitor="val_loss",
+            patience=s["patience"],
+            restore_best=True,
+            plateau={"monitor": "val_accuracy", "patience": 2, "factor": 0.3},
+            stop_after=s.get("final_epochs"),
+        )
+        history, best_epoch = trainer.fit(
+            keras_loop.batches(
+                train.rows, train.labels, classes, s["batch_size"], shuffle=True, seed=s["seed"]
+            ),
+            None
+            if val is None
+            else keras_loop.batches(val.rows, val.labels, classes, s["batch_size"]),
+        )
+        return model, history, best_epoch
+
+    def backbone(self, size: int, weights: str | None, seed: int = 42):
+        return build(self.FACTS, size, weights, seed)
+
+    def extract_features(self, images, settings: dict, out: str | Path) -> None:
+        """Rule frozen_features: the backbone's output for every row of ``images``."""
+        extract_features(self.FACTS, images, settings, out)
+
+    def save(self, trained_head, path, settings) -> None:
+        """Backbone and trained head as one model on RGB images."""
+        base = self.backbone(settings["image_size"], settings["weights"], settings["seed"])
+        inputs = keras.Input(base.input_shape[1:], name="rgb")
+        keras.Model(inputs, trained_head(base(inputs)), name=self.FACTS.name).save(path)
+
+    @staticmethod
+    def load(path):
+        return keras.saving.load_model(path)
 
 
-def fetch_weights(
-    dest: str | Path, facts: ModelFacts, url: str | None = None, timeout: float = 60
-) -> Path:
-    """Download the ImageNet weights of ``facts``' backbone (checked against the declared
-    MD5 when the URL is the declared one) to ``dest``."""
-    from ..io import atomic_path
-
-    spec = facts.frozen_features
-    url = url or spec.weights_url
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    log.info("downloading %s", url)
-    with atomic_path(dest) as partial:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                with open(partial, "wb") as fh:
-                    while chunk := response.read(1 << 20):
-                        fh.write(chunk)
-        except OSError as err:  # URLError, timeouts and refused connections are OSErrors
-            raise UserError(
-                f"cannot download the {spec.application} ImageNet weights from {url} "
-                f"({err}); download that file on a machine with internet and set config "
-                f"key 'models.{facts.name}.weights' to its path, or set it to null "
-                "(random init)"
-            ) from None
-        md5 = hashlib.md5(partial.read_bytes()).hexdigest()
-        if url == spec.weights_url and spec.weights_md5 and md5 != spec.weights_md5:
-            raise UserError(
-                f"{url}: downloaded file has MD5 {md5}, expected {spec.weights_md5}; run again"
-            )
-    log.info("saved %s (%d bytes)", dest, dest.stat().st_size)
-    return dest
+implementation = FrozenBackbone

@@ -11,17 +11,20 @@ predictions into split ``cv``."""
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
-from importlib import import_module
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .. import EVAL_SPLITS
 from ..arrays import NpyRows, predict_rows
 from ..io import atomic_path, read_json, read_tsv, write_json, write_table
 from ..metrics import evaluate, predictions_frame, read_predictions, write_predictions
 from ..runtime import UserError
+from ..splits import grouped_split
+from . import facts_of, get
 
 log = logging.getLogger(__name__)
 PREDICT_BATCH = 64  # images scored at a time (memory, not speed, sets it)
@@ -103,8 +106,6 @@ def uses_val(family: str, settings: dict) -> bool:
     """Whether a model's training looks at val (early stopping, the best epoch, a
     learning-rate schedule on val): Keras models unless they keep the last epoch of a
     fixed count. Inside a fold such a model gets an inner grouped split of its cells."""
-    from . import facts_of
-
     if not facts_of(family).keras:
         return False
     return settings.get("restore_best", True) or settings.get("patience") is not None
@@ -133,7 +134,6 @@ def provenance(given: dict, scriptdir) -> dict:
     """What a model's metrics.json records of where it came from: ``given`` (the data
     source) and the workflow's git commit (with "-dirty" for uncommitted changes), read
     when the job runs so that a new commit retrains nothing."""
-    import subprocess
 
     def git(*args):
         proc = subprocess.run(
@@ -171,7 +171,7 @@ def train_model(
     """
     # the module itself, not the registry: adding a model to the registry must not make
     # Snakemake retrain the others (rules depend on the code they import)
-    model_module = import_module(f"{__package__}.{family}")
+    model_module = get(family)
     splits = load_splits(tables, arrays)
     classes = class_list(splits)
     settings = {**settings, "classes": classes}
@@ -223,8 +223,6 @@ def pooled_folds(folds: dict, splits: dict[str, Split], classes: list[str]) -> d
     """The folds' held-out predictions as one split ``cv`` (every TRAIN image once, in
     folds.tsv's order), its probabilities, and what the folds chose."""
     table = read_tsv(folds["table"])
-    import pandas as pd
-
     metrics = [read_json(p) for p in folds["metrics"]]
     pooled = pd.concat([read_predictions(p) for p in folds["predictions"]], ignore_index=True)
     images = [r["image"] for r in table]
@@ -271,9 +269,7 @@ def train_fold(
     grouped split of its training cells (``split.val_fraction``, ``split.seed``): the
     held-out cells decide nothing. Writes predictions.tsv, metrics.json (with the best
     epoch) and history.tsv where the model has one."""
-    from ..splits import grouped_split
-
-    model_module = import_module(f"{__package__}.{family}")
+    model_module = get(family)
     splits = load_splits(tables, arrays)
     classes = class_list(splits)
     settings = {**settings, "classes": classes}

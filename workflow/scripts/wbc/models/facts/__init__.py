@@ -1,5 +1,7 @@
 """What the workflow needs to know about a model before running it (parse time: standard
-library only).
+library only): each model's facts are a module of this package, ``facts/<model>.py``,
+apart from its code (``wbc/models/<model>.py``, its frameworks imported at the top), so
+the Snakefile reads them without importing TensorFlow or scikit-learn.
 
 A model's settings are ONE typed declaration, a dataclass whose fields are its settings::
 
@@ -26,6 +28,17 @@ import typing
 from dataclasses import dataclass, field
 
 RECIPES = ("reference", "improved")
+# what the generic code of a frozen backbone (wbc.models.backbones) reads of its settings
+FROZEN_HEAD_SETTINGS = (
+    "weights",
+    "image_size",
+    "head",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "label_smoothing",
+    "patience",
+)
 
 
 def setting(default, description: str, **schema):
@@ -122,6 +135,10 @@ class ModelFacts:
     keras: bool = False  # a Keras model: writes history.tsv, runs on a GPU where there is one
     # the reference study's accuracy, measured on a random split of TRAIN (None: not in it)
     reference_accuracy: float | None = None
+    # the module of its architecture, training and inference; None: wbc.models.<name>, or
+    # for a frozen backbone the generic one (wbc.models.backbones: a dense head on its
+    # features, whose settings are those of facts/vgg16.py's Settings)
+    implementation: str | None = None
 
     def __post_init__(self):
         names = [f.name for f in declared(self.settings)]
@@ -131,8 +148,17 @@ class ModelFacts:
         undescribed = [f.name for f in declared(self.settings) if not f.metadata["description"]]
         if undescribed:
             raise ValueError(f"model {self.name}: settings without a description {undescribed}")
-        if self.frozen_features and not {"weights", "image_size"} <= set(names):
-            raise ValueError(f"model {self.name}: a backbone needs settings weights, image_size")
+        needs = set(FROZEN_HEAD_SETTINGS if self.implementation is None else ("weights",))
+        if self.frozen_features and not needs <= set(names):
+            missing = sorted(needs - set(names))
+            raise ValueError(f"model {self.name}: a frozen backbone needs settings {missing}")
+
+    @property
+    def module(self) -> str:
+        """The module of its code (``wbc.models.get`` imports it)."""
+        if self.implementation is not None:
+            return self.implementation
+        return "wbc.models.backbones" if self.frozen_features else f"wbc.models.{self.name}"
 
     @property
     def inputs(self) -> str:
