@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from wbc import models as registry
-from wbc.models.facts import ModelFacts, setting
+from wbc.models.facts import Backbone, ModelFacts, setting
 from wbc.settings import config_schema, model_settings
 
 REPO = Path(__file__).parents[1]
@@ -141,6 +141,26 @@ def test_a_setting_without_a_description_or_an_undeclared_reference_is_refused()
 
     with pytest.raises(ValueError, match=r"reference recipe sets undeclared \['n'\]"):
         ModelFacts("m", "M", "sklearn", "model.joblib", Described, reference={"n": 1})
+
+
+def test_a_frozen_backbone_declares_the_settings_of_its_generic_head():
+    @dataclass(frozen=True)
+    class Weights:
+        weights: str | None = setting("imagenet", "Backbone weights.")
+        image_size: int = setting(64, "Side in pixels.")
+
+    backbone = Backbone("ResNet50", "resnet50", "https://example.org/resnet50_notop.h5")
+    assert backbone.weights_file == "resnet50_notop.h5"
+    with pytest.raises(ValueError, match=r"needs settings \['batch_size', 'epochs'"):
+        ModelFacts("m", "M", "tensorflow", "model.keras", Weights, frozen_features=backbone)
+    # its own code may read fewer
+    facts = ModelFacts(
+        "m", "M", "tensorflow", "model.keras", Weights, frozen_features=backbone,
+        implementation="wbc.models.m",
+    )  # fmt: skip
+    assert facts.module == "wbc.models.m"
+    assert registry.facts_of("vgg16").module == "wbc.models.backbones"
+    assert registry.facts_of("cnn").module == "wbc.models.cnn"
 
 
 def validation_error(models: dict) -> str:

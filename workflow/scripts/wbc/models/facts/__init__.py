@@ -161,12 +161,6 @@ class ModelFacts:
         return "wbc.models.backbones" if self.frozen_features else f"wbc.models.{self.name}"
 
     @property
-    def inputs(self) -> str:
-        """What its training rule reads per split: "images" (results/arrays/, uint8 RGB)
-        or "frozen_features" (results/features/<name>/, its backbone's output)."""
-        return "images" if self.frozen_features is None else "frozen_features"
-
-    @property
     def recipes(self) -> dict[str, dict]:
         """Its settings under each recipe (config key models.recipe)."""
         improved = defaults(self.settings)
