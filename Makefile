@@ -11,7 +11,7 @@ LOCK_TOOLS ?= .lock-tools
 # extra uv options for `make lock`, e.g. LOCK_ARGS="--upgrade-package urllib3"
 LOCK_ARGS ?=
 
-.PHONY: venv demo run test lint format lock clean-venv files
+.PHONY: venv demo run test lint format lock clean-venv files docs
 
 # the package index pip installs from (pip's own setting, else PyPI)
 PYPI ?= $(or $(PIP_INDEX_URL),https://pypi.org/simple/)
@@ -79,6 +79,11 @@ $(LOCK_TOOLS)/bin/uv:
 # from a git host copies (tests/test_module.py checks it is current)
 files:
 	PYTHONPATH=workflow/scripts $(PYTHON) -m wbc.imports workflow/scripts/wbc
+
+# config/README.md's table of each model's settings and config/config.yaml's model blocks,
+# generated from the models' Settings declarations (tests/test_docs.py checks they are current)
+docs:
+	PYTHONPATH=workflow/scripts $(PYTHON) -m wbc.docs config
 
 clean-venv:
 	rm -rf $(VENV)

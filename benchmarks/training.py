@@ -14,7 +14,7 @@ fresh subprocess so its peak RSS (``ru_maxrss``) is its own:
 - cnn: images/s of the training rule's way (batches streamed from the uint8 array) vs
   the reference study's way (all images as one in-memory float32 array), over the same
   number of batches (the first batch, graph tracing, is not timed), and peak RSS of both;
-- vgg16: the rule's way (backbone features once, per the vgg16_features benchmarks,
+- vgg16: the rule's way (backbone features once, per the frozen_features benchmarks,
   plus the head's training time from metrics.json) vs the same frozen model trained end
   to end on images for the same epochs, extrapolated from ``--batches`` timed steps
   (``--batches 0``: train it end to end for real and report its accuracy too).
@@ -151,7 +151,7 @@ def worker_vgg16(workdir: Path, batches: int, threads: int) -> dict:
     import keras
 
     from wbc import CLASSES
-    from wbc.models import vgg16
+    from wbc.models import backbones, get
     from wbc.models.keras_loop import batches as stream
     from wbc.models.keras_loop import configure_tensorflow, fit
 
@@ -160,9 +160,9 @@ def worker_vgg16(workdir: Path, batches: int, threads: int) -> dict:
     metrics = json.loads((workdir / "results/models/vgg16/metrics.json").read_text())
     history = read_tsv(workdir / "results/models/vgg16/history.tsv")
     size = data["train"].rows.row_shape[0]
-    backbone = vgg16.backbone(size, None, 42)
+    backbone = get("vgg16").backbone(size, None, 42)
     inputs = keras.Input(backbone.input_shape[1:])
-    head = vgg16.head(backbone.output_shape[1:], len(CLASSES))
+    head = backbones.head(backbone.output_shape[1:], len(CLASSES))
     model = keras.Model(inputs, head(backbone(inputs)))
     model.compile(
         optimizer=keras.optimizers.Adam(0.001),
@@ -190,7 +190,7 @@ def worker_vgg16(workdir: Path, batches: int, threads: int) -> dict:
             end_to_end_s=epoch_s * len(history),
             extrapolated_from_batches=batches,
         )
-        # the feature pass timed in this same process (rule vgg16_features: batches of 16)
+        # the feature pass timed in this same process (rule frozen_features: batches of 16)
         rows = data["train"].rows
         backbone.predict_on_batch(rows.read(range(16)).astype("float32"))  # tracing
         start = time.perf_counter()
@@ -210,7 +210,7 @@ def worker_vgg16(workdir: Path, batches: int, threads: int) -> dict:
             end_to_end_val_accuracy=float(table["val_accuracy"].iloc[-1]),
         )
     features_s = sum(
-        float(read_tsv(workdir / f"results/benchmarks/vgg16_features/{s}.tsv")[0]["s"])
+        float(read_tsv(workdir / f"results/benchmarks/frozen_features/vgg16/{s}.tsv")[0]["s"])
         for s in SPLITS
     )
     result.update(

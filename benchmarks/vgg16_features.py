@@ -6,7 +6,7 @@
 ``--workdir`` is a copy of a finished run of the data stages (``benchmarks/reruns.py
 prepare`` makes one). For each size the script adds a variant ``vgg16-px<size>`` of the
 improved recipe with ``weights: null`` (ImageNet weights need internet), builds the
-training arrays (not timed), times rule ``vgg16_features`` for all four splits (wall and
+training arrays (not timed), times rule ``frozen_features`` for all four splits (wall and
 CPU seconds of Snakemake and its jobs, and the jobs' own benchmark files), then trains each
 variant's head and prints its grouped-val and TEST_SIMPLE accuracy with the 95 % interval
 (bootstrap over source cells) from its ``metrics.json``. With a random backbone the
@@ -54,7 +54,7 @@ def job_seconds(workdir: Path, size: int) -> tuple[float, float]:
     """Wall and CPU seconds summed over the feature jobs' benchmark files."""
     wall = cpu = 0.0
     for split in SPLITS:
-        path = workdir / f"results/benchmarks/vgg16_features/random42-{size}px/{split}.tsv"
+        path = workdir / f"results/benchmarks/frozen_features/vgg16/random42-{size}px/{split}.tsv"
         with open(path, newline="") as fh:
             row = next(csv.DictReader(fh, delimiter="\t"))
         wall, cpu = wall + float(row["s"]), cpu + float(row["cpu_time"])

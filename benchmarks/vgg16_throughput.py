@@ -4,7 +4,7 @@
         [--images 64] [--threads 2] [--deterministic]
 
 One process per size (TensorFlow's thread pools are set once per process): a warm-up
-batch, then ``--images`` images in batches of ``--batch`` (rule vgg16_features uses 16);
+batch, then ``--images`` images in batches of ``--batch`` (rule frozen_features uses 16);
 prints wall and CPU milliseconds per image. The cost scales with the pixels (side²).
 """
 

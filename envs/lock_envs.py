@@ -37,7 +37,7 @@ DIRECT = {
     "crop": ["numpy", "opencv-python-headless", "pillow", "scipy"],
     # split, train_rf (its features: OpenCV resizing, colour histograms, HOG)
     "sklearn": ["numpy", "scikit-learn", "joblib", "pandas", "opencv-python-headless", "pillow"],
-    # vgg16_weights, vgg16_features, train_vgg16, train_cnn, predict (which may load the
+    # backbone_weights, frozen_features, train_vgg16, train_cnn, predict (which may load the
     # Random Forest, and crops as crop_shard does)
     "tensorflow": [
         'tensorflow[and-cuda] ; sys_platform == "linux"',

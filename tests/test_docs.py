@@ -15,6 +15,7 @@ import yaml
 
 from conftest import REPO
 from wbc import models as registry
+from wbc.docs import generated
 from wbc.settings import config_schema, schema_keys
 
 
@@ -59,6 +60,13 @@ def test_config_readme_gives_each_recipes_values():
             ref, imp = code(recipes["reference"][key]), code(recipes["improved"][key])
             expected = ref if ref == imp else f"reference {ref}, improved {imp}"
             assert rows[f"models.{name}.{key}"] == expected, f"models.{name}.{key}"
+
+
+def test_generated_docs_are_current():
+    """config/README.md's model rows and config/config.yaml's model blocks are what
+    `make docs` makes of the models' Settings declarations."""
+    for path, text in generated(REPO / "config").items():
+        assert path.read_text() == text, f"{path.name} is not current: run `make docs`"
 
 
 def test_config_file_and_schema_defaults_agree():

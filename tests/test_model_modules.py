@@ -81,9 +81,9 @@ def test_cnn_has_the_reference_parameter_count():
 def test_vgg16_preprocessing_is_part_of_the_model():
     import keras
 
-    from wbc.models.vgg16 import backbone as vgg16_backbone
+    from wbc.models import get
 
-    backbone = vgg16_backbone(32, None)
+    backbone = get("vgg16").backbone(32, None)
     assert not any(w.trainable for w in backbone.weights)
     x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
     base = backbone.get_layer("vgg16")
@@ -92,20 +92,23 @@ def test_vgg16_preprocessing_is_part_of_the_model():
 
 
 def test_vgg16_says_when_its_backbone_is_random(caplog):
-    from wbc.models import vgg16
+    from wbc.models import backbones, get
 
-    with caplog.at_level(logging.WARNING, logger=vgg16.__name__):
+    vgg16 = get("vgg16")
+    with caplog.at_level(logging.WARNING, logger=backbones.__name__):
         vgg16.backbone(32, None)
     assert "RANDOM weights" in caplog.text and "models.vgg16.weights: null" in caplog.text
-    assert vgg16.run_facts({"weights": None}) == {"random_backbone": True}
-    assert vgg16.run_facts({"weights": "w.h5"}) == {"random_backbone": False}
+    from wbc.models.training import run_facts
+
+    assert run_facts(vgg16, {"weights": None}) == {"random_backbone": True}
+    assert run_facts(vgg16, {"weights": "w.h5"}) == {"random_backbone": False}
 
 
 def test_vgg16_weights_that_are_not_a_file():
-    from wbc.models.vgg16 import backbone as vgg16_backbone
+    from wbc.models import get
 
     with pytest.raises(UserError, match="models.vgg16.weights"):
-        vgg16_backbone(32, "no/such/file.h5")
+        get("vgg16").backbone(32, "no/such/file.h5")
 
 
 def tiny_split(tmp_path, name: str, n: int, seed: int):

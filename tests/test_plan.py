@@ -65,7 +65,11 @@ def test_backbones_are_shared_by_variants_that_differ_only_in_training():
     seed = CONFIG["models"]["seed"]
     crop = CONFIG["crop"]["method"]
     assert p.backbone("vgg16") == p.backbone("vgg16-long") == f"random{seed}-{size}px-{crop}"
-    assert set(p.backbones()) == {f"random{seed}-{size}px-{crop}", f"random{seed}-96px-{crop}"}
+    assert set(p.backbones()) == {
+        ("vgg16", f"random{seed}-{size}px-{crop}"),
+        ("vgg16", f"random{seed}-96px-{crop}"),
+    }
+    assert p.backbone_weights() == {}  # random weights: nothing to fetch
     assert p.arrays() == sorted({(crop, size), (crop, 96)})
 
 
@@ -81,6 +85,8 @@ def test_arrays_cover_image_models_and_backbones_by_crop_method():
     assert p.arrays() == sorted(made)
     assert p.crop_methods() == [crop, "nucleus_window"]
     assert p.backbone("vgg16").startswith("imagenet-")
+    weights = registry.facts_of("vgg16").frozen_features.weights_file
+    assert p.backbone_weights() == {weights: "vgg16"}
 
 
 def test_predict_a_named_model_loads_only_it_and_the_ensemble_loads_its_members():

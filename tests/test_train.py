@@ -105,7 +105,7 @@ def check_predictions(path, splits_dir, splits):
 
 @pytest.mark.slow
 def test_every_artefact_on_the_mini_archive(trained_mini):
-    from importlib import import_module
+    from wbc.models import get
 
     workdir, _ = trained_mini
     results = workdir / "results"
@@ -120,7 +120,7 @@ def test_every_artefact_on_the_mini_archive(trained_mini):
         check_metrics_schema(metrics, model, splits)
         rows = check_predictions(folder / "predictions.tsv", results / "splits", splits)
         # the saved model reproduces the reported probabilities from the crops
-        family = import_module(f"wbc.models.{model}")
+        family = get(model)
         fitted = family.load(folder / family.FACTS.model_file)
         val = np.load(results / "arrays" / "reference" / "32px" / "val.npy")[:5]
         if model == "rf":
@@ -146,7 +146,12 @@ def test_every_artefact_on_the_mini_archive(trained_mini):
             assert metrics["random_backbone"] is True
             assert "RANDOM weights" in log
             features_log = (
-                results / "logs" / "vgg16_features" / "random42-32px-reference" / "val.log"
+                results
+                / "logs"
+                / "frozen_features"
+                / "vgg16"
+                / "random42-32px-reference"
+                / "val.log"
             )
             assert "RANDOM weights" in features_log.read_text()
         if model == "cnn":  # config key models.cnn.momentum reached the optimizer
@@ -208,9 +213,9 @@ def test_vgg16_loads_a_local_weights_file(workflow_dir, mini_zip, tmp_path):
         models={"enabled": ["vgg16"], "vgg16": {"weights": str(weights), "epochs": 1}},
     )
     run_snakemake(workflow_dir, "results/models/vgg16/metrics.json", "--configfile", str(cfg))
-    from wbc.models import vgg16
+    from wbc.models import get
 
-    model = vgg16.load(workflow_dir / "results" / "models" / "vgg16" / "model.keras")
+    model = get("vgg16").load(workflow_dir / "results" / "models" / "vgg16" / "model.keras")
     saved = model.get_layer("vgg16_backbone").get_layer("vgg16")
     for mine, theirs in zip(backbone.weights, saved.weights, strict=True):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
@@ -218,17 +223,19 @@ def test_vgg16_loads_a_local_weights_file(workflow_dir, mini_zip, tmp_path):
 
 
 def test_fetch_vgg16_weights(tmp_path):
-    """The download of rule vgg16_weights: a local URL stands in for Keras' server."""
-    from wbc.models.vgg16 import fetch_weights as fetch_vgg16_weights
+    """The download of rule backbone_weights: a local URL stands in for Keras' server."""
+    from wbc.models import facts_of
+    from wbc.models.weights import fetch_weights
     from wbc.runtime import UserError
 
+    vgg16 = facts_of("vgg16")
     source = tmp_path / "served.h5"
     source.write_bytes(b"weights")
     dest = tmp_path / "resources" / "w.h5"
-    assert fetch_vgg16_weights(dest, url=source.as_uri()).read_bytes() == b"weights"
+    assert fetch_weights(dest, vgg16, url=source.as_uri()).read_bytes() == b"weights"
     # offline: one line naming the config key to set instead, and no partial file left
     with pytest.raises(UserError, match="set config key 'models.vgg16.weights'"):
-        fetch_vgg16_weights(tmp_path / "x.h5", url="http://127.0.0.1:9/vgg16.h5", timeout=5)
+        fetch_weights(tmp_path / "x.h5", vgg16, url="http://127.0.0.1:9/v.h5", timeout=5)
     assert list(tmp_path.glob("x.h5*")) == []
 
 

@@ -34,7 +34,6 @@ sys.path.insert(0, str(SCRIPTS))
 from wbc import SPLITS
 from wbc import models as registry
 from wbc.imports import code_version as _code_version, use_cache_file
-from wbc.models.vgg16 import WEIGHTS_URL as VGG16_WEIGHTS_URL
 from wbc.plan import PlanError, RunPlan, fold_outputs, id_pattern, model_outputs
 from wbc.preflight import offline_problems
 from wbc.runtime import RECAP as ERROR_RECAP, error_recap
@@ -79,12 +78,17 @@ SOURCE = PLAN.source
 
 
 onstart:
-    # one line per download this run needs and cannot make; the jobs' one-line errors are
-    # printed once, at the end (onerror), after Snakemake's report of the failed jobs
+    # before any job starts: one line per download this run needs and cannot make
+    jobs = list(workflow.dag.needrun_jobs())
     problems = offline_problems(
-        {job.rule.name for job in workflow.dag.needrun_jobs()},
+        {job.rule.name for job in jobs},
         SOURCE.value if SOURCE.kind == "kaggle" else None,
-        VGG16_WEIGHTS_URL,
+        # the models whose backbone weights a job fetches
+        [
+            registry.backbone_weights()[job.wildcards.weights_file]
+            for job in jobs
+            if job.rule.name == "backbone_weights"
+        ],
     )
     if problems:
         print("\n".join(problems), file=sys.stderr)
@@ -190,22 +194,31 @@ def arrays(method, size):
     )
 
 
-def weights_file(weights):
-    """The weights file the VGG16 rules read: fetched, the user's own, or none."""
+def weights_file(model, weights):
+    """The weights file a model's frozen backbone reads (its setting ``weights``):
+    fetched (rule backbone_weights), the user's own, or none."""
     if weights == "imagenet":
-        return rules.vgg16_weights.output[0]
+        file = registry.facts_of(model).frozen_features.weights_file
+        return expand(rules.backbone_weights.output[0], weights_file=file)[0]
     return [] if weights is None else weights
 
 
 def model_inputs(wildcards):
     """What a model's training reads: split files, per-split arrays at its image size
-    or VGG16 features and their weights."""
+    or, for a model with a frozen backbone, its features and their weights."""
     model = wildcards.model
-    if PLAN.facts(model).inputs == "vgg16_features":
+    if PLAN.facts(model).frozen_features is not None:
         data = expand(
-            rules.vgg16_features.output[0], backbone=PLAN.backbone(model), split=SPLITS
+            rules.frozen_features.output[0],
+            model=PLAN.model_of(model),
+            backbone=PLAN.backbone(model),
+            split=SPLITS,
         )
-        extra = {"weights": weights_file(PLAN.settings(model)["weights"])}
+        extra = {
+            "weights": weights_file(
+                PLAN.model_of(model), PLAN.settings(model)["weights"]
+            )
+        }
     else:
         s = PLAN.settings(model)
         data, extra = arrays(s["crop"], s["image_size"]), {}

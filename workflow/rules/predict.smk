@@ -38,7 +38,11 @@ rule predict:
     params:
         code=code_version(
             "predict.py",
-            *(f"wbc.models.{PLAN.model_of(m)}" for m in PLAN.predict_members()),
+            *(
+                c
+                for m in PLAN.predict_members()
+                for c in registry.code_modules(PLAN.model_of(m))
+            ),
         ),
         folder=PLAN.predict_folder,
         # the folder's content: an added or edited image reruns predict

@@ -11,7 +11,7 @@ wildcard_constraints:
 
 # Compute nodes often have no internet: fetch the weights where Snakemake runs.
 localrules:
-    vgg16_weights,
+    backbone_weights,
 
 
 # Keyed by crop method: a model's setting `crop` picks its arrays.
@@ -35,47 +35,61 @@ rule training_arrays:
         "../scripts/training_arrays.py"
 
 
-rule vgg16_weights:
+# The ImageNet weights a model's frozen backbone declares (FACTS.frozen_features), fetched
+# once: config key models.<model>.weights: imagenet.
+rule backbone_weights:
     output:
-        "resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "resources/{weights_file}",
     log:
-        "results/logs/vgg16_weights.log",
+        "results/logs/backbone_weights/{weights_file}.log",
     benchmark:
-        "results/benchmarks/vgg16_weights.tsv"
+        "results/benchmarks/backbone_weights/{weights_file}.tsv"
+    wildcard_constraints:
+        weights_file=id_pattern(list(registry.backbone_weights())),
     params:
-        code=code_version("vgg16_weights.py"),
+        code=code_version("backbone_weights.py"),
+        model=lambda w: registry.backbone_weights()[w.weights_file],
     conda:
         "../../envs/tensorflow.yaml"
     script:
-        "../scripts/vgg16_weights.py"
+        "../scripts/backbone_weights.py"
 
 
-# The backbone is frozen and there is no augmentation: its features are computed once.
-rule vgg16_features:
+# A frozen backbone sees no augmentation: its features are computed once per backbone
+# settings (weights, image size, crop method; wbc.plan.RunPlan.backbones).
+rule frozen_features:
     input:
         images=lambda w: expand(
             rules.training_arrays.output[0],
-            method=PLAN.backbones()[w.backbone]["crop"],
-            size=PLAN.backbones()[w.backbone]["image_size"],
+            method=PLAN.backbones()[w.model, w.backbone]["crop"],
+            size=PLAN.backbones()[w.model, w.backbone]["image_size"],
             split=w.split,
         ),
-        weights=lambda w: weights_file(PLAN.backbones()[w.backbone]["weights"]),
+        weights=lambda w: weights_file(
+            w.model, PLAN.backbones()[w.model, w.backbone]["weights"]
+        ),
     output:
-        "results/features/vgg16/{backbone}/{split}.npy",
+        "results/features/{model}/{backbone}/{split}.npy",
     log:
-        "results/logs/vgg16_features/{backbone}/{split}.log",
+        "results/logs/frozen_features/{model}/{backbone}/{split}.log",
     benchmark:
-        "results/benchmarks/vgg16_features/{backbone}/{split}.tsv"
+        "results/benchmarks/frozen_features/{model}/{backbone}/{split}.tsv"
+    wildcard_constraints:
+        model=id_pattern(
+            [m for m in registry.MODELS if registry.facts_of(m).frozen_features]
+        ),
     params:
-        code=code_version("vgg16_features.py"),
-        settings=lambda w: PLAN.backbones()[w.backbone],
+        code=lambda w: code_version(
+            "frozen_features.py", *registry.code_modules(w.model)
+        ),
+        settings=lambda w: PLAN.backbones()[w.model, w.backbone],
     threads: 8
     resources:
         gpu=config["models"]["gpu"],
     conda:
         "../../envs/tensorflow.yaml"
     script:
-        "../scripts/vgg16_features.py"
+        "../scripts/frozen_features.py"
 
 
 for name in registry.MODELS:
@@ -94,7 +108,7 @@ for name in registry.MODELS:
         wildcard_constraints:
             model=id_pattern(PLAN.ids_of(name)),
         params:
-            code=code_version("train_model.py", f"wbc.models.{name}"),
+            code=code_version("train_model.py", *registry.code_modules(name)),
             splits=SPLITS,
             family=name,
             settings=lambda wildcards: PLAN.settings(wildcards.model),
@@ -134,7 +148,7 @@ for name in registry.MODELS:
             model=id_pattern(PLAN.ids_of(name)),
             fold=r"\d+",
         params:
-            code=code_version("train_fold.py", f"wbc.models.{name}"),
+            code=code_version("train_fold.py", *registry.code_modules(name)),
             splits=SPLITS,
             family=name,
             settings=lambda wildcards: PLAN.settings(wildcards.model),

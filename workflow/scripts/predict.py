@@ -1,7 +1,7 @@
 import logging
-from importlib import import_module
 
 from wbc.io import atomic_write, read_json, write_table
+from wbc.models import get as model_code
 from wbc.predict import best_model, predict_folder
 from wbc.runtime import run_rule
 
@@ -13,7 +13,7 @@ def main():
     members = params.members if name == "ensemble" else [name]
     predictors = {}
     for model in members:
-        module = import_module(f"wbc.models.{params.registry_models[model]}")
+        module = model_code(params.registry_models[model])
         module.device({"seed": params.seed, "deterministic": False}, snakemake.threads)
         fitted = module.load(inputs.models[params.models.index(model)])
         predictors[model] = (

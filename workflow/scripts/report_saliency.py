@@ -1,7 +1,6 @@
-from importlib import import_module
-
 from wbc.io import atomic_write, read_json, read_table
 from wbc.metrics import read_predictions
+from wbc.models import get as model_code
 from wbc.report.errors import cell_errors
 from wbc.report.protocol import Protocol
 from wbc.report.saliency import saliency_maps
@@ -17,7 +16,7 @@ def main():
     predictions = read_predictions(inputs.predictions)
     honest = Protocol.from_params(params.protocol).honest_split(set(predictions["split"]))
     errors = cell_errors(predictions[predictions["split"] == honest], crops)
-    module = import_module(f"wbc.models.{params.registry_model}")
+    module = model_code(params.registry_model)
     module.device({"seed": 0, "deterministic": False}, snakemake.threads)
     model = module.load(inputs.model)
     with atomic_write(snakemake.output[0], "wb") as fh:

@@ -6,7 +6,7 @@ from wbc.runtime import run_rule
 def main():
     params, inputs = snakemake.params, snakemake.input
     settings = dict(params.settings)
-    if "weights" in inputs.keys():  # VGG16: the weights file fetched or given, or none
+    if "weights" in inputs.keys():  # a frozen backbone: its weights file, fetched or given
         settings["weights"] = str(inputs.weights) if inputs.weights else None
     folds = None
     if "folds" in inputs.keys():  # cross-validation: all of TRAIN, cv pooled from the folds

@@ -188,9 +188,9 @@ class RunPlan:
     # --- the frozen-feature stage -------------------------------------------------------
 
     def backbone(self, model_id: str) -> str:
-        """The backbone a model id's features come from, as a folder name
-        (``results/features/vgg16/<backbone>/``): its weights, image size and crop method;
-        a random backbone depends on the seed."""
+        """The backbone settings a model id's features come from, as a folder name
+        (``results/features/<model>/<backbone>/``): its weights, image size and crop
+        method; a random backbone depends on the seed."""
         s = self.settings(model_id)
         weights = s["weights"]
         if weights is None:
@@ -199,17 +199,29 @@ class RunPlan:
             tag = "imagenet" if weights == "imagenet" else Path(weights).stem
         return f"{tag}-{s['image_size']}px-{s['crop']}"
 
-    def backbones(self) -> dict[str, dict]:
-        """backbone name -> the settings of its features, for this run's model ids
-        (variants that differ only in training share their features)."""
+    def backbones(self) -> dict[tuple[str, str], dict]:
+        """(model, backbone) -> the settings of its features, for this run's model ids of
+        every model that declares a frozen backbone (``FACTS.frozen_features``): rule
+        frozen_features' jobs, one per split of each (variants that differ only in
+        training share their features)."""
         found = {}
         for model_id in self.model_ids:
-            if self.facts(model_id).inputs == "vgg16_features":
+            if self.facts(model_id).frozen_features is not None:
                 s = self.settings(model_id)
-                found[self.backbone(model_id)] = {
+                found[self.model_of(model_id), self.backbone(model_id)] = {
                     k: s[k] for k in ("weights", "image_size", "crop", "seed", "deterministic")
                 }
         return found
+
+    def backbone_weights(self) -> dict[str, str]:
+        """The ImageNet weights files the run fetches (rule backbone_weights: those of
+        the backbones with weights 'imagenet') -> the model that declares each."""
+        return {
+            self.facts(m).frozen_features.weights_file: self.model_of(m)
+            for m in self.model_ids
+            if self.facts(m).frozen_features is not None
+            and self.settings(m)["weights"] == "imagenet"
+        }
 
     def arrays(self) -> list[tuple[str, int]]:
         """The training arrays the run needs, as (crop method, image size): those of the
@@ -217,7 +229,7 @@ class RunPlan:
         made = {
             (self.settings(m)["crop"], self.settings(m)["image_size"])
             for m in self.model_ids
-            if self.facts(m).inputs == "images"
+            if self.facts(m).frozen_features is None
         }
         made |= {(b["crop"], b["image_size"]) for b in self.backbones().values()}
         return sorted(made)
@@ -307,8 +319,7 @@ class RunPlan:
             jobs += [(name, {"model": m} if m else {}) for m in models]
         jobs += [("report_training", {"model": m}) for m in self.keras_ids()]
         jobs += [("report_saliency", {"model": m}) for m in self.keras_ids()]
-        if any(b["weights"] == "imagenet" for b in self.backbones().values()):
-            jobs.append(("vgg16_weights", {}))
+        jobs += [("backbone_weights", {"weights_file": f}) for f in self.backbone_weights()]
         for model_id in self.model_ids:
             rule = f"train_{self.model_of(model_id)}"
             jobs.append((rule, {"model": model_id}))
@@ -324,8 +335,8 @@ class RunPlan:
             for split in SPLITS
         ]
         jobs += [
-            ("vgg16_features", {"backbone": b, "split": split})
-            for b in self.backbones()
+            ("frozen_features", {"model": model, "backbone": b, "split": split})
+            for model, b in self.backbones()
             for split in SPLITS
         ]
         return jobs + ([("ensemble", {})] if "ensemble" in self.reported_models() else [])

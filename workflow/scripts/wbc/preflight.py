@@ -11,6 +11,7 @@ import os
 import urllib.error
 import urllib.request
 
+from . import models as registry
 from .source import kaggle_cached, kagglehub_cache
 
 KAGGLE_ENDPOINT = "https://www.kaggle.com"  # kagglehub's, unless $KAGGLE_API_ENDPOINT
@@ -28,10 +29,13 @@ def reachable(url: str, timeout: float = TIMEOUT) -> bool:
     return True
 
 
-def offline_problems(rules: set[str], kaggle_handle: str | None, weights_url: str) -> list[str]:
+def offline_problems(
+    rules: set[str], kaggle_handle: str | None, weights_of: list[str] = ()
+) -> list[str]:
     """One line per download among ``rules`` (the rules of the jobs to run) that cannot
-    happen: the Kaggle dataset neither in kagglehub's cache nor reachable, the VGG16
-    ImageNet weights not reachable."""
+    happen: the Kaggle dataset neither in kagglehub's cache nor reachable; the ImageNet
+    weights of the frozen backbone of each model of ``weights_of`` (the jobs of rule
+    backbone_weights) not reachable."""
     problems = []
     if "download_kaggle" in rules and kaggle_cached(kaggle_handle) is None:
         endpoint = os.environ.get("KAGGLE_API_ENDPOINT", KAGGLE_ENDPOINT)
@@ -43,12 +47,16 @@ def offline_problems(rules: set[str], kaggle_handle: str | None, weights_url: st
                 "make run ARGS='--config source=path/to/blood-cells.zip' (or its unpacked "
                 "folder; with snakemake itself: --config source=path/to/blood-cells.zip)"
             )
-    if "vgg16_weights" in rules and not reachable(weights_url):
+    for model in dict.fromkeys(weights_of):
+        spec = registry.facts_of(model).frozen_features
+        if reachable(spec.weights_url):
+            continue
         problems.append(
-            f"config key 'models.vgg16.weights': cannot download the VGG16 ImageNet weights "
-            f"({weights_url}); download that file on a machine with internet and give its "
-            "path in a config file, offline.yaml: models: {vgg16: {weights: path/to/"
-            f"{os.path.basename(weights_url)}}}}} (or null for a random backbone), then "
-            "make run ARGS='--configfile offline.yaml' (snakemake: --configfile offline.yaml)"
+            f"config key 'models.{model}.weights': cannot download the {spec.application} "
+            f"ImageNet weights ({spec.weights_url}); download that file on a machine with "
+            "internet and give its path in a config file, offline.yaml: models: "
+            f"{{{model}: {{weights: path/to/{spec.weights_file}}}}} (or null for a random "
+            "backbone), then make run ARGS='--configfile offline.yaml' (snakemake: "
+            "--configfile offline.yaml)"
         )
     return problems

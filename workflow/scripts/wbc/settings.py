@@ -2,8 +2,9 @@
 library only).
 
 ``workflow/schemas/config.schema.yaml`` describes every key but the models' own blocks:
-those come from the registry (each model's ``FACTS.config``), so a model's settings are
-declared beside its code.
+those are generated from the registry (each model's ``Settings`` declaration,
+``FACTS.config``: ``wbc.models.facts``), so a model's settings are declared once, beside
+its code.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import re
 
 from . import models as registry
 
-RECIPES = ("reference", "improved")
 CROP_METHODS = ("reference", "nucleus_window")  # wbc.crop.METHODS (that module needs cv2)
 # every model's setting `crop`: the crop method its images come from
 CROP_SETTING = {

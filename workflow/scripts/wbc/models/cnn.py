@@ -1,4 +1,5 @@
-"""The custom CNN: five 3x3 convolutions with batch norm and max pooling, then a dense head.
+"""The custom CNN: five 3x3 convolutions with batch norm and max pooling, then a dense head
+(its facts and settings: ``facts/cnn.py``).
 
 Recipe ``reference`` is the reference study's network and training, kept exactly (Flatten
 into two dense layers of 1024, 36.8 M parameters at 128 px; plain SGD, 10 epochs, the last
@@ -9,127 +10,15 @@ itself, so a saved ``model.keras`` classifies resized crops as they are.
 
 from __future__ import annotations
 
-from .facts import ModelFacts
+import keras
+from keras import layers
 
-FACTS = ModelFacts(
-    name="cnn",
-    title="custom CNN",
-    env="tensorflow",
-    model_file="model.keras",
-    keras=True,
-    reference_accuracy=0.965,
-    recipes={
-        "reference": {
-            "image_size": 128,
-            "width": 1.0,
-            "head": "flatten",
-            "dense_units": 1024,
-            "epochs": 10,
-            "batch_size": 32,
-            "optimizer": "sgd",
-            "learning_rate": 0.001,
-            "momentum": 0.0,
-            "schedule": "constant",
-            "label_smoothing": 0.0,
-            "augment": False,
-            "restore_best": False,
-            "patience": None,
-        },
-        "improved": {
-            "image_size": 64,
-            "width": 0.5,
-            "head": "gap",
-            "dense_units": 256,
-            "epochs": 15,
-            "batch_size": 32,
-            "optimizer": "adam",
-            "learning_rate": 0.001,
-            "momentum": 0.0,
-            "schedule": "cosine",
-            "label_smoothing": 0.1,
-            "augment": False,  # on: grouped val 0.842 against 0.886 off (docs/benchmarks.md)
-            "restore_best": True,
-            "patience": None,
-        },
-    },
-    config={
-        "image_size": {
-            "type": "integer",
-            "minimum": 16,
-            "maximum": 1024,
-            "description": "Side in pixels of the images the network sees.",
-        },
-        "width": {
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "description": "Multiplier of the filters (64, 128, 256, 256, 512 at 1).",
-        },
-        "head": {
-            "enum": ["flatten", "gap"],
-            "description": "flatten: the reference's Flatten + two dense layers; "
-            "gap: global average pooling + one dense layer.",
-        },
-        "dense_units": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "Units of each dense layer of the head.",
-        },
-        "epochs": {"type": "integer", "minimum": 1, "description": "Training epochs."},
-        "batch_size": {"type": "integer", "minimum": 1, "description": "Batch size."},
-        "optimizer": {"enum": ["sgd", "adam"], "description": "sgd (with momentum) or adam."},
-        "learning_rate": {
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "description": "Learning rate (the start of the schedule).",
-        },
-        "momentum": {
-            "type": "number",
-            "minimum": 0,
-            "exclusiveMaximum": 1,
-            "description": "SGD momentum (0: plain SGD, the reference's).",
-        },
-        "schedule": {
-            "enum": ["constant", "cosine"],
-            "description": "Learning rate: constant, or a half cosine to 0.",
-        },
-        "label_smoothing": {
-            "type": "number",
-            "minimum": 0,
-            "maximum": 0.5,
-            "description": "Label smoothing of the cross-entropy.",
-        },
-        "augment": {
-            "type": "boolean",
-            "description": "Random flips, 90° turns, shifts and stain jitter of the "
-            "training batches (never of val or test).",
-        },
-        "restore_best": {
-            "type": "boolean",
-            "description": "Keep the epoch with the best val accuracy (else the last).",
-        },
-        "patience": {
-            "type": ["integer", "null"],
-            "minimum": 1,
-            "description": "Stop after this many epochs without val improvement (null: never).",
-        },
-    },
-)
+from . import keras_loop
+from .facts.cnn import FACTS  # noqa: F401 (the model's facts, with its code)
+
 AUGMENT = {"shift": 0.1, "jitter": 0.1}
-# TensorFlow and numpy are imported inside the functions: the Snakefile reads FACTS
-
-
-def device(settings: dict, threads: int) -> str:
-    from .keras_loop import device
-
-    return device(settings, threads)
-
-
-def predict(model, x):
-    from .keras_loop import predict
-
-    return predict(model, x)
-
-
+device = keras_loop.device
+predict = keras_loop.predict
 predict_images = predict
 
 
@@ -138,15 +27,11 @@ def save(model, path, settings) -> None:
 
 
 def load(path):
-    import keras
-
     return keras.saving.load_model(path)
 
 
 def build(size: int, n_classes: int, width: float = 1.0, head: str = "flatten", units=1024):
     """The network (reference settings: 36,755,076 parameters at 128 x 128, 4 classes)."""
-    import keras
-    from keras import layers
 
     def conv(filters):
         return [
@@ -185,10 +70,6 @@ def build(size: int, n_classes: int, width: float = 1.0, head: str = "flatten", 
 
 
 def fit(train, val, settings: dict, threads: int, resume_dir):
-    import keras
-
-    from . import keras_loop
-
     s, classes = settings, settings["classes"]
     model = build(s["image_size"], len(classes), s["width"], s["head"], s["dense_units"])
     optimizer = (

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
+import pandas as pd
+import tensorflow as tf
 
 from ..arrays import NpyRows
+from ..runtime import native_output_to_log
 from .training import one_hot
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
@@ -31,13 +34,7 @@ log = logging.getLogger(__name__)
 def configure_tensorflow(threads: int, seed: int, deterministic: bool) -> str:
     """Thread pools, seeds and determinism, set before any op runs; returns the device
     the rule will use (a GPU when TensorFlow sees one)."""
-    from ..runtime import native_output_to_log
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with native_output_to_log():  # TensorFlow's start-up lines go to the rule's log
-        import keras
-        import tensorflow as tf
-
+    with native_output_to_log():  # TensorFlow's device lines go to the rule's log
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
         keras.utils.set_random_seed(seed)
@@ -100,8 +97,6 @@ def batches(rows: NpyRows, labels, classes, batch_size: int, shuffle=False, seed
     own scale (models scale their inputs). With ``shuffle``, epoch e's order is a function
     of (seed, e), set by ``set_epoch`` (the training loop calls it); ``aug``: the keyword
     arguments of ``augment``, drawn per (seed, epoch, batch)."""
-    import keras
-
     targets = one_hot(labels, classes)
 
     class Batches(keras.utils.PyDataset):
@@ -225,8 +220,6 @@ class Trainer:
         return state["epoch"]
 
     def fit(self, train, val):
-        import keras
-
         trainer = self
         if val is None:  # nothing to choose by: a fixed count of epochs, the last kept
             self.patience, self.restore_best, self.plateau = None, False, None
@@ -323,8 +316,6 @@ class Trainer:
         log.info("epoch %d/%d: %.1f s %s%s", epoch + 1, self.epochs, seconds, figures, ending)
 
     def history(self):
-        import pandas as pd
-
         return pd.DataFrame(self.state["history"], columns=[*HISTORY_COLUMNS, "seconds"])[
             list(HISTORY_COLUMNS)
         ]

@@ -1,4 +1,5 @@
-"""Random Forest on features of the resized crops.
+"""Random Forest on features of the resized crops (its facts and settings:
+``facts/rf.py``).
 
 Recipe ``reference``: the flattened RGB pixels at 128 px, as the reference study (which
 fitted one-hot targets, a multi-output forest; this one is fitted on class labels, which
@@ -11,61 +12,16 @@ from __future__ import annotations
 
 import logging
 
-from .facts import ModelFacts
+import cv2
+import joblib
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
-FEATURES = ("pixels", "colour_histogram", "hog", "morphology")
-FACTS = ModelFacts(
-    name="rf",
-    title="Random Forest",
-    env="sklearn",
-    model_file="model.joblib",
-    reference_accuracy=0.79,
-    recipes={
-        "reference": {
-            "image_size": 128,
-            "n_estimators": 100,
-            "features": ["pixels"],
-            "pixel_size": 128,
-            "min_samples_leaf": 1,
-        },
-        "improved": {
-            "image_size": 64,
-            "n_estimators": 300,
-            "features": ["pixels", "colour_histogram", "hog"],
-            "pixel_size": 16,
-            "min_samples_leaf": 1,
-        },
-    },
-    config={
-        "image_size": {
-            "type": "integer",
-            "minimum": 16,
-            "maximum": 1024,
-            "description": "Side in pixels of the resized crops features come from.",
-        },
-        "n_estimators": {"type": "integer", "minimum": 1, "description": "Trees of the forest."},
-        "features": {
-            "type": "array",
-            "minItems": 1,
-            "uniqueItems": True,
-            "items": {"enum": list(FEATURES)},
-            "description": "pixels (RGB, at pixel_size), colour_histogram (of the "
-            "stained cell), hog (gradient histograms of the grey image), morphology "
-            "(what a haematologist looks at: nucleus shape and lobe count, nucleus/cell "
-            "area ratio, cytoplasm colour and granularity).",
-        },
-        "pixel_size": {
-            "type": "integer",
-            "minimum": 4,
-            "description": "Side the crop is shrunk to for the pixels feature.",
-        },
-        "min_samples_leaf": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "Fewest images in a leaf of a tree.",
-        },
-    },
-)
+from ..crop import FILL_MAX, haematoxylin
+from .facts.rf import FACTS  # noqa: F401 (the model's facts, with its code)
+
 log = logging.getLogger(__name__)
 
 
@@ -75,8 +31,6 @@ def device(settings: dict, threads: int) -> str:
 
 def features(images, settings: dict):
     """The forest's input for a batch of uint8 RGB images (n x size x size x 3)."""
-    import cv2
-    import numpy as np
 
     parts = []
     if "pixels" in settings["features"]:
@@ -121,10 +75,6 @@ def morphology(rgb):
     Otsu's threshold on the total optical density, the region that holds the nucleus
     (a blacked-out reference crop: its non-black pixels); the cytoplasm: cell minus nucleus.
     """
-    import cv2
-    import numpy as np
-
-    from ..crop import FILL_MAX, haematoxylin
 
     size = MORPHOLOGY_SIZE
     rgb = cv2.resize(np.ascontiguousarray(rgb), (size, size), interpolation=cv2.INTER_AREA)
@@ -215,8 +165,6 @@ def morphology(rgb):
 
 def _otsu(values, valid):
     """uint8 0/1 mask of ``values`` above Otsu's threshold among the ``valid`` pixels."""
-    import cv2
-    import numpy as np
 
     low, high = np.percentile(values[valid], [0.5, 99.5])
     if high - low < 1e-6:
@@ -231,8 +179,6 @@ def _otsu(values, valid):
 def colour_histogram(rgb, bins: int = 8):
     """Hue-saturation-value histogram of the cell's pixels (the crop blacks out the rest),
     normalised to sum to one: the stain's colours, wherever the cell lies."""
-    import cv2
-    import numpy as np
 
     hsv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV)
     mask = (rgb.max(axis=2) > 0).astype(np.uint8)
@@ -244,8 +190,6 @@ def hog(rgb, size: int = 64, cell: int = 8, bins: int = 9):
     """Histograms of oriented gradients (Dalal and Triggs) of the grey image at ``size``
     px: unsigned orientations in ``bins`` bins per ``cell`` x ``cell`` cell, each 2 x 2
     block of cells L2-normalised. (OpenCV 5 has no HOGDescriptor in its main modules.)"""
-    import cv2
-    import numpy as np
 
     grey = cv2.cvtColor(cv2.resize(np.ascontiguousarray(rgb), (size, size)), cv2.COLOR_RGB2GRAY)
     grey = grey.astype(np.float32)
@@ -266,10 +210,6 @@ def hog(rgb, size: int = 64, cell: int = 8, bins: int = 9):
 def fit(train, val, settings: dict, threads: int, resume_dir=None):
     """A scikit-learn pipeline, features then forest, fitted on the train split's images
     (read 512 at a time: the features, not the images, are held in memory)."""
-    import numpy as np
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer
 
     kind = {k: settings[k] for k in ("features", "pixel_size")}
     to_features = FunctionTransformer(features, kw_args={"settings": kind})
@@ -299,12 +239,10 @@ predict_images = predict
 
 
 def save(model, path, settings) -> None:
-    import joblib
 
     joblib.dump(model, path, compress=3)
 
 
 def load(path):
-    import joblib
 
     return joblib.load(path)

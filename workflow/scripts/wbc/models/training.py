@@ -11,17 +11,20 @@ predictions into split ``cv``."""
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
-from importlib import import_module
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .. import EVAL_SPLITS
 from ..arrays import NpyRows, predict_rows
 from ..io import atomic_path, read_json, read_tsv, write_json, write_table
 from ..metrics import evaluate, predictions_frame, read_predictions, write_predictions
 from ..runtime import UserError
+from ..splits import grouped_split
+from . import facts_of, get
 
 log = logging.getLogger(__name__)
 PREDICT_BATCH = 64  # images scored at a time (memory, not speed, sets it)
@@ -87,12 +90,22 @@ def pick(name: str, sources: list[Split], images: list[str]) -> Split:
     return split
 
 
+def run_facts(model_module, settings: dict) -> dict:
+    """What metrics.json records of a model beyond its settings: for a frozen backbone,
+    whether it was random (``weights: null``), for the report to say so; and whatever
+    the module's own ``run_facts(settings)`` adds, where it has one."""
+    found = {}
+    if model_module.FACTS.frozen_features is not None:
+        found["random_backbone"] = settings["weights"] is None
+    if hasattr(model_module, "run_facts"):
+        found.update(model_module.run_facts(settings))
+    return found
+
+
 def uses_val(family: str, settings: dict) -> bool:
     """Whether a model's training looks at val (early stopping, the best epoch, a
     learning-rate schedule on val): Keras models unless they keep the last epoch of a
     fixed count. Inside a fold such a model gets an inner grouped split of its cells."""
-    from . import facts_of
-
     if not facts_of(family).keras:
         return False
     return settings.get("restore_best", True) or settings.get("patience") is not None
@@ -121,7 +134,6 @@ def provenance(given: dict, scriptdir) -> dict:
     """What a model's metrics.json records of where it came from: ``given`` (the data
     source) and the workflow's git commit (with "-dirty" for uncommitted changes), read
     when the job runs so that a new commit retrains nothing."""
-    import subprocess
 
     def git(*args):
         proc = subprocess.run(
@@ -159,7 +171,7 @@ def train_model(
     """
     # the module itself, not the registry: adding a model to the registry must not make
     # Snakemake retrain the others (rules depend on the code they import)
-    model_module = import_module(f"{__package__}.{family}")
+    model_module = get(family)
     splits = load_splits(tables, arrays)
     classes = class_list(splits)
     settings = {**settings, "classes": classes}
@@ -201,8 +213,7 @@ def train_model(
         "settings": {k: v for k, v in settings.items() if k not in ("classes", "final_epochs")},
         **({} if best_epoch is None else {"best_epoch": best_epoch}),
         **({} if cv is None else {"cv_folds": cv["facts"]}),
-        # model-specific facts (vgg16: random_backbone), where the module has any
-        **(model_module.run_facts(settings) if hasattr(model_module, "run_facts") else {}),
+        **run_facts(model_module, settings),
         "provenance": provenance or {},
     }
     return write_outputs(name, splits, probabilities, classes, seconds, device, out, facts)
@@ -212,8 +223,6 @@ def pooled_folds(folds: dict, splits: dict[str, Split], classes: list[str]) -> d
     """The folds' held-out predictions as one split ``cv`` (every TRAIN image once, in
     folds.tsv's order), its probabilities, and what the folds chose."""
     table = read_tsv(folds["table"])
-    import pandas as pd
-
     metrics = [read_json(p) for p in folds["metrics"]]
     pooled = pd.concat([read_predictions(p) for p in folds["predictions"]], ignore_index=True)
     images = [r["image"] for r in table]
@@ -260,9 +269,7 @@ def train_fold(
     grouped split of its training cells (``split.val_fraction``, ``split.seed``): the
     held-out cells decide nothing. Writes predictions.tsv, metrics.json (with the best
     epoch) and history.tsv where the model has one."""
-    from ..splits import grouped_split
-
-    model_module = import_module(f"{__package__}.{family}")
+    model_module = get(family)
     splits = load_splits(tables, arrays)
     classes = class_list(splits)
     settings = {**settings, "classes": classes}
