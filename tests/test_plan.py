@@ -150,7 +150,7 @@ def test_benchmark_jobs_follow_the_source_the_folds_the_models_and_the_shards(tm
     assert count["report_training"] == count["report_saliency"] == 2  # the Keras ids
     # the 4 splits' arrays at each (crop, size) of the image models; no backbone
     assert count["training_arrays"] == 4 * len(RunPlan(config).arrays())
-    assert "vgg16_features" not in count and "vgg16_weights" not in count
+    assert "frozen_features" not in count and "backbone_weights" not in count
     # the run facts and the page are made after the others: not theirs to describe
     assert not {"report_run_facts", "report", "predict"} & set(count)
 
@@ -162,7 +162,7 @@ def test_benchmark_jobs_follow_the_source_the_folds_the_models_and_the_shards(tm
     assert not {"download_kaggle", "unpack_zip", "originals_list", "folds", "ensemble"} & set(
         count
     )
-    assert count["vgg16_weights"] == 1 and count["vgg16_features"] == 4  # one backbone
+    assert count["backbone_weights"] == 1 and count["frozen_features"] == 4  # one backbone
 
 
 def _counts(jobs) -> dict[str, int]:
