@@ -381,6 +381,7 @@ def benchmark_files():
         rules.crop_qc.benchmark,
         rules.source_cell_index.benchmark,
         rules.groups.benchmark,
+        rules.integrity.benchmark,
         rules.split.benchmark,
         rules.config_used.benchmark,
         rules.report_dataset.benchmark,
@@ -437,7 +438,7 @@ def report_model_inputs(wildcards):
 
 
 def final_outputs():
-    outputs = [rules.crop_qc.output[0], *rules.split.output]
+    outputs = [rules.crop_qc.output[0], rules.integrity.output[0], *rules.split.output]
     for model in MODELS:
         outputs += [model_output(model, name) for name in model_outputs(family(model))]
     outputs += [rules.report.output.html, rules.report_comparison.output.table]

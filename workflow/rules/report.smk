@@ -51,7 +51,7 @@ rule report_dataset:
         qc=rules.crop_qc.output[0],
         splits=split_tables(),
         groups=rules.groups.output[0],
-        leaks=rules.split.output.leaks,
+        integrity=rules.integrity.output[0],
         template=workflow.source_path("../report/sections/dataset.html.j2"),
         caption_counts=workflow.source_path("../report/dataset.rst"),
         caption_gallery=workflow.source_path("../report/crop_gallery.rst"),
