@@ -7,7 +7,8 @@ from collections import Counter
 import pytest
 
 from wbc import CLASSES
-from wbc.integrity import COPIES, Tables, copies_of_train, verdicts
+from wbc.copies import copies_of_train
+from wbc.integrity import COPIES, Tables, verdicts
 from wbc.integrity import test_leaks as leaks_of  # not a test: pytest would collect the name
 from wbc.runtime import UserError
 from wbc.splits import make_splits

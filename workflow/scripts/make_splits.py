@@ -1,9 +1,9 @@
 import logging
 
-from wbc.integrity import LEAK_COLUMNS, test_leaks
+from wbc.integrity import test_leaks
 from wbc.io import read_tsv, write_tsv
 from wbc.runtime import run_rule
-from wbc.splits import SPLIT_COLUMNS, make_splits
+from wbc.splits import make_splits
 
 
 def main():
@@ -21,11 +21,11 @@ def main():
     )
     for name in ("train", "val", "test", "test_simple"):
         rows = splits[name]
-        write_tsv(snakemake.output[name], rows, SPLIT_COLUMNS)
+        write_tsv(snakemake.output[name], rows)
         cells = len({row["group"] for row in rows})
         logging.info("%s: %d images of %d source cells", name, len(rows), cells)
     leaks = test_leaks(verdicts)
-    write_tsv(snakemake.output.leaks, leaks, LEAK_COLUMNS)
+    write_tsv(snakemake.output.leaks, leaks)
     if leaks:
         logging.warning(
             "%d TEST/TEST_SIMPLE image(s) are copies of TRAIN images or of their source "

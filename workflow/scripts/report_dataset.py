@@ -16,7 +16,7 @@ def main():
             for name, path in zip(snakemake.params.splits, inputs.splits, strict=True)
         },
         read_table(inputs.groups),
-        read_table(inputs.integrity).assign(kept=lambda t: t["kept"] == "True"),
+        read_table(inputs.integrity),
         snakemake.params.root,
         {"counts": output.counts, "gallery": output.gallery},
         render_captions(snakemake),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import UNREADABLE
+from .copies import copies_of_train, label_conflicts
 
 
 @dataclass(frozen=True)
@@ -50,36 +51,6 @@ class Check:
 
 
 # --- the checks -------------------------------------------------------------------------
-
-
-def label_conflicts(rows: list[dict[str, str]]) -> dict[str, list[str]]:
-    """Images whose exact bytes are also filed under another class: image -> those other
-    images. Which label is right cannot be known, so neither copy is trained or scored."""
-    by_digest: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        by_digest.setdefault(row["sha256"], []).append(row)
-    conflicts = {}
-    for group in by_digest.values():
-        for row in group:
-            others = [o["image"] for o in group if o["label"] != row["label"]]
-            if others:
-                conflicts[row["image"]] = sorted(others)
-    return conflicts
-
-
-def copies_of_train(manifest: list[dict[str, str]], key: str = "sha256") -> dict[str, str]:
-    """TEST and TEST_SIMPLE images that share ``key`` with a TRAIN image (for sha256: its
-    byte-identical copies): image -> the first such TRAIN image. Scored as test images,
-    they would score a model on what it was trained on."""
-    train: dict[str, str] = {}
-    for row in sorted(manifest, key=lambda r: r["image"]):
-        if row["split"] == "TRAIN":
-            train.setdefault(row[key], row["image"])
-    return {
-        row["image"]: train[row[key]]
-        for row in manifest
-        if row["split"] != "TRAIN" and row[key] in train
-    }
 
 
 def other_labels(tables: Tables) -> dict[str, str]:
@@ -141,8 +112,9 @@ CHECKS: list[Check] = [
 
 
 def columns(checks: list[Check] = CHECKS) -> tuple[str, ...]:
-    """The columns of results/integrity.tsv."""
-    return ("image", "split", "label", "group", *(c.column for c in checks), "kept", "reason")
+    """The columns of results/integrity.tsv (wbc.tables.INTEGRITY): the image, the
+    verdict, then one column per check."""
+    return ("image", "split", "label", "group", "kept", "reason", *(c.column for c in checks))
 
 
 def verdicts(
@@ -162,14 +134,14 @@ def verdicts(
             "label": entry["label"],
             "group": tables.groups.get(image, ""),
         }
-        reasons = []
+        found_here, reasons = {}, []
         for check, found in findings:
-            row[check.column] = found.get(image, "")
+            found_here[check.column] = found.get(image, "")
             value = settings.get(check.setting) if check.setting else None
-            if row[check.column] and check.leaves_out(value):
+            if found_here[check.column] and check.leaves_out(value):
                 key = f" ({check.setting}: {_yaml(value)})" if check.setting else ""
                 reasons.append(check.name + key)
-        rows.append({**row, "kept": not reasons, "reason": "; ".join(reasons)})
+        rows.append({**row, "kept": not reasons, "reason": "; ".join(reasons), **found_here})
     return rows
 
 
@@ -182,27 +154,8 @@ def kept_images(rows: list[dict]) -> set[str]:
     return {row["image"] for row in rows if str(row["kept"]) == "True"}
 
 
-# --- the tables other readers keep ------------------------------------------------------
+# --- the leak table ---------------------------------------------------------------------
 
-# what the crop QC table says of images the split files leave out (or keep) as copies
-INTEGRITY_COLUMNS = ("label_conflict", "copy_of_train")
-
-
-def integrity(manifest: list[dict[str, str]]) -> dict[str, dict[str, str]]:
-    """Per image: the copies filed under another label, and the TRAIN image a TEST or
-    TEST_SIMPLE image copies (the crop QC table's INTEGRITY_COLUMNS)."""
-    tables = Tables(manifest)
-    conflicts, copies = other_labels(tables), byte_copies_of_train(tables)
-    return {
-        row["image"]: {
-            "label_conflict": conflicts.get(row["image"], ""),
-            "copy_of_train": copies.get(row["image"], ""),
-        }
-        for row in manifest
-    }
-
-
-LEAK_COLUMNS = ("image", "folder", "label", "kind", "train_image", "group", "scored")
 BYTE_COPY = "byte-identical copy"  # a leak of fact; "same source cell" is a judgement
 CELL_COPY = "same source cell"
 
@@ -210,7 +163,7 @@ CELL_COPY = "same source cell"
 def test_leaks(rows: list[dict]) -> list[dict]:
     """results/splits/test_leaks.tsv from the verdicts: TEST and TEST_SIMPLE images that
     TRAIN holds too (byte-identical copies, or images of a TRAIN image's source cell), and
-    whether they are scored (kept). Rows of LEAK_COLUMNS, sorted by image."""
+    whether they are scored (kept). Rows of wbc.tables.TEST_LEAKS, sorted by image."""
     return [
         {
             "image": row["image"],

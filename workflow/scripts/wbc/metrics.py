@@ -16,7 +16,7 @@ from sklearn.metrics import (
 )
 
 from . import stats
-from .io import write_table
+from .io import read_table, write_table
 
 PROBABILITY_PREFIX = "p_"
 
@@ -112,8 +112,5 @@ def write_predictions(path: str | Path, frames, classes) -> pd.DataFrame:
 
 
 def read_predictions(path: str | Path) -> pd.DataFrame:
-    """predictions.tsv with its probability columns as floats."""
-    text = ["image", "split", "label", "group", "predicted"]
-    table = pd.read_csv(path, sep="\t", dtype=dict.fromkeys(text, str))
-    table[text] = table[text].fillna("")
-    return table
+    """predictions.tsv with its probability columns as floats (wbc.tables.PREDICTIONS)."""
+    return read_table(path)

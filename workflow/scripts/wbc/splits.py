@@ -12,8 +12,9 @@ from __future__ import annotations
 from . import SPLITS
 from .integrity import kept_images
 from .runtime import UserError
+from .tables import FOLDS, SPLIT
 
-SPLIT_COLUMNS = ("image", "label", "group", "crop")
+SPLIT_COLUMNS = SPLIT.names
 GROUP_BY = ("source_cell", "none")
 
 
@@ -121,7 +122,7 @@ def grouped_split(rows: list[dict], val_fraction: float, seed: int):
     )
 
 
-FOLD_COLUMNS = ("image", "label", "group", "fold")
+FOLD_COLUMNS = FOLDS.names
 
 
 def cv_folds(rows: list[dict], folds: int, seed: int) -> list[dict]:

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .. import CROPPED, NO_CELL, UNREADABLE
-from ..integrity import LEAK_COLUMNS, test_leaks
+from ..integrity import test_leaks
+from ..tables import TEST_LEAKS
 from .common import html_table, message_figure, save_figure, write_section
 
 STATUSES = (CROPPED, NO_CELL, UNREADABLE)
@@ -138,7 +139,7 @@ def copies_tables(verdicts: pd.DataFrame) -> dict:
     copies, or copies of a TRAIN image's source cell; ``leaks``, as in
     results/splits/test_leaks.tsv), images whose copies are filed under another label, and
     the images left out of the split files by reason and folder."""
-    leaks = pd.DataFrame(test_leaks(verdicts.to_dict("records")), columns=list(LEAK_COLUMNS))
+    leaks = pd.DataFrame(test_leaks(verdicts.to_dict("records")), columns=list(TEST_LEAKS.names))
     conflicts = verdicts[verdicts["label_conflict"] != ""]
     conflicts = pd.DataFrame(
         {"image": conflicts["image"], "same bytes, other label": conflicts["label_conflict"]}
