@@ -86,7 +86,8 @@ def assert_tables_match_the_catalogue(results: Path) -> set[str]:
 
 
 def test_a_real_runs_tables_match_the_catalogue(workflow_dir, mini_zip):
-    """The data stages, a Random Forest and the metrics table, on the real mini archive."""
+    """The data stages, a Random Forest, the metrics tables and the report sections that
+    read them, on the real mini archive."""
     cfg = write_config(
         workflow_dir,
         source=str(mini_zip),
@@ -94,6 +95,8 @@ def test_a_real_runs_tables_match_the_catalogue(workflow_dir, mini_zip):
         crop={"shards": 2},
         models={"enabled": ["rf"], "rf": {"n_estimators": 10}},
     )
-    run_snakemake(workflow_dir, "results/report/metrics.tsv", "--configfile", str(cfg))
+    # and two report sections that read them with wbc.io.read_table
+    sections = [f"results/report/sections/{s}.html" for s in ("dataset", "headline")]
+    run_snakemake(workflow_dir, "results/report/metrics.tsv", *sections, "--configfile", str(cfg))
     found = assert_tables_match_the_catalogue(workflow_dir / "results")
     assert found == {table.name for table in tables.CATALOGUE} - {"folds"}

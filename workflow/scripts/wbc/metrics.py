@@ -17,8 +17,9 @@ from sklearn.metrics import (
 
 from . import stats
 from .io import read_table, write_table
+from .tables import PREDICTIONS
 
-PROBABILITY_PREFIX = "p_"
+PROBABILITY_PREFIX = PREDICTIONS.family.name  # p_<class>
 
 
 def prediction_columns(classes) -> list[str]:

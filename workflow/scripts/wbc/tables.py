@@ -230,6 +230,55 @@ METRICS = Table(
     family=_text("setting.", "setting.<key>: each setting of the model"),
 )
 
+COMPARISONS = Table(
+    "comparisons",
+    ("results/report/comparisons.tsv",),
+    "each pair of models scored on the same images: the difference of their accuracies, "
+    "paired over source cells (rule report_comparison)",
+    (
+        _text("split", "the split both were scored on"),
+        _text("model_a", "the first model id"),
+        _text("model_b", "the second model id"),
+        Column("accuracy_a", "float", "the first model's accuracy"),
+        Column("accuracy_b", "float", "the second model's accuracy"),
+        Column("difference", "float", "accuracy_a - accuracy_b"),
+        Column("difference_lo", "float", "lower end of its 95 % interval"),
+        Column("difference_hi", "float", "upper end of its 95 % interval"),
+        Column("p_value", "float", "two-sided p-value of no difference"),
+        Column("significant", "bool", "whether the interval leaves out 0"),
+    ),
+)
+SEEDS = Table(
+    "seeds",
+    ("results/report/seeds.tsv",),
+    "models trained once per seed (models.seeds): mean and spread across seeds",
+    (
+        _text("model", "the model id without its seed"),
+        _text("split", "the split scored"),
+        Column("seeds", "int", "seeds trained"),
+        *(
+            Column(f"{m}_{stat}", "float", f"{stat} of {m} across seeds")
+            for m, stat in (
+                ("accuracy", "mean"),
+                ("accuracy", "sd"),
+                ("accuracy", "min"),
+                ("accuracy", "max"),
+                ("macro_f1", "mean"),
+                ("macro_f1", "sd"),
+            )
+        ),  # fmt: skip
+    ),
+)
+
+
+def class_probabilities(predictions) -> tuple[list, object]:
+    """The classes of a predictions table (a DataFrame of PREDICTIONS) and its p_<class>
+    columns as a float matrix, one row per image."""
+    columns = PREDICTIONS.family_columns(predictions.columns)
+    prefix = PREDICTIONS.family.name
+    return [c.removeprefix(prefix) for c in columns], predictions[columns].to_numpy(dtype=float)
+
+
 CATALOGUE: tuple[Table, ...] = (
     MANIFEST,
     SHARD_LIST,
@@ -242,6 +291,8 @@ CATALOGUE: tuple[Table, ...] = (
     FOLDS,
     PREDICTIONS,
     METRICS,
+    COMPARISONS,
+    SEEDS,
 )
 
 
