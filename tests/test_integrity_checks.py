@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, WORKFLOW_FILES, run_snakemake, write_config
+from conftest import REPO, WORKFLOW_FILES, run_snakemake, scheduled_jobs, write_config
 from wbc import CROPPED, UNREADABLE
 from wbc.integrity import CHECKS, COPIES, Check, Tables, columns, kept_images, verdicts
 from wbc.integrity import test_leaks as leaks_of  # not a test: pytest would collect the name
@@ -165,10 +165,14 @@ def test_a_data_check_added_in_one_file(workflow_dir, mini_zip, tmp_path):
     Image.fromarray((image * 0.08).astype(np.uint8)).save(dark, quality=95)
     dark_image = dark.relative_to(data).as_posix()
 
-    add_dark_check(workflow_dir)
-    assert changed_files(workflow_dir) == ["workflow/scripts/wbc/integrity.py"]
     cfg = write_config(workflow_dir, source=str(data), crop={"shards": 2})
     section = "results/report/sections/dataset.html"
+    run_snakemake(workflow_dir, "split", section, "--configfile", str(cfg))
+    add_dark_check(workflow_dir)
+    assert changed_files(workflow_dir) == ["workflow/scripts/wbc/integrity.py"]
+    # the new check reruns the verdicts and what reads them, not the crops or the grouping
+    dry = run_snakemake(workflow_dir, "split", section, "--configfile", str(cfg), "--dry-run")
+    assert set(scheduled_jobs(dry)) == {"integrity", "split", "report_dataset"}
     run_snakemake(workflow_dir, "split", section, "--configfile", str(cfg))
 
     results = workflow_dir / "results"
