@@ -8,8 +8,11 @@ the image out of the split files. ``verdicts`` runs them all and writes ``kept``
 ``reason``: the split rule and the report read that table and decide nothing again.
 
 A new check is a function and an entry in ``CHECKS``; its column appears in the table
-and an image it flags is left out with its name as the reason. Standard library only:
-the rules that import this module (manifest, crop QC, integrity, split) have no pandas.
+and an image it flags is left out with its name as the reason. Only the integrity rule
+and what reads its table import this module (the copy functions the manifest and the crop
+QC share are in wbc.copies), so a new check reruns nothing before them. Standard library
+only: the integrity rule's env has no pandas; a check that reads pixels may use numpy,
+Pillow and OpenCV (envs/crop.yaml).
 """
 
 from __future__ import annotations
