@@ -50,7 +50,7 @@ def main():
     parser.add_argument("run", type=Path)
     parser.add_argument("ids", nargs="*")
     parser.add_argument("--reference", required=True)
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     reference = pooled(args.run, args.reference)
     print(
         "| model id | folds | cv accuracy (95 % interval) | balanced accuracy | "

@@ -635,9 +635,10 @@ def test_run_facts_cover_every_rule_that_ran(mini_run):
     for rule in ran - {"report", "report_run_facts"}:  # they run after the table is made
         assert f"<td>{rule}</td>" in page, rule
     facts = page[page.index('<section id="run-facts">') :]
-    for stage in ("data", "crop", "groups", "split", "train", "report"):
+    stages = ("data", "crop", "groups", "integrity", "split", "train", "report")
+    for stage in stages:
         assert f"<td>{stage}</td>" in facts, stage
-    assert facts.count("<td>total</td>") == 6  # one total per stage
+    assert facts.count("<td>total</td>") == len(stages)  # one total per stage
 
 
 # a section a user adds: what tests/test_report.py's new-section test writes

@@ -7,10 +7,18 @@ from collections import Counter
 import pytest
 
 from wbc import CLASSES
-from wbc.integrity import copies_of_train
+from wbc.copies import copies_of_train
+from wbc.integrity import COPIES, Tables, verdicts
+from wbc.integrity import test_leaks as leaks_of  # not a test: pytest would collect the name
 from wbc.runtime import UserError
 from wbc.splits import make_splits
-from wbc.splits import test_leaks as leaks_of  # not a test: pytest would collect the name
+
+
+def split(manifest, qc, val_fraction, seed, group_by="none", groups=None, copies="drop_cells"):
+    """make_splits of the images the integrity checks keep (split.train_copies_in_test:
+    ``copies``), as the split rule reads them from results/integrity.tsv."""
+    kept = verdicts(Tables(manifest, qc, groups or {}), {COPIES: copies})
+    return make_splits(manifest, qc, kept, val_fraction, seed, group_by, groups)
 
 
 def fake_inputs(per_class=25, duplicates=()):
@@ -34,13 +42,13 @@ def fake_inputs(per_class=25, duplicates=()):
 
 def test_stratified_and_deterministic():
     manifest, qc = fake_inputs()
-    first = make_splits(manifest, qc, 0.2, seed=42)
-    assert first == make_splits(list(reversed(manifest)), qc, 0.2, seed=42)
+    first = split(manifest, qc, 0.2, seed=42)
+    assert first == split(list(reversed(manifest)), qc, 0.2, seed=42)
     assert Counter(r["label"] for r in first["val"]) == {c: 5 for c in CLASSES}
     assert Counter(r["label"] for r in first["train"]) == {c: 20 for c in CLASSES}
     assert [r["image"] for r in first["test"]] == ["TEST/MONOCYTE/t.jpeg"]
     assert first["test_simple"] == []
-    other = make_splits(manifest, qc, 0.2, seed=7)
+    other = split(manifest, qc, 0.2, seed=7)
     assert {r["image"] for r in other["val"]} != {r["image"] for r in first["val"]}
     assert all(rows == sorted(rows, key=lambda r: r["image"]) for rows in first.values())
 
@@ -50,7 +58,7 @@ def test_identical_copies_stay_on_one_side():
         (f"TRAIN/NEUTROPHIL/copy{i}.jpeg", f"TRAIN/NEUTROPHIL/{i:03d}.jpeg") for i in range(25)
     ]
     manifest, qc = fake_inputs(duplicates=copies)
-    splits = make_splits(manifest, qc, 0.2, seed=42)
+    splits = split(manifest, qc, 0.2, seed=42)
     side = {r["image"]: name for name in ("train", "val") for r in splits[name]}
     assert all(side[copy] == side[original] for copy, original in copies)
 
@@ -58,7 +66,7 @@ def test_identical_copies_stay_on_one_side():
 def test_unreadable_images_are_left_out():
     manifest, qc = fake_inputs()
     qc[0]["status"], qc[0]["crop"] = "unreadable", ""
-    splits = make_splits(manifest, qc, 0.2, seed=42)
+    splits = split(manifest, qc, 0.2, seed=42)
     kept = {r["image"] for rows in splits.values() for r in rows}
     assert qc[0]["image"] not in kept and len(kept) == len(qc) - 1
 
@@ -66,7 +74,7 @@ def test_unreadable_images_are_left_out():
 def test_too_few_images_of_a_class():
     manifest, qc = fake_inputs(per_class=1)
     with pytest.raises(UserError, match=r"class EOSINOPHIL has 1 distinct TRAIN image"):
-        make_splits(manifest, qc, 0.2, seed=42)
+        split(manifest, qc, 0.2, seed=42)
 
 
 def test_copies_of_train_images_leave_the_test_splits_unless_kept():
@@ -75,8 +83,8 @@ def test_copies_of_train_images_leave_the_test_splits_unless_kept():
     manifest.append({"image": copy, "split": "TEST", "label": "MONOCYTE", "sha256": original})
     qc.append({"image": copy, "status": "cropped", "crop": "c2.png"})
     assert copies_of_train(manifest) == {copy: original}
-    assert copy not in {r["image"] for r in make_splits(manifest, qc, 0.2, seed=42)["test"]}
-    kept = make_splits(manifest, qc, 0.2, seed=42, train_copies_in_test="keep")
+    assert copy not in {r["image"] for r in split(manifest, qc, 0.2, seed=42)["test"]}
+    kept = split(manifest, qc, 0.2, seed=42, copies="keep")
     assert copy in {r["image"] for r in kept["test"]}
 
 
@@ -87,11 +95,11 @@ def test_images_of_a_train_source_cell_are_listed_and_left_out_only_on_request()
     qc.append({"image": cell, "status": "cropped", "crop": "c3.png"})
     groups = {r["image"]: r["image"] for r in manifest}
     groups[cell] = groups["TRAIN/MONOCYTE/003.jpeg"]
-    leaks = leaks_of(manifest, groups)
+    leaks = leaks_of(verdicts(Tables(manifest, qc, groups), {COPIES: "drop_cells"}))
     assert [(r["image"], r["kind"]) for r in leaks] == [(cell, "same source cell")]
 
     def scored(mode):
-        splits = make_splits(manifest, qc, 0.2, 42, "source_cell", groups, mode)
+        splits = split(manifest, qc, 0.2, 42, "source_cell", groups, mode)
         return cell in {r["image"] for r in splits["test"]}
 
     assert scored("drop") and scored("keep") and not scored("drop_cells")
@@ -100,6 +108,6 @@ def test_images_of_a_train_source_cell_are_listed_and_left_out_only_on_request()
 def test_images_under_two_labels_are_left_out():
     manifest, qc = fake_inputs()
     manifest[0]["sha256"] = manifest[-1]["sha256"]  # an EOSINOPHIL file = a MONOCYTE one
-    splits = make_splits(manifest, qc, 0.2, seed=42)
+    splits = split(manifest, qc, 0.2, seed=42)
     kept = {r["image"] for rows in splits.values() for r in rows}
     assert manifest[0]["image"] not in kept and manifest[-1]["image"] not in kept

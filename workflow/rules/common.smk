@@ -298,6 +298,7 @@ RUN_FILES = {
     "splits": lambda m: split_tables(),
     "groups": lambda m: rules.groups.output[0],
     "leaks": lambda m: rules.split.output.leaks,
+    "integrity": lambda m: rules.integrity.output[0],
     "metrics": lambda m: of_models("metrics", m, PLAN.reported_models()),
     "predictions": lambda m: of_models("predictions", m, PLAN.reported_models()),
     "trained_metrics": lambda m: of_models("metrics", m, PLAN.model_ids),
@@ -360,7 +361,7 @@ def report_figures():
 
 
 def final_outputs():
-    outputs = [rules.crop_qc.output[0], *rules.split.output]
+    outputs = [rules.crop_qc.output[0], rules.integrity.output[0], *rules.split.output]
     for model_id in PLAN.model_ids:
         names = model_outputs(PLAN.model_of(model_id))
         outputs += [model_output(model_id, name) for name in names]

@@ -3,6 +3,7 @@ rule split:
         manifest=rules.manifest.output[0],
         qc=rules.crop_qc.output[0],
         groups=rules.groups.output[0],
+        integrity=rules.integrity.output[0],
     output:
         **{name: f"results/splits/{name}.tsv" for name in SPLITS},
         leaks="results/splits/test_leaks.tsv",
@@ -15,7 +16,6 @@ rule split:
         val_fraction=config["split"]["val_fraction"],
         seed=config["split"]["seed"],
         group_by=config["split"]["group_by"],
-        train_copies_in_test=config["split"]["train_copies_in_test"],
     conda:
         "../../envs/sklearn.yaml"
     script:

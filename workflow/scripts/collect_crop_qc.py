@@ -2,14 +2,14 @@ import logging
 from collections import Counter
 
 from wbc import UNREADABLE
-from wbc.crop import QC_COLUMNS, crop_paths
-from wbc.integrity import INTEGRITY_COLUMNS, integrity
+from wbc.copies import copy_notes
+from wbc.crop import crop_paths
 from wbc.io import read_tsv, write_tsv
 from wbc.runtime import run_rule
 
 
 def main():
-    notes = integrity(read_tsv(snakemake.input.manifest))
+    notes = copy_notes(read_tsv(snakemake.input.manifest))
     shards = zip(snakemake.input.qc, snakemake.params.crops, strict=True)
     rows = sorted(
         (
@@ -19,7 +19,7 @@ def main():
         ),
         key=lambda row: row["image"],
     )
-    write_tsv(snakemake.output[0], rows, (*QC_COLUMNS, *INTEGRITY_COLUMNS))
+    write_tsv(snakemake.output[0], rows)  # the catalogue's columns (wbc.tables)
     counts = Counter(row["status"] for row in rows)
     logging.info("crop status counts: %s", dict(sorted(counts.items())))
     if counts[UNREADABLE]:

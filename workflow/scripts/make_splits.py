@@ -1,30 +1,31 @@
 import logging
 
+from wbc.integrity import test_leaks
 from wbc.io import read_tsv, write_tsv
 from wbc.runtime import run_rule
-from wbc.splits import LEAK_COLUMNS, SPLIT_COLUMNS, make_splits, test_leaks
+from wbc.splits import make_splits
 
 
 def main():
-    manifest, params = read_tsv(snakemake.input.manifest), snakemake.params
+    params = snakemake.params
+    verdicts = read_tsv(snakemake.input.integrity)
     groups = {row["image"]: row["group"] for row in read_tsv(snakemake.input.groups)}
     splits = make_splits(
-        manifest,
+        read_tsv(snakemake.input.manifest),
         read_tsv(snakemake.input.qc),
+        verdicts,
         params.val_fraction,
         params.seed,
         params.group_by,
         groups,
-        train_copies_in_test=params.train_copies_in_test,
     )
     for name in ("train", "val", "test", "test_simple"):
         rows = splits[name]
-        write_tsv(snakemake.output[name], rows, SPLIT_COLUMNS)
+        write_tsv(snakemake.output[name], rows)
         cells = len({row["group"] for row in rows})
         logging.info("%s: %d images of %d source cells", name, len(rows), cells)
-    scored = {row["image"] for name in ("test", "test_simple") for row in splits[name]}
-    leaks = [{**row, "scored": row["image"] in scored} for row in test_leaks(manifest, groups)]
-    write_tsv(snakemake.output.leaks, leaks, LEAK_COLUMNS)
+    leaks = test_leaks(verdicts)
+    write_tsv(snakemake.output.leaks, leaks)
     if leaks:
         logging.warning(
             "%d TEST/TEST_SIMPLE image(s) are copies of TRAIN images or of their source "

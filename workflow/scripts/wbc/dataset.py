@@ -9,16 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from . import CLASSES, FOLDERS, IMAGE_SUFFIXES
-from .integrity import label_conflicts
+from .copies import label_conflicts
 from .io import write_tsv
 from .runtime import UserError
 from .source import ignored, is_utf8, printable, shard_of, why_skipped
+from .tables import MANIFEST, SHARD_LIST
 
 # Where Kaggle's archive keeps the cell images (dataset-master holds whole slides).
 KAGGLE_IMAGE_ROOT = "dataset2-master/dataset2-master/images"
-MANIFEST_COLUMNS = (
-    "image", "split", "label", "sha256", "width", "height", "bytes", "duplicate_of"
-)  # fmt: skip
+MANIFEST_COLUMNS = MANIFEST.names
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +232,7 @@ def check_classes(rows: list[dict[str, str]], val_fraction: float) -> None:
         )
 
 
-SHARD_LIST_COLUMNS = ("image", "sha256")
+SHARD_LIST_COLUMNS = SHARD_LIST.names
 
 
 def write_shard_lists(rows: list[dict[str, str]], paths: list[str]) -> None:

@@ -1,52 +1,182 @@
-"""Data integrity: the same image filed under two labels, and TRAIN images copied into
-the test folders. Read by the crop QC rule (its table lists them) and the split rule (it
-leaves them out): standard library only, for both rules' envs."""
+"""Data integrity: one verdict per image (results/integrity.tsv, rule ``integrity``).
+
+Each check is a plain function over the run's tables (``Tables``: the manifest, the crop
+QC table, the source-cell groups, the dataset folder) that returns, for each image it
+flags, what it found (the other copy, the TRAIN image, the decoder's message). ``CHECKS``
+lists them with their column and the config key that decides whether a finding leaves
+the image out of the split files. ``verdicts`` runs them all and writes ``kept`` and the
+``reason``: the split rule and the report read that table and decide nothing again.
+
+A new check is a function and an entry in ``CHECKS``; its column appears in the table
+and an image it flags is left out with its name as the reason. Only the integrity rule
+and what reads its table import this module (the copy functions the manifest and the crop
+QC share are in wbc.copies), so a new check reruns nothing before them. Standard library
+only: the integrity rule's env has no pandas; a check that reads pixels may use numpy,
+Pillow and OpenCV (envs/crop.yaml).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-def label_conflicts(rows: list[dict[str, str]]) -> dict[str, list[str]]:
-    """Images whose exact bytes are also filed under another class: image -> those other
-    images. Which label is right cannot be known, so neither copy is trained or scored."""
-    by_digest: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        by_digest.setdefault(row["sha256"], []).append(row)
-    conflicts = {}
-    for group in by_digest.values():
-        for row in group:
-            others = [o["image"] for o in group if o["label"] != row["label"]]
-            if others:
-                conflicts[row["image"]] = sorted(others)
-    return conflicts
+from . import UNREADABLE
+from .copies import copies_of_train, label_conflicts
 
 
-def copies_of_train(manifest: list[dict[str, str]], key: str = "sha256") -> dict[str, str]:
-    """TEST and TEST_SIMPLE images that share ``key`` with a TRAIN image (for sha256: its
-    byte-identical copies): image -> the first such TRAIN image. Scored as test images,
-    they would score a model on what it was trained on."""
-    train: dict[str, str] = {}
-    for row in sorted(manifest, key=lambda r: r["image"]):
-        if row["split"] == "TRAIN":
-            train.setdefault(row[key], row["image"])
-    return {
-        row["image"]: train[row[key]]
-        for row in manifest
-        if row["split"] != "TRAIN" and row[key] in train
-    }
+@dataclass(frozen=True)
+class Tables:
+    """What a check may read: rows of results/manifest.tsv and results/qc/crops.tsv,
+    image -> source cell (results/groups.tsv), and the folder the images are read from."""
+
+    manifest: list[dict[str, str]]
+    qc: list[dict[str, str]] = field(default_factory=list)
+    groups: dict[str, str] = field(default_factory=dict)
+    root: Path | None = None
 
 
-# what the crop QC table says of images the split files leave out (or keep) as copies
-INTEGRITY_COLUMNS = ("label_conflict", "copy_of_train")
+Finder = Callable[[Tables], Mapping[str, str]]
 
 
-def integrity(manifest: list[dict[str, str]]) -> dict[str, dict[str, str]]:
-    """Per image: the copies filed under another label, and the TRAIN image a TEST or
-    TEST_SIMPLE image copies (the crop QC table's INTEGRITY_COLUMNS)."""
-    conflicts, copies = label_conflicts(manifest), copies_of_train(manifest)
-    return {
-        row["image"]: {
-            "label_conflict": "; ".join(conflicts.get(row["image"], [])),
-            "copy_of_train": copies.get(row["image"], ""),
+@dataclass(frozen=True)
+class Check:
+    """``find`` maps each image it flags to what it found (a non-empty string); the image
+    is left out when ``leaves_out`` holds for the value of config key ``setting`` (every
+    finding leaves its image out when no key decides)."""
+
+    column: str  # its column in results/integrity.tsv
+    name: str  # the reason given for an image it leaves out
+    find: Finder
+    setting: str | None = None
+    leaves_out: Callable[[Any], bool] = lambda value: True
+
+
+# --- the checks -------------------------------------------------------------------------
+
+
+def other_labels(tables: Tables) -> dict[str, str]:
+    """The byte-identical copies filed under another label."""
+    return {image: "; ".join(others) for image, others in label_conflicts(tables.manifest).items()}
+
+
+def byte_copies_of_train(tables: Tables) -> dict[str, str]:
+    """A TEST or TEST_SIMPLE image's byte-identical TRAIN image."""
+    return copies_of_train(tables.manifest)
+
+
+def cell_copies_of_train(tables: Tables) -> dict[str, str]:
+    """A TEST or TEST_SIMPLE image's source cell's first TRAIN image (wbc.groups)."""
+    grouped = [
+        {**row, "group": tables.groups[row["image"]]}
+        for row in tables.manifest
+        if row["image"] in tables.groups
+    ]
+    return copies_of_train(grouped, key="group")
+
+
+def unreadable(tables: Tables) -> dict[str, str]:
+    """Images the crop step could not decode (its message), or that it never saw."""
+    qc = {row["image"]: row for row in tables.qc}
+    found = {}
+    for row in tables.manifest:
+        crop = qc.get(row["image"])
+        if crop is None:
+            found[row["image"]] = "no row in the crop QC table"
+        elif crop["status"] == UNREADABLE:
+            found[row["image"]] = crop.get("reason") or UNREADABLE
+    return found
+
+
+COPIES = "split.train_copies_in_test"
+
+CHECKS: list[Check] = [
+    Check("label_conflict", "same bytes under another label", other_labels, "conflicting_labels"),
+    Check(
+        "byte_copy_of_train",
+        "byte-identical copy of a TRAIN image",
+        byte_copies_of_train,
+        COPIES,
+        lambda mode: mode in ("drop", "drop_cells"),
+    ),
+    Check(
+        "cell_copy_of_train",
+        "image of a TRAIN image's source cell",
+        cell_copies_of_train,
+        COPIES,
+        lambda mode: mode == "drop_cells",
+    ),
+    Check("unreadable", "unreadable", unreadable, "strict"),
+]
+
+
+# --- the verdicts -----------------------------------------------------------------------
+
+
+def columns(checks: list[Check] = CHECKS) -> tuple[str, ...]:
+    """The columns of results/integrity.tsv (wbc.tables.INTEGRITY): the image, the
+    verdict, then one column per check."""
+    return ("image", "split", "label", "group", "kept", "reason", *(c.column for c in checks))
+
+
+def verdicts(
+    tables: Tables, settings: Mapping[str, Any], checks: list[Check] = CHECKS
+) -> list[dict]:
+    """One row per image of the manifest (``columns``), sorted by image: each check's
+    finding, ``kept`` (False: left out of every split file) and the ``reason``, the names
+    of the checks that left it out and the config key that made them (``settings``: config
+    key -> value, dotted)."""
+    findings = [(check, check.find(tables)) for check in checks]
+    rows = []
+    for entry in sorted(tables.manifest, key=lambda r: r["image"]):
+        image = entry["image"]
+        row = {
+            "image": image,
+            "split": entry["split"],
+            "label": entry["label"],
+            "group": tables.groups.get(image, ""),
         }
-        for row in manifest
-    }
+        found_here, reasons = {}, []
+        for check, found in findings:
+            found_here[check.column] = found.get(image, "")
+            value = settings.get(check.setting) if check.setting else None
+            if found_here[check.column] and check.leaves_out(value):
+                key = f" ({check.setting}: {_yaml(value)})" if check.setting else ""
+                reasons.append(check.name + key)
+        rows.append({**row, "kept": not reasons, "reason": "; ".join(reasons), **found_here})
+    return rows
+
+
+def _yaml(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def kept_images(rows: list[dict]) -> set[str]:
+    """The images of results/integrity.tsv's rows that the split files may hold."""
+    return {row["image"] for row in rows if str(row["kept"]) == "True"}
+
+
+# --- the leak table ---------------------------------------------------------------------
+
+BYTE_COPY = "byte-identical copy"  # a leak of fact; "same source cell" is a judgement
+CELL_COPY = "same source cell"
+
+
+def test_leaks(rows: list[dict]) -> list[dict]:
+    """results/splits/test_leaks.tsv from the verdicts: TEST and TEST_SIMPLE images that
+    TRAIN holds too (byte-identical copies, or images of a TRAIN image's source cell), and
+    whether they are scored (kept). Rows of wbc.tables.TEST_LEAKS, sorted by image."""
+    return [
+        {
+            "image": row["image"],
+            "folder": row["split"],
+            "label": row["label"],
+            "kind": BYTE_COPY if row["byte_copy_of_train"] else CELL_COPY,
+            "train_image": row["byte_copy_of_train"] or row["cell_copy_of_train"],
+            "group": row["group"],
+            "scored": str(row["kept"]) == "True",
+        }
+        for row in sorted(rows, key=lambda r: r["image"])
+        if row["split"] != "TRAIN" and (row["byte_copy_of_train"] or row["cell_copy_of_train"])
+    ]

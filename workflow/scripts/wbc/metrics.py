@@ -16,9 +16,10 @@ from sklearn.metrics import (
 )
 
 from . import stats
-from .io import write_table
+from .io import read_table, write_table
+from .tables import PREDICTIONS
 
-PROBABILITY_PREFIX = "p_"
+PROBABILITY_PREFIX = PREDICTIONS.family.name  # p_<class>
 
 
 def prediction_columns(classes) -> list[str]:
@@ -112,8 +113,5 @@ def write_predictions(path: str | Path, frames, classes) -> pd.DataFrame:
 
 
 def read_predictions(path: str | Path) -> pd.DataFrame:
-    """predictions.tsv with its probability columns as floats."""
-    text = ["image", "split", "label", "group", "predicted"]
-    table = pd.read_csv(path, sep="\t", dtype=dict.fromkeys(text, str))
-    table[text] = table[text].fillna("")
-    return table
+    """predictions.tsv with its probability columns as floats (wbc.tables.PREDICTIONS)."""
+    return read_table(path)

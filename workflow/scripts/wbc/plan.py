@@ -303,6 +303,7 @@ class RunPlan:
                 "crop_qc",
                 "source_cell_index",
                 "groups",
+                "integrity",
                 "split",
                 "config_used",
             )

@@ -9,80 +9,43 @@ copies of one cell in train and in val, and val then measures memory, not recogn
 
 from __future__ import annotations
 
-from . import SPLITS, UNREADABLE
-from .integrity import copies_of_train, label_conflicts
+from . import SPLITS
+from .integrity import kept_images
 from .runtime import UserError
+from .tables import FOLDS, SPLIT
 
-SPLIT_COLUMNS = ("image", "label", "group", "crop")
+SPLIT_COLUMNS = SPLIT.names
 GROUP_BY = ("source_cell", "none")
-
-
-LEAK_COLUMNS = ("image", "folder", "label", "kind", "train_image", "group", "scored")
-
-
-BYTE_COPY = "byte-identical copy"  # a leak of fact; "same source cell" is a judgement
-
-
-def test_leaks(manifest: list[dict[str, str]], groups: dict[str, str] | None = None):
-    """TEST and TEST_SIMPLE images that TRAIN holds too: byte-identical copies of a TRAIN
-    image and, with ``groups``, copies of the source cell of a TRAIN image. Rows of
-    LEAK_COLUMNS but ``scored``, sorted by image."""
-    byte = copies_of_train(manifest)
-    cell = {}
-    if groups is not None:
-        grouped = [{**r, "group": groups[r["image"]]} for r in manifest if r["image"] in groups]
-        cell = copies_of_train(grouped, key="group")
-    folder = {r["image"]: r for r in manifest}
-    return [
-        {
-            "image": image,
-            "folder": folder[image]["split"],
-            "label": folder[image]["label"],
-            "kind": BYTE_COPY if image in byte else "same source cell",
-            "train_image": byte.get(image) or cell[image],
-            "group": (groups or {}).get(image, ""),
-        }
-        for image in sorted(set(byte) | set(cell))
-    ]
 
 
 def make_splits(
     manifest: list[dict[str, str]],
     qc: list[dict[str, str]],
+    verdicts: list[dict],
     val_fraction: float,
     seed: int,
     group_by: str = "none",
     groups: dict[str, str] | None = None,
-    train_copies_in_test: str = "drop_cells",
 ) -> dict[str, list[dict[str, str]]]:
     """Stratified train/val split of TRAIN; TEST and TEST_SIMPLE pass through.
 
-    ``groups`` maps each image to its source cell (results/groups.tsv), the ``group``
-    column of every split file; without it an image's group is its set of byte-identical
-    copies. Byte-identical copies always stay on one side of the train/val split.
-    ``train_copies_in_test``: ``'drop_cells'`` (the default) leaves out of the test splits
-    the images of a TRAIN image's source cell and byte-identical copies of TRAIN images,
-    so that no test figure scores a cell a model trained on; ``'drop'`` only the copies;
-    ``'keep'`` none. Unreadable images, and images filed under two labels (the manifest
-    stops on those unless told to drop them), are left out.
+    Only the images ``verdicts`` (rows of results/integrity.tsv, wbc.integrity) keep are
+    split: what is left out, and why, is decided there (unreadable images, images under
+    two labels, test images that TRAIN holds too, under the config). ``qc`` gives each
+    image's crop. ``groups`` maps each image to its source cell (results/groups.tsv), the
+    ``group`` column of every split file; without it an image's group is its set of
+    byte-identical copies. Byte-identical copies always stay on one side of the train/val
+    split.
     """
-    # not in the crop QC rule's env, which imports this module for its QC columns
     from sklearn.model_selection import train_test_split
 
-    crops = {row["image"]: row["crop"] for row in qc if row["status"] != UNREADABLE}
-    left_out = set(label_conflicts(manifest))
-    if train_copies_in_test != "keep":
-        cells_too = train_copies_in_test == "drop_cells"
-        left_out |= {
-            row["image"]
-            for row in test_leaks(manifest, groups)
-            if cells_too or row["kind"] == BYTE_COPY
-        }
+    crops = {row["image"]: row["crop"] for row in qc}
+    kept = kept_images(verdicts)
     rows_by_split: dict[str, list[dict[str, str]]] = {s: [] for s in SPLITS}
     train_groups: dict[str, list[dict[str, str]]] = {}
     first_with: dict[str, str] = {}  # sha256 -> first image with those bytes
     for entry in sorted(manifest, key=lambda r: r["image"]):
-        if entry["image"] not in crops or entry["image"] in left_out:
+        if entry["image"] not in kept:
             continue
         copies = first_with.setdefault(entry["sha256"], entry["image"])
         row = {
@@ -108,8 +71,8 @@ def make_splits(
         if labels.count(label) < 2:
             raise UserError(
                 f"class {label} has {labels.count(label)} distinct TRAIN image(s) left after "
-                "the unreadable ones: too few to split into train and val; add images of "
-                "that class"
+                "those the integrity checks leave out (results/integrity.tsv): too few to "
+                "split into train and val; add images of that class"
             )
     try:
         train_digests, val_digests = train_test_split(
@@ -159,7 +122,7 @@ def grouped_split(rows: list[dict], val_fraction: float, seed: int):
     )
 
 
-FOLD_COLUMNS = ("image", "label", "group", "fold")
+FOLD_COLUMNS = FOLDS.names
 
 
 def cv_folds(rows: list[dict], folds: int, seed: int) -> list[dict]:

@@ -10,6 +10,7 @@ from matplotlib import pyplot as plt
 from scipy.optimize import minimize_scalar
 from sklearn.calibration import calibration_curve
 
+from ..tables import class_probabilities
 from .common import save_figure, title
 
 N_BINS = 10
@@ -17,9 +18,7 @@ N_BINS = 10
 ECE_WARNING = 0.10
 
 
-def probabilities(rows: pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    columns = [c for c in rows.columns if c.startswith("p_")]
-    return [c[2:] for c in columns], rows[columns].to_numpy(dtype=float)
+probabilities = class_probabilities  # the classes and their p_<class> columns
 
 
 def top_label(rows: pd.DataFrame, p: np.ndarray | None = None):

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .. import CROPPED, NO_CELL, UNREADABLE
+from ..integrity import test_leaks
+from ..tables import TEST_LEAKS
 from .common import html_table, message_figure, save_figure, write_section
 
 STATUSES = (CROPPED, NO_CELL, UNREADABLE)
@@ -129,20 +131,26 @@ def plot_gallery(
     save_figure(fig, path)
 
 
-LISTED = 50  # rows of a copies table shown; results/qc/crops.tsv lists every one
+LISTED = 50  # rows of a copies table shown; results/integrity.tsv lists every one
 
 
-def copies_tables(qc: pd.DataFrame, leaks: pd.DataFrame) -> dict:
-    """Test images that TRAIN holds too (byte-identical copies, or copies of a TRAIN
-    image's source cell: results/splits/test_leaks.tsv), and images whose copies are
-    filed under another label."""
-    columns = qc.columns
-    conflicts = qc[qc["label_conflict"] != ""] if "label_conflict" in columns else qc.iloc[:0]
-    copies = leak_cells(leaks)
+def copies_tables(verdicts: pd.DataFrame) -> dict:
+    """From results/integrity.tsv: test images that TRAIN holds too (byte-identical
+    copies, or copies of a TRAIN image's source cell; ``leaks``, as in
+    results/splits/test_leaks.tsv), images whose copies are filed under another label, and
+    the images left out of the split files by reason and folder."""
+    leaks = pd.DataFrame(test_leaks(verdicts.to_dict("records")), columns=list(TEST_LEAKS.names))
+    conflicts = verdicts[verdicts["label_conflict"] != ""]
     conflicts = pd.DataFrame(
         {"image": conflicts["image"], "same bytes, other label": conflicts["label_conflict"]}
     )
-    return {"copies": copies, "conflicts": conflicts}
+    dropped = verdicts[~verdicts["kept"]]
+    left_out = pd.crosstab(dropped["reason"], dropped["split"], margins=True, margins_name="total")
+    return {
+        "leaks": leaks,
+        "conflicts": conflicts,
+        "left_out": left_out.rename_axis(index="left out: why", columns=None),
+    }
 
 
 def leak_cells(leaks: pd.DataFrame, setting: str = "") -> pd.DataFrame:
@@ -200,7 +208,7 @@ def source_cells(manifest: pd.DataFrame, groups: pd.DataFrame) -> dict:
 
 
 def section(job) -> None:
-    """The section from its named inputs (manifest, qc, splits, groups, leaks) and params
+    """The section from its named inputs (manifest, qc, splits, groups, integrity) and params
     (split_names, root, source, protocol, crop_method): the figures (outputs counts,
     gallery) and the fragment (html)."""
     from ..io import read_table
@@ -215,7 +223,7 @@ def section(job) -> None:
             for name, path in zip(params["split_names"], inputs["splits"], strict=True)
         },
         read_table(inputs["groups"]),
-        read_table(inputs["leaks"]),
+        read_table(inputs["integrity"]),
         params["root"],
         {"counts": out["counts"], "gallery": out["gallery"]},
         job.captions,
@@ -232,7 +240,7 @@ def write(
     qc,
     splits,
     groups,
-    leaks,
+    verdicts,
     root,
     figures,
     captions,
@@ -244,7 +252,8 @@ def write(
 ):
     """The figures (``figures``: counts, gallery) and the section's fragment ``out``."""
     tables = dataset_tables(manifest, qc, splits)
-    copies = copies_tables(qc, leaks)
+    copies = copies_tables(verdicts)
+    leaks, left_out = copies.pop("leaks"), copies.pop("left_out")
     setting = f"split.train_copies_in_test: {protocol.train_copies_in_test}"
     copies["copies"] = leak_cells(leaks, setting)
     cells = source_cells(manifest, groups)
@@ -274,6 +283,8 @@ def write(
             }
             for name, table in copies.items()
         },
+        left_out_table=html_table(left_out, index=True) if len(left_out) > 1 else "",
+        left_out=int((~verdicts["kept"]).sum()),
         copies_scored=int((leaks["scored"].astype(str) == "True").sum()),
         copies_images=len(leaks),
         copies_sentence=protocol.copies_sentence(leaks, ("test", "test_simple")),

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..tables import class_probabilities
+
 # no matplotlib here, even inside functions: rule report_saliency (TensorFlow's env, which
 # has none) picks its cells with this module
 
@@ -19,9 +21,7 @@ TILES = 24  # tiles drawn; the table lists every cell
 NARROW = 8  # cells right by a narrow margin shown
 
 
-def probabilities(rows: pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    columns = [c for c in rows.columns if c.startswith("p_")]
-    return [c[2:] for c in columns], rows[columns].to_numpy(dtype=float)
+probabilities = class_probabilities  # the classes and their p_<class> columns
 
 
 def cell_errors(rows: pd.DataFrame, crops: dict[str, str]) -> pd.DataFrame:

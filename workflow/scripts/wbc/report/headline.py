@@ -93,10 +93,9 @@ def section(job) -> None:
     from .protocol import Protocol
 
     inputs, params, out = job.input, job.params, job.output
-    text = {c: str for c in ("model", "split", "model_a", "model_b", "significant")}
-    table = pd.read_csv(inputs["comparison_table"], sep="\t", dtype=text)
-    pairs = pd.read_csv(inputs["comparison_pairs"], sep="\t", dtype=text)
-    seeds = pd.read_csv(inputs["comparison_seeds"], sep="\t", dtype=text | {"seeds": int})
+    table = read_table(inputs["comparison_table"])
+    pairs = read_table(inputs["comparison_pairs"])
+    seeds = read_table(inputs["comparison_seeds"])
     leaks = read_table(inputs["leaks"])
     titles, reference = params["titles"], params["reference"]
     protocol = Protocol.from_params(params["protocol"])

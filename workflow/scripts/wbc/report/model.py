@@ -9,6 +9,7 @@ from matplotlib import pyplot as plt
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, auc, roc_auc_score, roc_curve
 
+from ..tables import class_probabilities
 from .common import (
     SPLIT_NAMES,
     evaluated_splits,
@@ -20,10 +21,7 @@ from .common import (
     write_section,
 )
 
-
-def probability_matrix(predictions: pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    columns = [c for c in predictions.columns if c.startswith("p_")]
-    return [c[2:] for c in columns], predictions[columns].to_numpy(dtype=float)
+probability_matrix = class_probabilities  # the classes and their p_<class> columns
 
 
 def plot_confusion_matrices(predictions, model: str, titles: dict, path, names=SPLIT_NAMES):

@@ -131,7 +131,7 @@ SECTIONS = (
     Section(
         "dataset",
         "Dataset",
-        inputs=("manifest", "qc", "splits", "groups", "leaks"),
+        inputs=("manifest", "qc", "splits", "groups", "integrity"),
         params=("split_names", "root", "source", "protocol", "crop_method"),
         figures={
             "counts": Output("dataset.png", "dataset.rst"),
