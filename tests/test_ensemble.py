@@ -13,7 +13,7 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 from sklearn.naive_bayes import GaussianNB
 
 from wbc import CLASSES
-from wbc.ensemble import ensemble_metrics, fit_weights, log_loss, soft_vote
+from wbc.ensemble import cell_parts, ensemble_metrics, fit_weights, log_loss, soft_vote, vote
 from wbc.runtime import UserError
 
 PROBABILITIES = [f"p_{c}" for c in CLASSES]
@@ -167,3 +167,31 @@ def test_members_without_shared_rows_are_refused():
     tables["nb"] = tables["nb"][tables["nb"]["split"] == "test"]
     with pytest.raises(UserError, match="no cv or val predictions"):
         fit_weights(tables)
+
+
+@pytest.mark.parametrize("with_cv", [True, False], ids=["cv", "val"])
+def test_rows_of_the_fit_split_are_voted_by_weights_fitted_without_their_cells(with_cv):
+    tables = predictions(with_cv=with_cv)
+    fit = fit_weights(tables)
+    votes = vote(tables, fit).set_index(["split", "image"])
+    split = fit["fitted_on"]
+    rows = {m: t[t["split"] == split].reset_index(drop=True) for m, t in tables.items()}
+    part = cell_parts(rows["rf"])
+    assert len(set(part)) == 5
+    differs = False
+    for k in range(5):
+        # recomputed: the weights of the other parts' cells vote this part's rows
+        weights = fit_weights({m: t[part != k] for m, t in rows.items()})["weights"]
+        held = {m: t[part == k] for m, t in rows.items()}
+        expected = soft_vote(held, weights).set_index(["split", "image"])
+        assert not set(expected["group"]) & set(rows["rf"].loc[part != k, "group"])
+        np.testing.assert_allclose(
+            votes.loc[expected.index, PROBABILITIES].to_numpy(),
+            expected[PROBABILITIES].to_numpy(),
+        )
+        differs |= weights != fit["weights"]
+    if with_cv:  # not blind: there some part's weights are not the full fit's
+        assert differs
+    # test rows: the weights fitted on every row of the fit split
+    test = soft_vote(tables, fit["weights"]).set_index(["split", "image"]).loc["test"]
+    np.testing.assert_allclose(votes.loc["test", PROBABILITIES], test[PROBABILITIES])

@@ -1,6 +1,6 @@
 import logging
 
-from wbc.ensemble import ensemble_metrics, fit_weights, soft_vote
+from wbc.ensemble import ensemble_metrics, fit_weights, vote
 from wbc.io import read_json, write_json
 from wbc.metrics import classes_of, read_predictions, write_predictions
 from wbc.runtime import run_rule
@@ -12,7 +12,7 @@ def main():
         m: read_predictions(p) for m, p in zip(models, snakemake.input.predictions, strict=True)
     }
     fit = fit_weights(tables)  # out-of-fold (cv) rows, else val; never test
-    votes = soft_vote(tables, fit["weights"])
+    votes = vote(tables, fit)  # on the fit split: weights fitted without the row's cell
     members = {m: read_json(p) for m, p in zip(models, snakemake.input.metrics, strict=True)}
     write_predictions(snakemake.output.predictions, [votes], classes_of(votes))
     write_json(snakemake.output.metrics, ensemble_metrics(votes, members, fit))

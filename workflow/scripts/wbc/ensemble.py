@@ -5,6 +5,11 @@ cross-validation) when every member has them, else on ``val``; never on a test s
 They minimise the log loss of the weighted mean (non-negative, summing to one); a member
 whose weight is below ``MIN_WEIGHT`` adds nothing and gets 0, the rest are refitted. A mix
 less accurate on those rows than its best member is replaced by that member alone.
+
+Scored on the rows its weights were fitted on, a mix would flatter itself: there each row
+is voted by weights fitted without its own cell (``vote``: cross-fitted over
+``CROSS_FIT_PARTS`` parts of the cells), so the ensemble's cv or val figure is as honest
+as its members'. Test rows and ``predict`` use the weights fitted on all of them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ KEY = ["split", "image"]
 # the splits weights may be fitted on, in order of preference: out-of-fold, then val
 FIT_SPLITS = ("cv", "val")
 MIN_WEIGHT = 0.05
+CROSS_FIT_PARTS = 5  # the fit split's cells, dealt into this many parts (vote)
 
 
 def log_loss(probabilities: np.ndarray, truth: np.ndarray) -> float:
@@ -164,6 +170,35 @@ def soft_vote(tables: dict[str, pd.DataFrame], weights: dict | None = None) -> p
     return out.reindex(order).reset_index()[prediction_columns(classes)]
 
 
+def cell_parts(rows: pd.DataFrame, parts: int = CROSS_FIT_PARTS) -> np.ndarray:
+    """Each row's part (0..parts-1): its cell's place among the sorted cells, dealt round
+    (an image without a cell is its own)."""
+    cells = rows["group"].where(rows["group"] != "", rows["image"])
+    order = {c: i % parts for i, c in enumerate(sorted(cells.unique()))}
+    return cells.map(order).to_numpy()
+
+
+def vote(tables: dict[str, pd.DataFrame], fit: dict) -> pd.DataFrame:
+    """soft_vote with ``fit``'s weights, but on the split the weights were fitted on
+    (``fit["fitted_on"]``) each row is voted by weights fitted without its part of the
+    cells (cell_parts): no row's own label chose its weights."""
+    votes = soft_vote(tables, fit["weights"])
+    split = fit["fitted_on"]
+    rows = {m: t[t["split"] == split].reset_index(drop=True) for m, t in tables.items()}
+    part = cell_parts(next(iter(rows.values())))
+    crossed = []
+    for k in np.unique(part):
+        others = {m: t[part != k] for m, t in rows.items()}
+        if others[next(iter(others))].empty:  # one cell in all: nothing to fit on
+            return votes
+        held = {m: t[part == k] for m, t in rows.items()}
+        crossed.append(soft_vote(held, fit_weights(others)["weights"]))
+    crossed = pd.concat(crossed).set_index(KEY)
+    out = votes.set_index(KEY)
+    out.loc[crossed.index, crossed.columns] = crossed
+    return out.reset_index()[votes.columns]
+
+
 def ensemble_metrics(
     votes: pd.DataFrame, member_metrics: dict[str, dict], fit: dict | None = None
 ) -> dict:
@@ -174,6 +209,8 @@ def ensemble_metrics(
     result: dict = {"model": "ensemble", "classes": classes, "members": list(member_metrics)}
     if fit is not None:
         result.update(fit)
+        # its figure on that split: each row voted by weights fitted without its cell
+        result["cross_fitted"] = {"split": fit["fitted_on"], "parts": CROSS_FIT_PARTS}
     for split, rows in votes.groupby("split", sort=False):
         result[split] = evaluate(
             rows["label"].tolist(), rows[columns].to_numpy(), classes, rows["group"].tolist()
