@@ -12,7 +12,7 @@ import pytest
 from conftest import copy_workflow, run_snakemake, write_config
 from synthetic import make_dataset
 from wbc import CLASSES
-from wbc.models.keras_loop import HISTORY_COLUMNS
+from wbc.models.keras_loop import HISTORY_COLUMNS, batches, cell_balanced
 
 MODELS = ("rf", "vgg16", "cnn")
 PREDICTION_COLUMNS = [
@@ -276,3 +276,31 @@ def test_the_reference_recipe_on_the_mini_archive(workflow_dir, mini_zip):
         ("rf", "reference"),
         ("cnn", "reference"),
     }
+
+
+def test_cell_balanced_sampling_weighs_classes_and_cells_alike():
+    # class A: cell x with 3 copies, cell y with 1; class B: cell z with 2 copies
+    labels = ["A", "A", "A", "A", "B", "B"]
+    groups = ["x", "x", "x", "y", "z", "z"]
+    p = cell_balanced(labels, groups)
+    np.testing.assert_allclose(p, [1 / 12] * 3 + [1 / 4] + [1 / 4] * 2)
+    # an epoch draws as many rows, in those proportions (many epochs pooled)
+    rows = np.arange(6, dtype=np.uint8).reshape(6, 1, 1, 1)
+
+    class Rows:
+        row_shape, dtype = (1, 1, 1), np.uint8
+
+        def __len__(self):
+            return 6
+
+        def read(self, indices):
+            return rows[indices]
+
+    data = batches(Rows(), labels, ["A", "B"], 6, shuffle=True, seed=1, p=p)
+    drawn = []
+    for epoch in range(2000):
+        data.set_epoch(epoch)
+        assert len(data.order) == 6
+        drawn += data.order.tolist()
+    share = np.bincount(drawn, minlength=6) / len(drawn)
+    np.testing.assert_allclose(share, p, atol=0.01)

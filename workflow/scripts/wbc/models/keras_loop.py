@@ -92,11 +92,28 @@ def augment(x: np.ndarray, rng: np.random.Generator, shift: float, jitter: float
     return out
 
 
-def batches(rows: NpyRows, labels, classes, batch_size: int, shuffle=False, seed=0, aug=None):
+def cell_balanced(labels, groups) -> np.ndarray:
+    """Probabilities of drawing each row: each class alike, each source cell of a class
+    alike, each copy of a cell alike (Kaggle made 5 to 310 copies per cell, so plain
+    shuffling lets a few cells outweigh the rest)."""
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    p = np.zeros(len(labels))
+    for label in np.unique(labels):
+        in_class = labels == label
+        cells, copies = np.unique(groups[in_class], return_counts=True)
+        share = dict(zip(cells, 1 / (len(cells) * copies), strict=True))
+        p[in_class] = [share[g] for g in groups[in_class]]
+    return p / p.sum()
+
+
+def batches(
+    rows: NpyRows, labels, classes, batch_size: int, shuffle=False, seed=0, aug=None, p=None
+):
     """A keras.utils.PyDataset of (x, one-hot y) over ``rows``; x is float32 in the rows'
     own scale (models scale their inputs). With ``shuffle``, epoch e's order is a function
-    of (seed, e), set by ``set_epoch`` (the training loop calls it); ``aug``: the keyword
-    arguments of ``augment``, drawn per (seed, epoch, batch)."""
+    of (seed, e), set by ``set_epoch`` (the training loop calls it); with ``p`` (row
+    probabilities, e.g. ``cell_balanced``) an epoch draws as many rows with replacement
+    instead; ``aug``: the keyword arguments of ``augment``, drawn per (seed, epoch, batch)."""
     targets = one_hot(labels, classes)
 
     class Batches(keras.utils.PyDataset):
@@ -107,9 +124,11 @@ def batches(rows: NpyRows, labels, classes, batch_size: int, shuffle=False, seed
         def set_epoch(self, epoch: int) -> None:
             self.epoch = epoch
             n = len(rows)
-            self.order = (
-                np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
-            )
+            rng = np.random.default_rng([seed, epoch])
+            if p is not None:
+                self.order = rng.choice(n, size=n, p=p)
+            else:
+                self.order = rng.permutation(n) if shuffle else np.arange(n)
 
         def __len__(self):
             return -(-len(rows) // batch_size)

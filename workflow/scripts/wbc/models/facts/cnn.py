@@ -51,6 +51,12 @@ class Settings:
         "Random flips, 90° turns, shifts and stain jitter of the training batches "
         "(never of val or test).",
     )
+    sampling: Literal["images", "cells"] = setting(
+        "images",
+        "Which images make an epoch: images (each training image once, shuffled) or "
+        "cells (drawn with replacement, each class alike, each source cell of a class "
+        "alike: Kaggle made 5 to 310 copies per cell).",
+    )
     restore_best: bool = setting(
         True, "Keep the epoch with the best val accuracy (else the last)."
     )
