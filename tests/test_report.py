@@ -35,7 +35,8 @@ from conftest import (
 )
 from synthetic import make_dataset
 from wbc import CLASSES
-from wbc.ensemble import ensemble_metrics, soft_vote
+from wbc.ensemble import ensemble_metrics, fit_weights, soft_vote, vote
+from wbc.metrics import read_predictions
 from wbc.report.calibration import fit_temperature, reliability, scale
 from wbc.report.common import METRIC_COLUMNS
 from wbc.report.common import SPLIT_NAMES as EVAL_SPLITS
@@ -361,12 +362,24 @@ def test_ensemble_probabilities_are_the_weighted_mean_of_the_three_models(mini_r
     assert ensemble["fitted_on"] == "val" and set(weights) == set(tables)
     assert sum(weights.values()) == pytest.approx(1, abs=1e-3)
     assert "weights fitted on the" in read_html(mini_run)
+    assert ensemble["cross_fitted"]["split"] == "val"
+    # test splits: the weighted mean with those weights
+    tested = votes.drop(index="val")
     mean = sum(
-        w * tables[m].loc[votes.index, PROBABILITIES].to_numpy() for m, w in weights.items()
+        w * tables[m].loc[tested.index, PROBABILITIES].to_numpy() for m, w in weights.items()
     ) / sum(weights.values())
     # predictions.tsv keeps 6 significant digits
-    np.testing.assert_allclose(votes[PROBABILITIES].to_numpy(), mean, rtol=1e-4, atol=1e-4)
-    assert (votes["predicted"].to_numpy() == np.asarray(CLASSES)[mean.argmax(axis=1)]).all()
+    np.testing.assert_allclose(tested[PROBABILITIES].to_numpy(), mean, rtol=1e-4, atol=1e-4)
+    assert (tested["predicted"].to_numpy() == np.asarray(CLASSES)[mean.argmax(axis=1)]).all()
+    # val, where the weights were fitted: each cell voted by weights fitted without it
+    members = {m: read_predictions(models / m / "predictions.tsv") for m in tables}
+    crossed = vote(members, fit_weights(members)).set_index(["split", "image"]).loc["val"]
+    np.testing.assert_allclose(
+        votes.loc["val", PROBABILITIES].to_numpy(),
+        crossed.loc[votes.loc["val"].index, PROBABILITIES].to_numpy(),
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 @pytest.mark.slow
