@@ -15,7 +15,7 @@ import yaml
 
 from conftest import REPO
 from wbc import models as registry
-from wbc.docs import generated
+from wbc.docs import code, generated
 from wbc.settings import config_schema, schema_keys
 
 
@@ -40,15 +40,6 @@ def test_config_readme_documents_every_config_key():
     rows = table_rows()
     missing = [key for key in schema_keys(full_schema()["properties"]) if key not in rows]
     assert not missing, f"config/README.md's table lacks {missing}"
-
-
-def code(value) -> str:
-    """A value as the table writes it: `null`, `true`, `[a, b]`, `0.001`."""
-    if value is None or isinstance(value, bool):
-        return f"`{str(value).lower() if value is not None else 'null'}`"
-    if isinstance(value, list):
-        return "`[" + ", ".join(map(str, value)) + "]`"
-    return f"`{value}`"
 
 
 def test_config_readme_gives_each_recipes_values():
