@@ -2,7 +2,7 @@
 # also in `snakemake --report`, and an HTML fragment), and rule report, which assembles
 # the fragments into one self-contained page. The sections' rules are made from their
 # entries in wbc.report.sections.SECTIONS (inputs, params and outputs by name, see
-# section_inputs in common.smk); each runs its module's section(job).
+# section_inputs in inputs.smk); each runs its module's section(job).
 
 
 report: "../report/workflow.rst"

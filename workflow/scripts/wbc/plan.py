@@ -3,8 +3,9 @@ their registry models, the ensemble's members, the reported models, the feature 
 predict's candidates) and the config's cross-checks.
 
 Read by the Snakefile at parse time (standard library only) and unit-tested without
-Snakemake: ``workflow/rules/common.smk`` keeps only what needs Snakemake (paths of rules'
-outputs, wildcards, the source cache, checkpoints). Rules call ``PLAN.<method>`` directly.
+Snakemake: ``workflow/rules/common.smk`` (the run's set-up) and ``inputs.smk`` (what each
+rule reads) keep only what needs Snakemake (paths of rules' outputs, wildcards, the
+source cache, checkpoints). Rules call ``PLAN.<method>`` directly.
 
 Words: a *model* is a registry entry (``rf``, ``cnn``: ``wbc.models.MODELS``); a *model id*
 is one trained instance of it, ``<model>[-<variant>][_s<seed>]`` (``cnn-e20_s2``); the

@@ -59,7 +59,7 @@ def config_schema(base: dict) -> dict:
                 },
             },
         }
-    # predict.model names a model id of the run (variants, seeds): common.smk checks it
+    # predict.model names a model id of the run (variants, seeds): the run plan checks it
     return schema
 
 

@@ -5,7 +5,7 @@ from. A new section is a module (``wbc.report.<id>``, with ``section(job)``), a 
 and one entry here: ``workflow/rules/report.smk`` makes its rule ``report_<id>``.
 
 An entry names what its section reads (``inputs``: files the run makes, resolved by
-``section_inputs`` in ``workflow/rules/common.smk``), the run plan's values it needs
+``section_inputs`` in ``workflow/rules/inputs.smk``), the run plan's values it needs
 (``params``: ``section_params``) and what it writes (``figures``, ``tables``); the rule
 hands them to the module as mappings of names (``SectionJob``).
 
@@ -32,8 +32,8 @@ class Output:
 class Section:
     id: str  # the rule report_<id>, the module, template and fragment's name, the anchor
     title: str
-    inputs: tuple[str, ...] = ()  # names of files the run makes (common.smk: section_inputs)
-    params: tuple[str, ...] = ()  # names of the run plan's values (common.smk: section_params)
+    inputs: tuple[str, ...] = ()  # names of files the run makes (inputs.smk: section_inputs)
+    params: tuple[str, ...] = ()  # names of the run plan's values (inputs.smk: section_params)
     figures: dict[str, Output] = field(default_factory=dict, hash=False)
     tables: dict[str, Output] = field(default_factory=dict, hash=False)  # file: a path
     # captions of figures other rules make that the fragment shows: name -> caption file
