@@ -1,7 +1,7 @@
 """A finished full-archive run, before and after: the no-op dry run and one changed image.
 
     .venv/bin/python benchmarks/reruns.py prepare --base /work/full/base --scratch /work/fullspeed
-    .venv/bin/python benchmarks/reruns.py noop --scratch /work/fullspeed [--repeats 5]
+    .venv/bin/python benchmarks/reruns.py noop --scratch /work/fullspeed [--after RUN] [--whole]
     .venv/bin/python benchmarks/reruns.py one-image --scratch /work/fullspeed [--repeats 2]
 
 ``--base`` is a finished run of the data stages (``snakemake split`` with
@@ -37,8 +37,14 @@ from common import FULL_ARCHIVE, REPO, SNAKEMAKE
 # the data stages and the arrays of the default models (64 px: rf, cnn; 128 px: vgg16)
 SIZES = (64, 128)
 SPLITS = ("train", "val", "test", "test_simple")
-ARRAYS = [f"results/arrays/{s}px/{split}.npy" for s in SIZES for split in SPLITS]
-TARGETS = ["split", "crop_qc", *ARRAYS]
+
+
+def targets(workdir: Path) -> list[str]:
+    """The data stages and the default models' arrays, in the layout of ``workdir``'s
+    workflow: ``results/arrays/<crop method>/`` since issue 22, ``results/arrays/`` before."""
+    method = "reference/" if (workdir / "results" / "arrays" / "reference").is_dir() else ""
+    arrays = [f"results/arrays/{method}{s}px/{split}.npy" for s in SIZES for split in SPLITS]
+    return ["split", "crop_qc", *arrays]
 
 
 def load() -> str:
@@ -103,27 +109,38 @@ def prepare(args) -> None:
             wall, _, _ = run(after, "--touch", "split", "crop_qc")
             print(f"after: --touch in {wall:.1f} s (records the code versions)", flush=True)
         # the arrays the rerun benchmark times
-        wall, _, _ = run(workdir, *TARGETS)
+        wall, _, _ = run(workdir, *targets(workdir))
         print(f"{workdir.name}: arrays built in {wall:.1f} s", flush=True)
     for workdir in (before, after):
-        _, _, out = run(workdir, "--dry-run", *TARGETS)
+        _, _, out = run(workdir, "--dry-run", *targets(workdir))
         state = "nothing to do" if "Nothing to be done" in out else "JOBS PENDING"
         print(f"{workdir.name}: {state}", flush=True)
 
 
 def noop(args) -> None:
+    """Alternating dry runs of each copy; ``--whole``: also the default target (rule all) of
+    the copies that finished one (a full run's ``snakemake -n``)."""
     scratch = args.scratch.resolve()
-    timings: dict[str, list[tuple[float, float]]] = {"floor": [], "before": [], "after": []}
+    copies = {"before": scratch / "before", "after": (args.after or scratch / "after").resolve()}
+    calls = {"floor": None}
+    for name, workdir in copies.items():
+        calls[name] = (workdir, targets(workdir))
+        if args.whole and (workdir / "results" / "report" / "report.html").exists():
+            calls[f"{name}, whole run"] = (workdir, [])
+    timings: dict[str, list[tuple[float, float]]] = {name: [] for name in calls}
     loads = [load()]
     for _ in range(args.repeats):
-        start = time.perf_counter()
-        rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run([SNAKEMAKE, "--version"], capture_output=True, check=True)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = after.ru_utime - rusage.ru_utime + after.ru_stime - rusage.ru_stime
-        timings["floor"].append((time.perf_counter() - start, cpu))
-        for name in ("before", "after"):
-            wall, cpu, out = run(scratch / name, "--dry-run", *TARGETS)
+        for name, call in calls.items():
+            if call is None:
+                start = time.perf_counter()
+                rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
+                subprocess.run([SNAKEMAKE, "--version"], capture_output=True, check=True)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = after.ru_utime - rusage.ru_utime + after.ru_stime - rusage.ru_stime
+                timings[name].append((time.perf_counter() - start, cpu))
+                continue
+            workdir, what = call
+            wall, cpu, out = run(workdir, "--dry-run", *what)
             assert "Nothing to be done" in out, f"{name}: the dry run has jobs to do"
             timings[name].append((wall, cpu))
         loads.append(load())
@@ -131,17 +148,11 @@ def noop(args) -> None:
     print(f"\n{args.repeats} alternating repeats; 1-min load average {' '.join(loads)}\n")
     print("| dry run, nothing to do | wall s (median, range) | CPU s (median) |")
     print("| --- | --- | --- |")
-    labels = {
-        "floor": "`snakemake --version` (Snakemake's own start-up)",
-        "before": "before (code inputs)",
-        "after": "after (this branch)",
-    }
     for name, rows in timings.items():
         walls, cpus = [w for w, _ in rows], [c for _, c in rows]
-        print(
-            f"| {labels[name]} | {med(walls):.2f} ({min(walls):.2f}-{max(walls):.2f}) "
-            f"| {med(cpus):.2f} |"
-        )
+        label = "`snakemake --version` (Snakemake's own start-up)" if name == "floor" else name
+        spread = f"{min(walls):.2f}-{max(walls):.2f}"
+        print(f"| {label} | {med(walls):.2f} ({spread}) | {med(cpus):.2f} |")
     b, a = timings["before"], timings["after"]
     print(
         f"\nafter / before: wall {med(w for w, _ in a) / med(w for w, _ in b):.2f}, "
@@ -200,7 +211,7 @@ def one_image(args) -> None:
             shutil.copy2(archive, work)
             if name == "before" and not args.run_before:
                 # what it would run, and those rules' job seconds in the base run
-                _, _, out = run(workdir, "--dry-run", *TARGETS, source=work)
+                _, _, out = run(workdir, "--dry-run", *targets(workdir), source=work)
                 jobs = scheduled(out)
                 base = rule_seconds(workdir, 0)
                 cost = sum(base.get(rule, 0) for rule in jobs)
@@ -212,7 +223,7 @@ def one_image(args) -> None:
                 )
                 continue
             since = time.time()
-            wall, cpu, _ = run(workdir, *TARGETS, source=work)
+            wall, cpu, _ = run(workdir, *targets(workdir), source=work)
             rules = rule_seconds(workdir, since)
             top = ", ".join(f"{r} {s:.1f}" for r, s in sorted(rules.items(), key=lambda x: -x[1]))
             print(
@@ -233,6 +244,8 @@ def main():
     p = sub.add_parser("noop")
     p.add_argument("--scratch", type=Path, required=True)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--after", type=Path, help="a finished run (default: the scratch's after/)")
+    p.add_argument("--whole", action="store_true", help="also dry-run rule all where done")
     p = sub.add_parser("one-image")
     p.add_argument("--scratch", type=Path, required=True)
     p.add_argument("--repeats", type=int, default=2)
