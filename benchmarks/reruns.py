@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/reruns.py prepare --base /work/full/base --scratch /work/fullspeed
     .venv/bin/python benchmarks/reruns.py noop --scratch /work/fullspeed [--after RUN] [--whole]
-    .venv/bin/python benchmarks/reruns.py one-image --scratch /work/fullspeed [--repeats 2]
+    .venv/bin/python benchmarks/reruns.py one-image --scratch /work/fullspeed [--after RUN]
 
 ``--base`` is a finished run of the data stages (``snakemake split`` with
 ``source=blood-cells.zip``) made by an earlier version of the workflow; it is only read.
@@ -206,7 +206,7 @@ def one_image(args) -> None:
     for repeat in range(args.repeats):
         archive, victim = changed_archive(scratch, repeat)
         for name in ("before", "after"):
-            workdir = scratch / name
+            workdir = (args.after or scratch / name) if name == "after" else scratch / name
             work = workdir / "bench-source.zip"  # the same path on every repeat
             shutil.copy2(archive, work)
             if name == "before" and not args.run_before:
@@ -249,6 +249,7 @@ def main():
     p = sub.add_parser("one-image")
     p.add_argument("--scratch", type=Path, required=True)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--after", type=Path, help="a finished run (default: the scratch's after/)")
     p.add_argument(
         "--run-before",
         action="store_true",
