@@ -54,7 +54,10 @@ def job_seconds(workdir: Path, size: int) -> tuple[float, float]:
     """Wall and CPU seconds summed over the feature jobs' benchmark files."""
     wall = cpu = 0.0
     for split in SPLITS:
-        path = workdir / f"results/benchmarks/frozen_features/vgg16/random42-{size}px/{split}.tsv"
+        path = (
+            workdir
+            / f"results/benchmarks/frozen_features/vgg16/random42-{size}px-reference/{split}.tsv"
+        )
         with open(path, newline="") as fh:
             row = next(csv.DictReader(fh, delimiter="\t"))
         wall, cpu = wall + float(row["s"]), cpu + float(row["cpu_time"])
@@ -84,9 +87,9 @@ def main():
     )
     rows = []
     for size in args.sizes:
-        arrays = [f"results/arrays/{size}px/{split}.npy" for split in SPLITS]
+        arrays = [f"results/arrays/reference/{size}px/{split}.npy" for split in SPLITS]
         snakemake(workdir, config, *arrays)
-        features = [f"results/features/vgg16/random42-{size}px/{s}.npy" for s in SPLITS]
+        features = [f"results/features/vgg16/random42-{size}px-reference/{s}.npy" for s in SPLITS]
         start_load = load()
         wall, cpu = snakemake(workdir, config, *features)
         jobs_wall, jobs_cpu = job_seconds(workdir, size)
