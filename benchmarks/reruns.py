@@ -54,22 +54,29 @@ def load() -> str:
 ARCHIVE = FULL_ARCHIVE.resolve()  # the path the base run was given (no symlink)
 
 
-def run(workdir: Path, *args: str, source: Path = ARCHIVE) -> tuple[float, float, str]:
-    """Wall and CPU seconds (user + system, Snakemake and its jobs) of one Snakemake call."""
+def timed(command: list[str], cwd: Path | None = None) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system, the command and its children) and its output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(
-        [SNAKEMAKE, "--cores", "2", *args, "--config", f"source={source}"],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-    )
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode:
-        raise SystemExit(f"{workdir}: snakemake {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"{cwd}: {' '.join(command)} failed:\n{proc.stderr[-3000:]}")
     return wall, cpu, proc.stdout + proc.stderr
+
+
+def run(workdir: Path, *args: str, source: Path = ARCHIVE) -> tuple[float, float, str]:
+    """Wall and CPU seconds (Snakemake and its jobs) and the output of one Snakemake call."""
+    return timed([SNAKEMAKE, "--cores", "2", *args, "--config", f"source={source}"], workdir)
+
+
+def copies(args) -> dict[str, Path]:
+    """The two runs compared: the scratch's ``before/``, and ``--after`` (a finished run of
+    this workflow) or the scratch's ``after/``."""
+    scratch = args.scratch.resolve()
+    return {"before": scratch / "before", "after": (args.after or scratch / "after").resolve()}
 
 
 def copy_run(base: Path, dest: Path) -> None:
@@ -120,35 +127,26 @@ def prepare(args) -> None:
 def noop(args) -> None:
     """Alternating dry runs of each copy; ``--whole``: also the default target (rule all) of
     the copies that finished one (a full run's ``snakemake -n``)."""
-    scratch = args.scratch.resolve()
-    copies = {"before": scratch / "before", "after": (args.after or scratch / "after").resolve()}
-    calls = {"floor": None}
-    for name, workdir in copies.items():
-        calls[name] = (workdir, targets(workdir))
+    # name -> (folder, snakemake arguments); the floor: Snakemake's start-up alone
+    calls: dict[str, tuple[Path | None, list[str]]] = {"floor": (None, [])}
+    for name, workdir in copies(args).items():
+        # the after run's own config files (e.g. vgg16 weights: null), before the flag
+        # that ends their list
+        config = (
+            ["--configfile", *args.after_config] if name == "after" and args.after_config else []
+        )
+        calls[name] = (workdir, [*config, "--dry-run", *targets(workdir)])
         if args.whole and (workdir / "results" / "report" / "report.html").exists():
-            calls[f"{name}, whole run"] = (workdir, [])
+            calls[f"{name}, whole run"] = (workdir, [*config, "--dry-run"])
     timings: dict[str, list[tuple[float, float]]] = {name: [] for name in calls}
     loads = [load()]
     for _ in range(args.repeats):
-        for name, call in calls.items():
-            if call is None:
-                start = time.perf_counter()
-                rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
-                subprocess.run([SNAKEMAKE, "--version"], capture_output=True, check=True)
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpu = after.ru_utime - rusage.ru_utime + after.ru_stime - rusage.ru_stime
-                timings[name].append((time.perf_counter() - start, cpu))
-                continue
-            workdir, what = call
-            # the after run's own config files (e.g. vgg16 weights: null), before the flag
-            # that ends their list
-            extra = (
-                ["--configfile", *args.after_config]
-                if "after" in name and args.after_config
-                else []
-            )
-            wall, cpu, out = run(workdir, *extra, "--dry-run", *what)
-            assert "Nothing to be done" in out, f"{name}: the dry run has jobs to do"
+        for name, (workdir, arguments) in calls.items():
+            if workdir is None:
+                wall, cpu, _ = timed([SNAKEMAKE, "--version"])
+            else:
+                wall, cpu, out = run(workdir, *arguments)
+                assert "Nothing to be done" in out, f"{name}: the dry run has jobs to do"
             timings[name].append((wall, cpu))
         loads.append(load())
     med = statistics.median
@@ -212,8 +210,7 @@ def one_image(args) -> None:
     print(f"load before: {load()}", flush=True)
     for repeat in range(args.repeats):
         archive, victim = changed_archive(scratch, repeat)
-        for name in ("before", "after"):
-            workdir = (args.after or scratch / name) if name == "after" else scratch / name
+        for name, workdir in copies(args).items():
             work = workdir / "bench-source.zip"  # the same path on every repeat
             shutil.copy2(archive, work)
             if name == "before" and not args.run_before:

@@ -50,14 +50,17 @@ def snakemake(workdir: Path, config: Path, *targets: str) -> tuple[float, float]
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
+def backbone(size: int) -> str:
+    """The features' folder of a variant (``wbc.plan.RunPlan.backbone``: weights null, seed
+    42, the reference crop)."""
+    return f"random42-{size}px-reference"
+
+
 def job_seconds(workdir: Path, size: int) -> tuple[float, float]:
     """Wall and CPU seconds summed over the feature jobs' benchmark files."""
     wall = cpu = 0.0
     for split in SPLITS:
-        path = (
-            workdir
-            / f"results/benchmarks/frozen_features/vgg16/random42-{size}px-reference/{split}.tsv"
-        )
+        path = workdir / f"results/benchmarks/frozen_features/vgg16/{backbone(size)}/{split}.tsv"
         with open(path, newline="") as fh:
             row = next(csv.DictReader(fh, delimiter="\t"))
         wall, cpu = wall + float(row["s"]), cpu + float(row["cpu_time"])
@@ -89,7 +92,7 @@ def main():
     for size in args.sizes:
         arrays = [f"results/arrays/reference/{size}px/{split}.npy" for split in SPLITS]
         snakemake(workdir, config, *arrays)
-        features = [f"results/features/vgg16/random42-{size}px-reference/{s}.npy" for s in SPLITS]
+        features = [f"results/features/vgg16/{backbone(size)}/{s}.npy" for s in SPLITS]
         start_load = load()
         wall, cpu = snakemake(workdir, config, *features)
         jobs_wall, jobs_cpu = job_seconds(workdir, size)
