@@ -14,6 +14,8 @@ then builds the training arrays in each.
 Snakemake's own start-up) and prints medians of wall and CPU seconds, with the load.
 ``one-image`` re-encodes one TRAIN image in a copy of the archive and times each copy's
 rerun of the stages before training (crop, groups, split, training arrays), per rule.
+``--archive`` (every command) names the archive the runs were given, e.g. the 12.5 k
+stand-in of ``complete_archive.py``; a scratch without ``before/`` times the after run alone.
 """
 
 from __future__ import annotations
@@ -51,9 +53,6 @@ def load() -> str:
     return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
 
 
-ARCHIVE = FULL_ARCHIVE.resolve()  # the path the base run was given (no symlink)
-
-
 def timed(command: list[str], cwd: Path | None = None) -> tuple[float, float, str]:
     """Wall and CPU seconds (user + system, the command and its children) and its output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -67,16 +66,21 @@ def timed(command: list[str], cwd: Path | None = None) -> tuple[float, float, st
     return wall, cpu, proc.stdout + proc.stderr
 
 
-def run(workdir: Path, *args: str, source: Path = ARCHIVE) -> tuple[float, float, str]:
-    """Wall and CPU seconds (Snakemake and its jobs) and the output of one Snakemake call."""
+def run(workdir: Path, *args: str, source: Path) -> tuple[float, float, str]:
+    """Wall and CPU seconds (Snakemake and its jobs) and the output of one Snakemake call
+    with ``source`` (the archive the run was given)."""
     return timed([SNAKEMAKE, "--cores", "2", *args, "--config", f"source={source}"], workdir)
 
 
 def copies(args) -> dict[str, Path]:
-    """The two runs compared: the scratch's ``before/``, and ``--after`` (a finished run of
-    this workflow) or the scratch's ``after/``."""
+    """The runs compared: the scratch's ``before/`` where it exists (none for an archive no
+    earlier workflow ran on), and ``--after`` (a finished run of this workflow) or the
+    scratch's ``after/``."""
     scratch = args.scratch.resolve()
-    return {"before": scratch / "before", "after": (args.after or scratch / "after").resolve()}
+    runs = {"before": scratch / "before", "after": (args.after or scratch / "after").resolve()}
+    if not runs["before"].is_dir():
+        print(f"{runs.pop('before')}: absent, the after run alone is timed", flush=True)
+    return runs
 
 
 def copy_run(base: Path, dest: Path) -> None:
@@ -112,14 +116,14 @@ def prepare(args) -> None:
                     shutil.copy2(src, target)
             # the new rule's output (the list of the originals: unpacks the archive again),
             # then the new metadata (code versions) of the rest without recomputing
-            run(after, "results/groups/originals.tsv")
-            wall, _, _ = run(after, "--touch", "split", "crop_qc")
+            run(after, "results/groups/originals.tsv", source=args.archive)
+            wall, _, _ = run(after, "--touch", "split", "crop_qc", source=args.archive)
             print(f"after: --touch in {wall:.1f} s (records the code versions)", flush=True)
         # the arrays the rerun benchmark times
-        wall, _, _ = run(workdir, *targets(workdir))
+        wall, _, _ = run(workdir, *targets(workdir), source=args.archive)
         print(f"{workdir.name}: arrays built in {wall:.1f} s", flush=True)
     for workdir in (before, after):
-        _, _, out = run(workdir, "--dry-run", *targets(workdir))
+        _, _, out = run(workdir, "--dry-run", *targets(workdir), source=args.archive)
         state = "nothing to do" if "Nothing to be done" in out else "JOBS PENDING"
         print(f"{workdir.name}: {state}", flush=True)
 
@@ -145,7 +149,7 @@ def noop(args) -> None:
             if workdir is None:
                 wall, cpu, _ = timed([SNAKEMAKE, "--version"])
             else:
-                wall, cpu, out = run(workdir, *arguments)
+                wall, cpu, out = run(workdir, *arguments, source=args.archive)
                 assert "Nothing to be done" in out, f"{name}: the dry run has jobs to do"
             timings[name].append((wall, cpu))
         loads.append(load())
@@ -158,6 +162,8 @@ def noop(args) -> None:
         label = "`snakemake --version` (Snakemake's own start-up)" if name == "floor" else name
         spread = f"{min(walls):.2f}-{max(walls):.2f}"
         print(f"| {label} | {med(walls):.2f} ({spread}) | {med(cpus):.2f} |")
+    if "before" not in timings:
+        return
     b, a = timings["before"], timings["after"]
     print(
         f"\nafter / before: wall {med(w for w, _ in a) / med(w for w, _ in b):.2f}, "
@@ -165,10 +171,10 @@ def noop(args) -> None:
     )
 
 
-def changed_archive(scratch: Path, repeat: int) -> tuple[Path, str]:
-    """A copy of the archive with one TRAIN image re-encoded (JPEG quality 90 - repeat)."""
+def changed_archive(archive: Path, scratch: Path, repeat: int) -> tuple[Path, str]:
+    """A copy of ``archive`` with one TRAIN image re-encoded (JPEG quality 90 - repeat)."""
     dest = scratch / f"changed{repeat}.zip"
-    with zipfile.ZipFile(ARCHIVE) as src:
+    with zipfile.ZipFile(archive) as src:
         names = [n for n in src.namelist() if "/TRAIN/" in n and n.endswith(".jpeg")]
         victim = sorted(names)[len(names) // 3 + repeat]
         with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as out:
@@ -209,7 +215,7 @@ def one_image(args) -> None:
     scratch = args.scratch.resolve()
     print(f"load before: {load()}", flush=True)
     for repeat in range(args.repeats):
-        archive, victim = changed_archive(scratch, repeat)
+        archive, victim = changed_archive(args.archive, scratch, repeat)
         for name, workdir in copies(args).items():
             work = workdir / "bench-source.zip"  # the same path on every repeat
             shutil.copy2(archive, work)
@@ -261,7 +267,15 @@ def main():
         help="rerun the before copy too (default: its dry run; it rebuilds the index and "
         "every group shard, ~15 CPU minutes)",
     )
+    for p in sub.choices.values():
+        p.add_argument(
+            "--archive",
+            type=Path,
+            default=FULL_ARCHIVE,
+            help="the archive the runs were given (default: the shared full archive)",
+        )
     args = parser.parse_args()
+    args.archive = args.archive.resolve()  # the path the runs were given (no symlink)
     {"prepare": prepare, "noop": noop, "one-image": one_image}[args.command](args)
 
 
