@@ -10,6 +10,10 @@ each id: cv accuracy and balanced accuracy with 95 % intervals (bootstrap over s
 cells), the lowest per-class recall, the paired difference against ``--reference`` on the
 same images (paired cluster bootstrap), and the fold jobs' training wall seconds and peak
 memory (Snakemake's benchmark files). Prints a Markdown table for docs/benchmarks.md.
+
+``--ensemble ID ID ...`` adds the workflow's ensemble of those ids (``wbc.ensemble``): weights
+fitted on their out-of-fold rows, each cell voted by weights fitted without it (``vote``),
+and its paired difference against its best member as well.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
+from wbc.ensemble import fit_weights, vote  # noqa: E402
 from wbc.metrics import classes_of, evaluate, read_predictions  # noqa: E402
 from wbc.stats import paired_difference  # noqa: E402
 
@@ -45,11 +50,32 @@ def cost(run: Path, model_id: str) -> tuple[float, float, int]:
     return sum(r["s"] for r in rows), max((r["max_rss"] for r in rows), default=0), len(rows)
 
 
+def versus(table: pd.DataFrame, other: pd.DataFrame) -> str:
+    """The paired difference in accuracy of ``table`` minus ``other`` on their shared images."""
+    both = other.index.intersection(table.index)
+    a = table.loc[both, "predicted"] == table.loc[both, "label"]
+    b = other.loc[both, "predicted"] == other.loc[both, "label"]
+    d = paired_difference(a.to_numpy(), b.to_numpy(), table.loc[both, "group"])
+    lo, hi = d["ci95"]
+    return f"{d['difference']:+.3f} ({lo:+.3f} to {hi:+.3f})" + (
+        " significant" if d["significant"] else ""
+    )
+
+
+def ensemble(run: Path, ids: list[str]) -> tuple[pd.DataFrame, dict]:
+    """The cross-fitted ensemble of ``ids`` on their out-of-fold rows, and its fit."""
+    tables = {m: pooled(run, m).reset_index().assign(split="cv") for m in ids}
+    fit = fit_weights(tables)
+    votes = vote(tables, fit).set_index("image").sort_index()
+    return votes, fit
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("ids", nargs="*")
     parser.add_argument("--reference", required=True)
+    parser.add_argument("--ensemble", nargs="+", default=[], metavar="ID")
     args = parser.parse_intermixed_args()
     reference = pooled(args.run, args.reference)
     print(
@@ -58,33 +84,41 @@ def main():
         "| fold jobs: wall s (sum), peak MB |"
     )
     print("|---|---|---|---|---|---|---|")
-    for model_id in [args.reference, *args.ids]:
-        table = pooled(args.run, model_id)
+    tables = {m: pooled(args.run, m) for m in dict.fromkeys([args.reference, *args.ids])}
+    notes = []
+    if args.ensemble:
+        votes, fit = ensemble(args.run, args.ensemble)
+        label = "ensemble of " + " + ".join(args.ensemble)
+        tables[label] = votes
+        best = max(args.ensemble, key=lambda m: fit["accuracy"][m])
+        members = {m: tables.get(m, pooled(args.run, m)) for m in args.ensemble}
+        notes.append(
+            f"{label}: weights {fit['weights']} (fitted on {fit['fitted_rows']} cv rows"
+            f"{', best member only' if fit['best_member_only'] else ''}); cross-fitted "
+            f"vote minus its best member {best}: {versus(votes, members[best])}"
+        )
+    for model_id, table in tables.items():
         classes = classes_of(table)
         p = table[[f"p_{c}" for c in classes]].to_numpy()
         m = evaluate(table["label"], p, classes, table["group"])
         lo, hi = m["ci95"]["accuracy"]
         blo, bhi = m["ci95"]["balanced_accuracy"]
         worst = min(m["per_class"].items(), key=lambda kv: kv[1]["recall"])
-        if model_id == args.reference:
-            versus = "-"
-        else:
-            both = reference.index.intersection(table.index)
-            a = table.loc[both, "predicted"] == table.loc[both, "label"]
-            b = reference.loc[both, "predicted"] == reference.loc[both, "label"]
-            d = paired_difference(a.to_numpy(), b.to_numpy(), table.loc[both, "group"])
-            dlo, dhi = d["ci95"]
-            versus = f"{d['difference']:+.3f} ({dlo:+.3f} to {dhi:+.3f})" + (
-                " significant" if d["significant"] else ""
-            )
-        folds = table["fold"].nunique()
-        seconds, peak, jobs = cost(args.run, model_id)
+        paired = "-" if model_id == args.reference else versus(table, reference)
+        if "fold" in table:
+            folds = table["fold"].nunique()
+            seconds, peak, jobs = cost(args.run, model_id)
+            spent = f"{seconds:.0f} ({jobs} jobs), {peak:.0f}"
+        else:  # the ensemble: its members' folds
+            folds, spent = "-", "-"
         print(
             f"| {model_id} | {folds} | {m['accuracy']:.3f} ({lo:.3f}-{hi:.3f}), "
             f"{m['n']} images, {m['n_groups']} cells | {m['balanced_accuracy']:.3f} "
-            f"({blo:.3f}-{bhi:.3f}) | {worst[0]} {worst[1]['recall']:.2f} | {versus} "
-            f"| {seconds:.0f} ({jobs} jobs), {peak:.0f} |"
+            f"({blo:.3f}-{bhi:.3f}) | {worst[0]} {worst[1]['recall']:.2f} | {paired} "
+            f"| {spent} |"
         )
+    for note in notes:
+        print(f"\n{note}")
 
 
 if __name__ == "__main__":
