@@ -91,11 +91,11 @@ def main():
         label = "ensemble of " + " + ".join(args.ensemble)
         tables[label] = votes
         best = max(args.ensemble, key=lambda m: fit["accuracy"][m])
-        members = {m: tables.get(m, pooled(args.run, m)) for m in args.ensemble}
+        best_table = tables[best] if best in tables else pooled(args.run, best)
         notes.append(
             f"{label}: weights {fit['weights']} (fitted on {fit['fitted_rows']} cv rows"
             f"{', best member only' if fit['best_member_only'] else ''}); cross-fitted "
-            f"vote minus its best member {best}: {versus(votes, members[best])}"
+            f"vote minus its best member {best}: {versus(votes, best_table)}"
         )
     for model_id, table in tables.items():
         classes = classes_of(table)
