@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,26 @@ def workflow_copy(dest: Path) -> Path:
     return dest
 
 
-def timed_snakemake(workdir: Path, *args: str) -> float:
+def timed(command: list[str], cwd: Path | None = None) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system, the command and its children) and its output;
+    a failed command ends the benchmark with its error."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([SNAKEMAKE, *args], cwd=workdir, check=True, capture_output=True)
-    return time.perf_counter() - start
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode:
+        raise SystemExit(f"{cwd}: {' '.join(command)} failed:\n{proc.stderr[-3000:]}")
+    return wall, cpu, proc.stdout + proc.stderr
+
+
+def load() -> str:
+    """The 1-minute load average, or "?" where /proc is absent."""
+    path = Path("/proc/loadavg")
+    return path.read_text().split()[0] if path.exists() else "?"
+
+
+def timed_snakemake(workdir: Path, *args: str) -> float:
+    """Wall seconds of one Snakemake call in ``workdir``."""
+    return timed([SNAKEMAKE, *args], workdir)[0]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from common import FULL_ARCHIVE, REPO, SNAKEMAKE
+from common import FULL_ARCHIVE, REPO, SNAKEMAKE, load, timed
 
 # the data stages and the arrays of the default models (64 px: rf, cnn; 128 px: vgg16)
 SIZES = (64, 128)
@@ -47,23 +46,6 @@ def targets(workdir: Path) -> list[str]:
     method = "reference/" if (workdir / "results" / "arrays" / "reference").is_dir() else ""
     arrays = [f"results/arrays/{method}{s}px/{split}.npy" for s in SIZES for split in SPLITS]
     return ["split", "crop_qc", *arrays]
-
-
-def load() -> str:
-    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
-
-
-def timed(command: list[str], cwd: Path | None = None) -> tuple[float, float, str]:
-    """Wall and CPU seconds (user + system, the command and its children) and its output."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if proc.returncode:
-        raise SystemExit(f"{cwd}: {' '.join(command)} failed:\n{proc.stderr[-3000:]}")
-    return wall, cpu, proc.stdout + proc.stderr
 
 
 def run(workdir: Path, *args: str, source: Path) -> tuple[float, float, str]:
@@ -214,9 +196,10 @@ def scheduled(out: str) -> dict[str, int]:
 def one_image(args) -> None:
     scratch = args.scratch.resolve()
     print(f"load before: {load()}", flush=True)
+    runs = copies(args)
     for repeat in range(args.repeats):
         archive, victim = changed_archive(args.archive, scratch, repeat)
-        for name, workdir in copies(args).items():
+        for name, workdir in runs.items():
             work = workdir / "bench-source.zip"  # the same path on every repeat
             shutil.copy2(archive, work)
             if name == "before" and not args.run_before:

@@ -18,36 +18,22 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import resource
-import subprocess
-import time
 from pathlib import Path
 
 import yaml
 
-from common import FULL_ARCHIVE, SNAKEMAKE
+from common import FULL_ARCHIVE, SNAKEMAKE, load, timed
 
 SPLITS = ("train", "val", "test", "test_simple")
 
 
-def load() -> str:
-    return Path("/proc/loadavg").read_text().split()[0]
-
-
 def snakemake(workdir: Path, config: Path, *targets: str) -> tuple[float, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [SNAKEMAKE, "--cores", "2", *targets, "--configfile", str(config)],  # it takes lists
-        cwd=workdir,
-        capture_output=True,
-        text=True,
+    """Wall and CPU seconds of one Snakemake call (targets before ``--configfile``: it
+    takes lists)."""
+    wall, cpu, _ = timed(
+        [SNAKEMAKE, "--cores", "2", *targets, "--configfile", str(config)], workdir
     )
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode:
-        raise SystemExit(f"snakemake {' '.join(targets)} failed:\n{proc.stderr[-3000:]}")
-    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu
 
 
 def backbone(size: int) -> str:
