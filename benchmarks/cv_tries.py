@@ -93,7 +93,9 @@ def main():
         best = max(args.ensemble, key=lambda m: fit["accuracy"][m])
         best_table = tables[best] if best in tables else pooled(args.run, best)
         notes.append(
-            f"{label}: weights {fit['weights']} (fitted on {fit['fitted_rows']} cv rows"
+            f"{label}: weights {fit['weights']} (fitted on {fit['fitted_rows']} cv rows; "
+            f"log-loss mix {fit['mix_weights']}; guard, out of sample: mix "
+            f"{fit['guard']['mix']:.4f}, best member {fit['guard']['best_member']:.4f}"
             f"{', best member only' if fit['best_member_only'] else ''}); cross-fitted "
             f"vote minus its best member {best}: {versus(votes, best_table)}"
         )

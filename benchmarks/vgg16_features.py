@@ -1,16 +1,18 @@
-"""VGG16 feature stage at several image sizes, side by side: time and grouped-val accuracy.
+"""VGG16 feature stage at several image sizes and precisions, side by side: time and
+grouped-val accuracy.
 
     .venv/bin/python benchmarks/vgg16_features.py --workdir /work/fullspeed/after \\
-        [--sizes 128 64] [--source ../shared/data/blood-cells.zip]
+        [--sizes 128 64] [--precisions float32 auto] [--source ../shared/data/blood-cells.zip]
 
 ``--workdir`` is a copy of a finished run of the data stages (``benchmarks/reruns.py
-prepare`` makes one). For each size the script adds a variant ``vgg16-px<size>`` of the
-improved recipe with ``weights: null`` (ImageNet weights need internet), builds the
-training arrays (not timed), times rule ``frozen_features`` for all four splits (wall and
-CPU seconds of Snakemake and its jobs, and the jobs' own benchmark files), then trains each
-variant's head and prints its grouped-val and TEST_SIMPLE accuracy with the 95 % interval
-(bootstrap over source cells) from its ``metrics.json``. With a random backbone the
-accuracies compare image sizes for random features only, not for ImageNet's.
+prepare`` makes one). For each size and precision the script adds a variant
+``vgg16-px<size>-<precision>`` of the improved recipe with ``weights: null`` (ImageNet
+weights need internet), builds the training arrays (not timed), times rule
+``frozen_features`` for all four splits (wall and CPU seconds of Snakemake and its jobs,
+and the jobs' own benchmark files), then trains each variant's head and prints its
+grouped-val and TEST_SIMPLE accuracy with the 95 % interval (bootstrap over source cells)
+from its ``metrics.json``. With a random backbone the accuracies compare sizes and
+precisions for random features only, not for ImageNet's.
 """
 
 from __future__ import annotations
@@ -36,17 +38,17 @@ def snakemake(workdir: Path, config: Path, *targets: str) -> tuple[float, float]
     return wall, cpu
 
 
-def backbone(size: int) -> str:
+def backbone(size: int, precision: str) -> str:
     """The features' folder of a variant (``wbc.plan.RunPlan.backbone``: weights null, seed
     42, the reference crop)."""
-    return f"random42-{size}px-reference"
+    return f"random42-{size}px-reference" + ("" if precision == "float32" else f"-{precision}")
 
 
-def job_seconds(workdir: Path, size: int) -> tuple[float, float]:
+def job_seconds(workdir: Path, folder: str) -> tuple[float, float]:
     """Wall and CPU seconds summed over the feature jobs' benchmark files."""
     wall = cpu = 0.0
     for split in SPLITS:
-        path = workdir / f"results/benchmarks/frozen_features/vgg16/{backbone(size)}/{split}.tsv"
+        path = workdir / f"results/benchmarks/frozen_features/vgg16/{folder}/{split}.tsv"
         with open(path, newline="") as fh:
             row = next(csv.DictReader(fh, delimiter="\t"))
         wall, cpu = wall + float(row["s"]), cpu + float(row["cpu_time"])
@@ -57,10 +59,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 64])
+    parser.add_argument(
+        "--precisions", nargs="+", default=["float32"], choices=["float32", "bfloat16", "auto"]
+    )
     parser.add_argument("--source", type=Path, default=FULL_ARCHIVE)
     args = parser.parse_args()
     workdir = args.workdir.resolve()
-    variants = {f"px{s}": {"image_size": s} for s in args.sizes}
+    runs = [(size, precision) for size in args.sizes for precision in args.precisions]
+    variants = {f"px{s}-{p}": {"image_size": s, "precision": p} for s, p in runs}
     config = workdir / "bench-vgg16.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -75,27 +81,28 @@ def main():
         )
     )
     rows = []
-    for size in args.sizes:
+    for size, precision in runs:
         arrays = [f"results/arrays/reference/{size}px/{split}.npy" for split in SPLITS]
         snakemake(workdir, config, *arrays)
-        features = [f"results/features/vgg16/{backbone(size)}/{s}.npy" for s in SPLITS]
+        folder = backbone(size, precision)
+        features = [f"results/features/vgg16/{folder}/{s}.npy" for s in SPLITS]
         start_load = load()
         wall, cpu = snakemake(workdir, config, *features)
-        jobs_wall, jobs_cpu = job_seconds(workdir, size)
+        jobs_wall, jobs_cpu = job_seconds(workdir, folder)
         print(
-            f"{size} px: features of all splits {wall:.0f} s wall, {cpu:.0f} CPU s "
-            f"(jobs: {jobs_wall:.0f} s wall, {jobs_cpu:.0f} CPU s; load {start_load} -> "
-            f"{load()})",
+            f"{size} px, {precision}: features of all splits {wall:.0f} s wall, {cpu:.0f} "
+            f"CPU s (jobs: {jobs_wall:.0f} s wall, {jobs_cpu:.0f} CPU s; load {start_load} "
+            f"-> {load()})",
             flush=True,
         )
-        rows.append([size, wall, cpu, jobs_wall, jobs_cpu])
+        rows.append([size, precision, wall, cpu, jobs_wall, jobs_cpu])
     print(
-        "\n| image size | features wall s | CPU s | jobs' wall s | jobs' CPU s | "
+        "\n| image size | precision | features wall s | CPU s | jobs' wall s | jobs' CPU s | "
         "grouped val (95 % CI) | TEST_SIMPLE (95 % CI) |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for size, wall, cpu, jobs_wall, jobs_cpu in rows:
-        metrics_file = f"results/models/vgg16-px{size}/metrics.json"
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for size, precision, wall, cpu, jobs_wall, jobs_cpu in rows:
+        metrics_file = f"results/models/vgg16-px{size}-{precision}/metrics.json"
         snakemake(workdir, config, metrics_file)
         metrics = json.loads((workdir / metrics_file).read_text())
         cells = []
@@ -108,8 +115,8 @@ def main():
                 else "-"
             )
         print(
-            f"| {size} px | {wall:.0f} | {cpu:.0f} | {jobs_wall:.0f} | {jobs_cpu:.0f} | "
-            f"{cells[0]} | {cells[1]} |",
+            f"| {size} px | {precision} | {wall:.0f} | {cpu:.0f} | {jobs_wall:.0f} | "
+            f"{jobs_cpu:.0f} | {cells[0]} | {cells[1]} |",
             flush=True,
         )
 

@@ -91,6 +91,40 @@ def test_vgg16_preprocessing_is_part_of_the_model():
     np.testing.assert_allclose(backbone(x), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_its_units(tmp_path):
+    import tensorflow as tf
+
+    from wbc.models.keras_loop import compute_dtype
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU decides by its compute capability, not by /proc/cpuinfo")
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert compute_dtype("auto", cpuinfo) == "bfloat16"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f\n")
+    assert compute_dtype("auto", cpuinfo) == "float32"
+    assert compute_dtype("auto", tmp_path / "absent") == "float32"  # not Linux
+    assert compute_dtype("bfloat16", cpuinfo) == "bfloat16"  # asked for: honoured
+    assert compute_dtype("float32", cpuinfo) == "float32"
+
+
+def test_vgg16_in_bfloat16_gives_float32_features_close_to_float32s(caplog):
+    from wbc.models import backbones, get
+
+    x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype(np.float32)
+    exact = np.asarray(get("vgg16").backbone(32, None, 7, "float32")(x))
+    with caplog.at_level(logging.INFO, logger=backbones.__name__):
+        half = get("vgg16").backbone(32, None, 7, "bfloat16")
+    assert "computes in bfloat16" in caplog.text
+    assert all(w.dtype == "float32" for w in half.weights)  # the same weights as float32's
+    features = np.asarray(half(x))
+    assert features.dtype == np.float32 and features.shape == exact.shape
+    assert not np.array_equal(features, exact)  # really computed in bfloat16
+    # within bfloat16's rounding of the largest feature, and ordered alike
+    assert np.abs(features - exact).max() <= 0.05 * np.abs(exact).max()
+    assert np.corrcoef(features.ravel(), exact.ravel())[0, 1] > 0.999
+
+
 def test_vgg16_says_when_its_backbone_is_random(caplog):
     from wbc.models import backbones, get
 

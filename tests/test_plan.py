@@ -59,16 +59,30 @@ def test_one_model_has_no_ensemble_and_predict_can_only_use_it():
 def test_backbones_are_shared_by_variants_that_differ_only_in_training():
     p = plan(
         enabled=["vgg16"],
-        vgg16={"weights": None, "variants": {"long": {"epochs": 40}, "big": {"image_size": 96}}},
+        vgg16={
+            "weights": None,
+            "precision": "float32",
+            "variants": {
+                "long": {"epochs": 40},
+                "big": {"image_size": 96},
+                "half": {"precision": "bfloat16"},
+            },
+        },
     )
     size = p.settings("vgg16")["image_size"]
     seed = CONFIG["models"]["seed"]
     crop = CONFIG["crop"]["method"]
     assert p.backbone("vgg16") == p.backbone("vgg16-long") == f"random{seed}-{size}px-{crop}"
+    # another arithmetic is other features: its own folder, its precision a param
+    assert p.backbone("vgg16-half") == f"random{seed}-{size}px-{crop}-bfloat16"
     assert set(p.backbones()) == {
         ("vgg16", f"random{seed}-{size}px-{crop}"),
         ("vgg16", f"random{seed}-96px-{crop}"),
+        ("vgg16", f"random{seed}-{size}px-{crop}-bfloat16"),
     }
+    assert p.backbones()["vgg16", p.backbone("vgg16-half")]["precision"] == "bfloat16"
+    # the study's recipe keeps the study's arithmetic
+    assert plan(recipe="reference").settings("vgg16")["precision"] == "float32"
     assert p.backbone_weights() == {}  # random weights: nothing to fetch
     assert p.arrays() == sorted({(crop, size), (crop, 96)})
 

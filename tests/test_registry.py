@@ -225,8 +225,9 @@ def test_a_second_pretrained_backbone_is_one_module(workflow_dir, mini_zip):
     assert f"output: {weights}" in dry and "vgg16_weights_tf_dim_ordering" in dry
     features = re.findall(r"output: (results/features/\S+)", dry)
     # one job per split and backbone settings: the variant reuses the base model's features
+    # the precision (auto, inherited from VGG16's settings) names the folder too
     assert sorted(features) == sorted(
-        f"results/features/{model}/imagenet-{size}px-reference/{split}.npy"
+        f"results/features/{model}/imagenet-{size}px-reference-auto/{split}.npy"
         for model, size in (("effnet", 64), ("vgg16", 128))
         for split in ("train", "val", "test", "test_simple")
     )
@@ -264,13 +265,13 @@ def test_a_second_pretrained_backbone_trains(workflow_dir, mini_zip, tmp_path):
     results = workflow_dir / "results"
     features = sorted(p.relative_to(results).as_posix() for p in results.glob("features/**/*.npy"))
     assert features == [
-        f"features/effnet/random42-32px-reference/{s}.npy"
+        f"features/effnet/random42-32px-reference-auto/{s}.npy"
         for s in sorted(("train", "val", "test", "test_simple"))
     ]
     metrics = json.loads((results / "models" / "effnet" / "metrics.json").read_text())
     assert metrics["random_backbone"] is True and metrics["val"]["n"] > 0
     assert metrics["settings"]["epochs"] == 2
-    log = results / "logs" / "frozen_features" / "effnet" / "random42-32px-reference"
+    log = results / "logs" / "frozen_features" / "effnet" / "random42-32px-reference-auto"
     assert "EfficientNetB0 backbone with RANDOM weights" in (log / "val.log").read_text()
     assert not (workflow_dir / "resources").exists()  # nothing fetched
     # the saved model (backbone, its preprocessing and head) classifies images itself

@@ -361,7 +361,13 @@ def test_ensemble_probabilities_are_the_weighted_mean_of_the_three_models(mini_r
     weights = ensemble["weights"]
     assert ensemble["fitted_on"] == "val" and set(weights) == set(tables)
     assert sum(weights.values()) == pytest.approx(1, abs=1e-3)
-    assert "weights fitted on the" in read_html(mini_run)
+    html = read_html(mini_run)
+    assert "weights fitted on the" in html
+    # the guard's two figures, and what it decided
+    guard = ensemble["guard"]
+    assert f"{guard['mix']:.3f}" in html and f"{guard['best_member']:.3f}" in html
+    decided = "so the ensemble is that member" in html
+    assert decided == ensemble["best_member_only"]
     assert ensemble["cross_fitted"]["split"] == "val"
     # test splits: the weighted mean with those weights
     tested = votes.drop(index="val")

@@ -150,10 +150,11 @@ def test_every_artefact_on_the_mini_archive(trained_mini):
                 / "logs"
                 / "frozen_features"
                 / "vgg16"
-                / "random42-32px-reference"
+                / "random42-32px-reference-auto"
                 / "val.log"
             )
             assert "RANDOM weights" in features_log.read_text()
+            assert "VGG16 backbone computes in " in features_log.read_text()
         if model == "cnn":  # config key models.cnn.momentum reached the optimizer
             assert fitted.optimizer.momentum == pytest.approx(QUICK["models"]["cnn"]["momentum"])
 

@@ -4,7 +4,9 @@ The weights are fitted on out-of-fold predictions (rows with split ``cv``, writt
 cross-validation) when every member has them, else on ``val``; never on a test split.
 They minimise the log loss of the weighted mean (non-negative, summing to one); a member
 whose weight is below ``MIN_WEIGHT`` adds nothing and gets 0, the rest are refitted. A mix
-less accurate on those rows than its best member is replaced by that member alone.
+no more accurate than its best member is replaced by that member alone, the mix scored out
+of sample (each part of the cells voted by weights fitted on the other parts), as the
+members' out-of-fold rows are: on the rows that fitted it a mix is flattered.
 
 Scored on the rows its weights were fitted on, a mix would flatter itself: there each row
 is voted by weights fitted without its own cell (``vote``: cross-fitted over
@@ -61,13 +63,45 @@ def _simplex_fit(stack: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
+def _mix_weights(stack: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Log-loss weights of every member (stack: members x rows x classes); a member below
+    MIN_WEIGHT gets 0 and the others are refitted without it."""
+    kept = list(range(len(stack)))
+    while True:
+        weights = _simplex_fit(stack[kept], truth)
+        weak = [k for k, w in zip(kept, weights, strict=True) if w < MIN_WEIGHT]
+        if not weak:
+            break
+        kept.remove(min(weak, key=lambda k: weights[kept.index(k)]))  # the weakest first
+    full = np.zeros(len(stack))
+    full[kept] = weights
+    return full
+
+
+def _right(weights: np.ndarray, stack: np.ndarray, truth: np.ndarray) -> int:
+    """Rows the weighted mean of ``stack`` classifies right."""
+    return int((np.tensordot(weights, stack, axes=1).argmax(axis=1) == truth).sum())
+
+
+def _cross_fitted_mix(stack: np.ndarray, truth: np.ndarray, part: np.ndarray) -> float:
+    """Accuracy of the log-loss mix out of sample: each part of the cells voted by
+    weights fitted on the other parts (in sample where there is one part only)."""
+    right, parts = 0, np.unique(part)
+    for k in parts:
+        fit, held = (part != k, part == k) if len(parts) > 1 else (part == k, part == k)
+        right += _right(_mix_weights(stack[:, fit], truth[fit]), stack[:, held], truth[held])
+    return right / len(truth)
+
+
 def fit_weights(tables: dict[str, pd.DataFrame]) -> dict:
     """The members' weights, fitted on out-of-fold rows (split ``cv``) when every member
     has them, else on val; test rows are never read. A member below MIN_WEIGHT gets 0
-    and the others are refitted without it; a mix less accurate there than its best
-    member gives way to that member alone (``best_member_only``). Returns the weights by
-    member, the split and number of rows they were fitted on, and each member's and the
-    ensemble's log loss and accuracy there."""
+    and the others are refitted without it; a mix no more accurate than its most
+    accurate member gives way to that member alone (``best_member_only``), the mix scored
+    out of sample as the members' rows are (``guard``: each part of the cells voted by
+    weights fitted without it). Returns the weights by
+    member, the log-loss mix's (``mix_weights``), the split and number of rows they were
+    fitted on, and each member's and the ensemble's log loss and accuracy there."""
     models = list(tables)
     first = tables[models[0]]
     classes = classes_of(first)
@@ -91,21 +125,21 @@ def fit_weights(tables: dict[str, pd.DataFrame]) -> dict:
     position = {c: i for i, c in enumerate(classes)}
     truth = rows[models[0]]["label"].map(position).to_numpy()
     stack = np.stack([rows[m][columns].to_numpy(dtype=float) for m in models])
-    kept = list(range(len(models)))
-    while True:
-        weights = _simplex_fit(stack[kept], truth)
-        weak = [k for k, w in zip(kept, weights, strict=True) if w < MIN_WEIGHT]
-        if not weak:
-            break
-        kept.remove(min(weak, key=lambda k: weights[kept.index(k)]))  # the weakest first
-    full = np.zeros(len(models))
-    full[kept] = weights
-    # the mix must earn its place: where it is less accurate than its best member on
-    # these rows (a lower log loss need not mean more right answers), that member alone
+    mixed = full = _mix_weights(stack, truth)
+    # the mix must earn its place: where it is no more accurate than its best member (a
+    # lower log loss need not mean more right answers), that member alone. Judged out of
+    # sample: on the rows that fitted it a mix is flattered and wins too often
     accuracy = [float((stack[i].argmax(axis=1) == truth).mean()) for i in range(len(models))]
     best = int(np.argmax(accuracy))
-    mixed_accuracy = float((np.tensordot(full, stack, axes=1).argmax(axis=1) == truth).mean())
-    fallback = mixed_accuracy < accuracy[best]
+    mixed_accuracy = _right(mixed, stack, truth) / len(truth)
+    # the members' rows are out of sample already (out-of-fold, or val): the mix's
+    # must be too
+    part = cell_parts(rows[models[0]].reset_index())
+    guard = {
+        "mix": round(_cross_fitted_mix(stack, truth, part), 4),
+        "best_member": round(accuracy[best], 4),
+    }
+    fallback = guard["mix"] <= guard["best_member"]  # a tie: the one model is cheaper
     if fallback:
         full = np.zeros(len(models))
         full[best] = 1.0
@@ -115,6 +149,8 @@ def fit_weights(tables: dict[str, pd.DataFrame]) -> dict:
         "fitted_on": fit_on,
         "fitted_rows": int(len(truth)),
         "best_member_only": bool(fallback),
+        "mix_weights": {m: round(float(w), 4) for m, w in zip(models, mixed, strict=True)},
+        "guard": guard,
         "log_loss": {
             **{m: round(log_loss(stack[i], truth), 4) for i, m in enumerate(models)},
             "ensemble": round(log_loss(mix, truth), 4),
@@ -180,9 +216,13 @@ def cell_parts(rows: pd.DataFrame, parts: int = CROSS_FIT_PARTS) -> np.ndarray:
 
 def vote(tables: dict[str, pd.DataFrame], fit: dict) -> pd.DataFrame:
     """soft_vote with ``fit``'s weights, but on the split the weights were fitted on
-    (``fit["fitted_on"]``) each row is voted by weights fitted without its part of the
-    cells (cell_parts): no row's own label chose its weights."""
+    (``fit["fitted_on"]``) a mix's rows are each voted by the mix fitted without their
+    part of the cells (cell_parts): no row's own label chose its weights, and the
+    ensemble's figure there is the guard's. A best member alone fitted no weights: its
+    rows are its own out-of-fold (or val) rows."""
     votes = soft_vote(tables, fit["weights"])
+    if fit["best_member_only"]:
+        return votes
     split = fit["fitted_on"]
     rows = {m: t[t["split"] == split].reset_index(drop=True) for m, t in tables.items()}
     part = cell_parts(next(iter(rows.values())))
@@ -192,7 +232,7 @@ def vote(tables: dict[str, pd.DataFrame], fit: dict) -> pd.DataFrame:
         if others[next(iter(others))].empty:  # one cell in all: nothing to fit on
             return votes
         held = {m: t[part == k] for m, t in rows.items()}
-        crossed.append(soft_vote(held, fit_weights(others)["weights"]))
+        crossed.append(soft_vote(held, fit_weights(others)["mix_weights"]))
     crossed = pd.concat(crossed).set_index(KEY)
     out = votes.set_index(KEY)
     out.loc[crossed.index, crossed.columns] = crossed
@@ -209,8 +249,10 @@ def ensemble_metrics(
     result: dict = {"model": "ensemble", "classes": classes, "members": list(member_metrics)}
     if fit is not None:
         result.update(fit)
-        # its figure on that split: each row voted by weights fitted without its cell
-        result["cross_fitted"] = {"split": fit["fitted_on"], "parts": CROSS_FIT_PARTS}
+        # its figure on that split: a mix's rows each voted by weights fitted without
+        # their cell (parts); a best member's are its own (no weights were fitted)
+        parts = None if fit["best_member_only"] else CROSS_FIT_PARTS
+        result["cross_fitted"] = {"split": fit["fitted_on"], "parts": parts}
     for split, rows in votes.groupby("split", sort=False):
         result[split] = evaluate(
             rows["label"].tolist(), rows[columns].to_numpy(), classes, rows["group"].tolist()

@@ -190,15 +190,18 @@ class RunPlan:
 
     def backbone(self, model_id: str) -> str:
         """The backbone settings a model id's features come from, as a folder name
-        (``results/features/<model>/<backbone>/``): its weights, image size and crop
-        method; a random backbone depends on the seed."""
+        (``results/features/<model>/<backbone>/``): its weights, image size, crop
+        method and precision (float32's folder has no suffix); a random backbone depends
+        on the seed."""
         s = self.settings(model_id)
         weights = s["weights"]
         if weights is None:
             tag = f"random{s['seed']}"
         else:
             tag = "imagenet" if weights == "imagenet" else Path(weights).stem
-        return f"{tag}-{s['image_size']}px-{s['crop']}"
+        precision = s.get("precision", "float32")
+        suffix = "" if precision == "float32" else f"-{precision}"
+        return f"{tag}-{s['image_size']}px-{s['crop']}{suffix}"
 
     def backbones(self) -> dict[tuple[str, str], dict]:
         """(model, backbone) -> the settings of its features, for this run's model ids of
@@ -211,7 +214,7 @@ class RunPlan:
                 s = self.settings(model_id)
                 found[self.model_of(model_id), self.backbone(model_id)] = {
                     k: s[k] for k in ("weights", "image_size", "crop", "seed", "deterministic")
-                }
+                } | {"precision": s.get("precision", "float32")}
         return found
 
     def backbone_weights(self) -> dict[str, str]:

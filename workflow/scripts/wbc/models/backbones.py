@@ -56,13 +56,14 @@ class VGG16Preprocess(BackbonePreprocess):
         super().__init__(module, **kwargs)
 
 
-def build(facts: ModelFacts, size: int, weights: str | None, seed: int = 42):
+def build(facts: ModelFacts, size: int, weights: str | None, seed: int = 42, precision="float32"):
     """The frozen convolutional base of ``facts``' backbone, its preprocessing included.
 
     ``weights``: a weights file of the network without its top ('imagenet' reaches here
     as the file rule backbone_weights fetched), or None for random weights, which then
     depend on ``seed`` alone, so the features rule and the training rule (which saves the
-    backbone) build the same one.
+    backbone) build the same one. ``precision`` (float32, bfloat16, auto): the base's
+    arithmetic (``keras_loop.compute_dtype``); its variables and its output stay float32.
     """
     spec, key = facts.frozen_features, f"models.{facts.name}.weights"
     if weights is not None and not Path(weights).is_file():
@@ -81,7 +82,21 @@ def build(facts: ModelFacts, size: int, weights: str | None, seed: int = 42):
         )
     keras.utils.set_random_seed(seed)
     application = getattr(keras.applications, spec.application)
-    base = application(include_top=False, input_shape=(size, size, 3), weights=None)
+    dtype = keras_loop.compute_dtype(precision)
+    log.info(
+        "%s backbone computes in %s (precision: %s; bfloat16 units: %s)",
+        spec.application,
+        dtype,
+        precision,
+        keras_loop.bfloat16_units() or "none",
+    )
+    # the policy is global in Keras: set while the base's layers are made, then restored
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if dtype == "bfloat16" else "float32")
+    try:
+        base = application(include_top=False, input_shape=(size, size, 3), weights=None)
+    finally:
+        keras.config.set_dtype_policy(policy)
     if weights is not None:
         try:
             base.load_weights(weights)
@@ -95,12 +110,19 @@ def build(facts: ModelFacts, size: int, weights: str | None, seed: int = 42):
     inputs = keras.Input((size, size, 3), name="rgb")
     preprocess = BackbonePreprocess(spec.preprocess, name=f"{facts.name}_preprocess")
     outputs = base(preprocess(inputs), training=False)
+    outputs = layers.Identity(dtype="float32", name=f"{facts.name}_features")(outputs)
     return keras.Model(inputs, outputs, name=f"{facts.name}_backbone")
 
 
 def extract_features(facts: ModelFacts, images, settings: dict, out: str | Path) -> None:
     """The frozen backbone's output for every row of ``images``, written batch by batch."""
-    base = build(facts, settings["image_size"], settings["weights"], settings["seed"])
+    base = build(
+        facts,
+        settings["image_size"],
+        settings["weights"],
+        settings["seed"],
+        settings.get("precision", "float32"),
+    )
     shape = (len(images), *base.output_shape[1:])
     batches = (
         np.asarray(base.predict_on_batch(x.astype(np.float32)))
@@ -185,8 +207,8 @@ class FrozenBackbone:
         )
         return model, history, best_epoch
 
-    def backbone(self, size: int, weights: str | None, seed: int = 42):
-        return build(self.FACTS, size, weights, seed)
+    def backbone(self, size: int, weights: str | None, seed: int = 42, precision="float32"):
+        return build(self.FACTS, size, weights, seed, precision)
 
     def extract_features(self, images, settings: dict, out: str | Path) -> None:
         """Rule frozen_features: the backbone's output for every row of ``images``."""
@@ -194,7 +216,12 @@ class FrozenBackbone:
 
     def save(self, trained_head, path, settings) -> None:
         """Backbone and trained head as one model on RGB images."""
-        base = self.backbone(settings["image_size"], settings["weights"], settings["seed"])
+        base = self.backbone(
+            settings["image_size"],
+            settings["weights"],
+            settings["seed"],
+            settings.get("precision", "float32"),
+        )
         inputs = keras.Input(base.input_shape[1:], name="rgb")
         keras.Model(inputs, trained_head(base(inputs)), name=self.FACTS.name).save(path)
 

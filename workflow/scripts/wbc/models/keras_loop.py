@@ -50,6 +50,41 @@ def configure_tensorflow(threads: int, seed: int, deterministic: bool) -> str:
     return device
 
 
+def bfloat16_units(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """Where this machine computes bfloat16 natively ("GPU (compute capability 8.0)",
+    "CPU avx512_bf16"), or None: elsewhere bfloat16 is emulated and slower than float32."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get(
+            "compute_capability", (0, 0)
+        )
+        return (
+            f"GPU (compute capability {capability[0]}.{capability[1]})"
+            if capability >= (8, 0)
+            else None
+        )
+    try:
+        flags = next(
+            (
+                line.split(":", 1)[1].split()
+                for line in Path(cpuinfo).read_text().splitlines()
+                if line.startswith("flags")
+            ),
+            [],
+        )
+    except OSError:  # not Linux: no cheap way to know, so float32
+        return None
+    native = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
+    return f"CPU {native[0]}" if native else None
+
+
+def compute_dtype(precision: str, cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The dtype a setting ``precision`` (float32, bfloat16, auto) computes in here."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if bfloat16_units(cpuinfo) else "float32"
+
+
 def device(settings: dict, threads: int) -> str:
     """The model modules' ``device``: TensorFlow set up with the model's seed."""
     return configure_tensorflow(threads, settings["seed"], settings["deterministic"])

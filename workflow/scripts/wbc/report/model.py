@@ -240,6 +240,8 @@ def section(job) -> None:
         ),
         fitted_on=metrics.get("fitted_on"),
         fitted_rows=metrics.get("fitted_rows"),
+        guard=metrics.get("guard"),  # older runs' metrics have none
+        best_member_only=metrics.get("best_member_only"),
         backbone=protocol.backbone_words().get(model, ""),
         splits=splits,
         honest=names[honest],
