@@ -6,7 +6,7 @@ grouped-val accuracy.
 
 ``--workdir`` is a copy of a finished run of the data stages (``benchmarks/reruns.py
 prepare`` makes one). For each size and precision the script adds a variant
-``vgg16-px<size>-<precision>`` of the improved recipe with ``weights: null`` (ImageNet
+``vgg16-px<size><precision>`` of the improved recipe with ``weights: null`` (ImageNet
 weights need internet), builds the training arrays (not timed), times rule
 ``frozen_features`` for all four splits (wall and CPU seconds of Snakemake and its jobs,
 and the jobs' own benchmark files), then trains each variant's head and prints its
@@ -66,7 +66,7 @@ def main():
     args = parser.parse_args()
     workdir = args.workdir.resolve()
     runs = [(size, precision) for size in args.sizes for precision in args.precisions]
-    variants = {f"px{s}-{p}": {"image_size": s, "precision": p} for s, p in runs}
+    variants = {f"px{s}{p}": {"image_size": s, "precision": p} for s, p in runs}
     config = workdir / "bench-vgg16.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -102,7 +102,7 @@ def main():
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for size, precision, wall, cpu, jobs_wall, jobs_cpu in rows:
-        metrics_file = f"results/models/vgg16-px{size}-{precision}/metrics.json"
+        metrics_file = f"results/models/vgg16-px{size}{precision}/metrics.json"
         snakemake(workdir, config, metrics_file)
         metrics = json.loads((workdir / metrics_file).read_text())
         cells = []

@@ -218,9 +218,10 @@ def test_rows_of_the_fit_split_are_voted_by_weights_fitted_without_their_cells(w
         held = {m: t[part == k] for m, t in rows.items()}
         expected = soft_vote(held, weights).set_index(["split", "image"])
         assert not set(expected["group"]) & set(rows["rf"].loc[part != k, "group"])
-        np.testing.assert_allclose(
+        np.testing.assert_allclose(  # mix_weights are rounded to 4 decimals
             votes.loc[expected.index, PROBABILITIES].to_numpy(),
             expected[PROBABILITIES].to_numpy(),
+            atol=1e-3,
         )
         differs |= weights != fit["weights"]
     # the mix is kept, and some part's weights are not the full fit's

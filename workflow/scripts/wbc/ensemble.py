@@ -83,28 +83,12 @@ def _right(weights: np.ndarray, stack: np.ndarray, truth: np.ndarray) -> int:
     return int((np.tensordot(weights, stack, axes=1).argmax(axis=1) == truth).sum())
 
 
-def _cross_fitted_mix(stack: np.ndarray, truth: np.ndarray, part: np.ndarray) -> float:
-    """Accuracy of the log-loss mix out of sample: each part of the cells voted by
-    weights fitted on the other parts (in sample where there is one part only)."""
-    right, parts = 0, np.unique(part)
-    for k in parts:
-        fit, held = (part != k, part == k) if len(parts) > 1 else (part == k, part == k)
-        right += _right(_mix_weights(stack[:, fit], truth[fit]), stack[:, held], truth[held])
-    return right / len(truth)
-
-
-def fit_weights(tables: dict[str, pd.DataFrame]) -> dict:
-    """The members' weights, fitted on out-of-fold rows (split ``cv``) when every member
-    has them, else on val; test rows are never read. A member below MIN_WEIGHT gets 0
-    and the others are refitted without it; a mix no more accurate than its most
-    accurate member gives way to that member alone (``best_member_only``), the mix scored
-    out of sample as the members' rows are (``guard``: each part of the cells voted by
-    weights fitted without it). Returns the weights by
-    member, the log-loss mix's (``mix_weights``), the split and number of rows they were
-    fitted on, and each member's and the ensemble's log loss and accuracy there."""
+def _fit_rows(tables: dict[str, pd.DataFrame]):
+    """The split weights are fitted on (cv when every member has it, else val), its
+    rows (the first member's, sorted by split and image), their true class indices and
+    the members' probabilities of them (members x rows x classes)."""
     models = list(tables)
-    first = tables[models[0]]
-    classes = classes_of(first)
+    classes = classes_of(tables[models[0]])
     columns = probability_columns(classes)
     fit_on = next(
         (s for s in FIT_SPLITS if all((t["split"] == s).any() for t in tables.values())), None
@@ -125,6 +109,30 @@ def fit_weights(tables: dict[str, pd.DataFrame]) -> dict:
     position = {c: i for i, c in enumerate(classes)}
     truth = rows[models[0]]["label"].map(position).to_numpy()
     stack = np.stack([rows[m][columns].to_numpy(dtype=float) for m in models])
+    return fit_on, rows[models[0]].reset_index(), truth, stack
+
+
+def _cross_fitted(stack: np.ndarray, truth: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """The log-loss mix's probabilities out of sample: each part of the cells voted by
+    weights fitted on the other parts (in sample where there is one part only)."""
+    out, parts = np.empty(stack.shape[1:]), np.unique(part)
+    for k in parts:
+        fit, held = (part != k, part == k) if len(parts) > 1 else (part == k, part == k)
+        out[held] = np.tensordot(_mix_weights(stack[:, fit], truth[fit]), stack[:, held], axes=1)
+    return out
+
+
+def fit_weights(tables: dict[str, pd.DataFrame]) -> dict:
+    """The members' weights, fitted on out-of-fold rows (split ``cv``) when every member
+    has them, else on val; test rows are never read. A member below MIN_WEIGHT gets 0
+    and the others are refitted without it; a mix no more accurate than its most
+    accurate member gives way to that member alone (``best_member_only``), the mix scored
+    out of sample as the members' rows are (``guard``: each part of the cells voted by
+    weights fitted without it). Returns the weights by member, the log-loss mix's
+    (``mix_weights``), the split and number of rows they were fitted on, and each
+    member's and the ensemble's log loss and accuracy there."""
+    models = list(tables)
+    fit_on, rows, truth, stack = _fit_rows(tables)
     mixed = full = _mix_weights(stack, truth)
     # the mix must earn its place: where it is no more accurate than its best member (a
     # lower log loss need not mean more right answers), that member alone. Judged out of
@@ -134,9 +142,9 @@ def fit_weights(tables: dict[str, pd.DataFrame]) -> dict:
     mixed_accuracy = _right(mixed, stack, truth) / len(truth)
     # the members' rows are out of sample already (out-of-fold, or val): the mix's
     # must be too
-    part = cell_parts(rows[models[0]].reset_index())
+    crossed = _cross_fitted(stack, truth, cell_parts(rows))
     guard = {
-        "mix": round(_cross_fitted_mix(stack, truth, part), 4),
+        "mix": round(float((crossed.argmax(axis=1) == truth).mean()), 4),
         "best_member": round(accuracy[best], 4),
     }
     fallback = guard["mix"] <= guard["best_member"]  # a tie: the one model is cheaper
@@ -223,19 +231,13 @@ def vote(tables: dict[str, pd.DataFrame], fit: dict) -> pd.DataFrame:
     votes = soft_vote(tables, fit["weights"])
     if fit["best_member_only"]:
         return votes
-    split = fit["fitted_on"]
-    rows = {m: t[t["split"] == split].reset_index(drop=True) for m, t in tables.items()}
-    part = cell_parts(next(iter(rows.values())))
-    crossed = []
-    for k in np.unique(part):
-        others = {m: t[part != k] for m, t in rows.items()}
-        if others[next(iter(others))].empty:  # one cell in all: nothing to fit on
-            return votes
-        held = {m: t[part == k] for m, t in rows.items()}
-        crossed.append(soft_vote(held, fit_weights(others)["mix_weights"]))
-    crossed = pd.concat(crossed).set_index(KEY)
+    _, rows, truth, stack = _fit_rows(tables)
+    crossed = _cross_fitted(stack, truth, cell_parts(rows))
+    classes = classes_of(votes)
     out = votes.set_index(KEY)
-    out.loc[crossed.index, crossed.columns] = crossed
+    index = pd.MultiIndex.from_frame(rows[KEY])
+    out.loc[index, probability_columns(classes)] = crossed
+    out.loc[index, "predicted"] = np.asarray(classes)[crossed.argmax(axis=1)]
     return out.reset_index()[votes.columns]
 
 
