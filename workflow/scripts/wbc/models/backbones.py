@@ -56,7 +56,9 @@ class VGG16Preprocess(BackbonePreprocess):
         super().__init__(module, **kwargs)
 
 
-def build(facts: ModelFacts, size: int, weights: str | None, seed: int = 42, precision="float32"):
+def build(
+    facts: ModelFacts, size: int, weights: str | None, seed: int = 42, precision: str = "float32"
+):
     """The frozen convolutional base of ``facts``' backbone, its preprocessing included.
 
     ``weights``: a weights file of the network without its top ('imagenet' reaches here
@@ -207,7 +209,7 @@ class FrozenBackbone:
         )
         return model, history, best_epoch
 
-    def backbone(self, size: int, weights: str | None, seed: int = 42, precision="float32"):
+    def backbone(self, size: int, weights: str | None, seed: int = 42, precision: str = "float32"):
         return build(self.FACTS, size, weights, seed, precision)
 
     def extract_features(self, images, settings: dict, out: str | Path) -> None:
