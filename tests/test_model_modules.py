@@ -94,18 +94,18 @@ def test_vgg16_preprocessing_is_part_of_the_model():
 def test_auto_precision_is_bfloat16_only_where_the_cpu_has_its_units(tmp_path):
     import tensorflow as tf
 
-    from wbc.models.keras_loop import compute_dtype
+    from wbc.models.keras_loop import bfloat16_units, compute_dtype
 
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("a GPU decides by its compute capability, not by /proc/cpuinfo")
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
-    assert compute_dtype("auto", cpuinfo) == "bfloat16"
+    assert compute_dtype("auto", bfloat16_units(cpuinfo)) == "bfloat16"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f\n")
-    assert compute_dtype("auto", cpuinfo) == "float32"
-    assert compute_dtype("auto", tmp_path / "absent") == "float32"  # not Linux
-    assert compute_dtype("bfloat16", cpuinfo) == "bfloat16"  # asked for: honoured
-    assert compute_dtype("float32", cpuinfo) == "float32"
+    assert compute_dtype("auto", bfloat16_units(cpuinfo)) == "float32"
+    assert compute_dtype("auto", bfloat16_units(tmp_path / "absent")) == "float32"  # not Linux
+    assert compute_dtype("bfloat16", bfloat16_units(cpuinfo)) == "bfloat16"  # asked for: honoured
+    assert compute_dtype("float32", bfloat16_units(cpuinfo)) == "float32"
 
 
 def test_vgg16_in_bfloat16_gives_float32_features_close_to_float32s(caplog):

@@ -78,11 +78,6 @@ def _mix_weights(stack: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return full
 
 
-def _right(weights: np.ndarray, stack: np.ndarray, truth: np.ndarray) -> int:
-    """Rows the weighted mean of ``stack`` classifies right."""
-    return int((np.tensordot(weights, stack, axes=1).argmax(axis=1) == truth).sum())
-
-
 def _fit_rows(tables: dict[str, pd.DataFrame]):
     """The split weights are fitted on (cv when every member has it, else val), its
     rows (the first member's, sorted by split and image), their true class indices and
@@ -134,17 +129,20 @@ def fit_weights(tables: dict[str, pd.DataFrame]) -> dict:
     models = list(tables)
     fit_on, rows, truth, stack = _fit_rows(tables)
     mixed = full = _mix_weights(stack, truth)
+
     # the mix must earn its place: where it is no more accurate than its best member (a
     # lower log loss need not mean more right answers), that member alone. Judged out of
     # sample: on the rows that fitted it a mix is flattered and wins too often
-    accuracy = [float((stack[i].argmax(axis=1) == truth).mean()) for i in range(len(models))]
+    def right(probabilities: np.ndarray) -> float:
+        return float((probabilities.argmax(axis=1) == truth).mean())
+
+    accuracy = [right(member) for member in stack]
     best = int(np.argmax(accuracy))
-    mixed_accuracy = _right(mixed, stack, truth) / len(truth)
+    mixed_accuracy = right(np.tensordot(mixed, stack, axes=1))
     # the members' rows are out of sample already (out-of-fold, or val): the mix's
     # must be too
-    crossed = _cross_fitted(stack, truth, cell_parts(rows))
     guard = {
-        "mix": round(float((crossed.argmax(axis=1) == truth).mean()), 4),
+        "mix": round(right(_cross_fitted(stack, truth, cell_parts(rows))), 4),
         "best_member": round(accuracy[best], 4),
     }
     fallback = guard["mix"] <= guard["best_member"]  # a tie: the one model is cheaper
@@ -165,7 +163,7 @@ def fit_weights(tables: dict[str, pd.DataFrame]) -> dict:
         },
         "accuracy": {
             **{m: round(accuracy[i], 4) for i, m in enumerate(models)},
-            "ensemble": round(float((mix.argmax(axis=1) == truth).mean()), 4),
+            "ensemble": round(right(mix), 4),
             "weighted_mix": round(mixed_accuracy, 4),
         },
     }

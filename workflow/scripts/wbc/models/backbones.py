@@ -84,13 +84,14 @@ def build(
         )
     keras.utils.set_random_seed(seed)
     application = getattr(keras.applications, spec.application)
-    dtype = keras_loop.compute_dtype(precision)
+    units = keras_loop.bfloat16_units()
+    dtype = keras_loop.compute_dtype(precision, units)
     log.info(
         "%s backbone computes in %s (precision: %s; bfloat16 units: %s)",
         spec.application,
         dtype,
         precision,
-        keras_loop.bfloat16_units() or "none",
+        units or "none",
     )
     # the policy is global in Keras: set while the base's layers are made, then restored
     policy = keras.config.dtype_policy()

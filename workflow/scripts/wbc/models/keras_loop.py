@@ -78,11 +78,12 @@ def bfloat16_units(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
     return f"CPU {native[0]}" if native else None
 
 
-def compute_dtype(precision: str, cpuinfo: str | Path = "/proc/cpuinfo") -> str:
-    """The dtype a setting ``precision`` (float32, bfloat16, auto) computes in here."""
+def compute_dtype(precision: str, units: str | None) -> str:
+    """The dtype a setting ``precision`` (float32, bfloat16, auto) computes in on a
+    machine whose bfloat16 units are ``units`` (``bfloat16_units()``)."""
     if precision != "auto":
         return precision
-    return "bfloat16" if bfloat16_units(cpuinfo) else "float32"
+    return "bfloat16" if units else "float32"
 
 
 def device(settings: dict, threads: int) -> str:
