@@ -14,6 +14,12 @@ memory (Snakemake's benchmark files). Prints a Markdown table for docs/benchmark
 ``--ensemble ID ID ...`` adds the workflow's ensemble of those ids (``wbc.ensemble``): weights
 fitted on their out-of-fold rows, each cell voted by weights fitted without it (``vote``),
 and its paired difference against its best member as well.
+
+``--recipes NAME=ID+ID ...`` judges recipes rather than single trainings: each recipe is
+the seeds of one setting (e.g. ``default=cnn+cnn_s7 window=cnn-n80+cnn-n80_s7``). An image
+counts as the share of a recipe's seeds that got it right, so the paired difference of
+two recipes is that of their expected accuracy over seeds; the table also gives each
+recipe's seed-to-seed difference, the noise a single training carries.
 """
 
 from __future__ import annotations
@@ -70,12 +76,60 @@ def ensemble(run: Path, ids: list[str]) -> tuple[pd.DataFrame, dict]:
     return votes, fit
 
 
+def seed_share(run: Path, ids: list[str]) -> pd.Series:
+    """Per image, the share of ``ids`` (one setting's seeds) that predicted its label."""
+    tables = [pooled(run, m) for m in ids]
+    images = tables[0].index
+    for t in tables[1:]:
+        images = images.intersection(t.index)
+    right = [(t.loc[images, "predicted"] == t.loc[images, "label"]).astype(float) for t in tables]
+    return sum(right) / len(right)
+
+
+def recipes(run: Path, specs: list[str]) -> None:
+    """Seed-averaged cv accuracy of each recipe ``NAME=ID+ID``, paired against the first."""
+    parsed = [(s.split("=", 1)[0], s.split("=", 1)[1].split("+")) for s in specs]
+    shares = {name: seed_share(run, ids) for name, ids in parsed}
+    groups = pooled(run, parsed[0][1][0])["group"]
+    first = parsed[0][0]
+    print(
+        f"\n| recipe (seeds) | cv accuracy, seed-averaged (95 % interval) | vs {first} "
+        "| seed 1 minus seed 2 |"
+    )
+    print("|---|---|---|---|")
+    for name, ids in parsed:
+        share = shares[name]
+        # accuracy and its interval: the paired bootstrap against a model never right
+        acc = paired_difference(share.to_numpy(), 0 * share.to_numpy(), groups.loc[share.index])
+        both = share.index.intersection(shares[first].index)
+        paired = "-" if name == first else versus_shares(shares[name], shares[first], groups)
+        noise = "-"
+        if len(ids) >= 2:
+            a, b = pooled(run, ids[0]), pooled(run, ids[1])
+            noise = versus(a, b)
+        lo, hi = acc["ci95"]
+        print(
+            f"| {name} ({' + '.join(ids)}) | {acc['difference']:.3f} ({lo:.3f}-{hi:.3f}), "
+            f"{len(both)} images | {paired} | {noise} |"
+        )
+
+
+def versus_shares(a: pd.Series, b: pd.Series, groups: pd.Series) -> str:
+    both = a.index.intersection(b.index)
+    d = paired_difference(a.loc[both].to_numpy(), b.loc[both].to_numpy(), groups.loc[both])
+    lo, hi = d["ci95"]
+    return f"{d['difference']:+.3f} ({lo:+.3f} to {hi:+.3f})" + (
+        " significant" if d["significant"] else ""
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("ids", nargs="*")
     parser.add_argument("--reference", required=True)
     parser.add_argument("--ensemble", nargs="+", default=[], metavar="ID")
+    parser.add_argument("--recipes", nargs="+", default=[], metavar="NAME=ID+ID")
     args = parser.parse_intermixed_args()
     reference = pooled(args.run, args.reference)
     print(
@@ -121,6 +175,8 @@ def main():
         )
     for note in notes:
         print(f"\n{note}")
+    if args.recipes:
+        recipes(args.run, args.recipes)
 
 
 if __name__ == "__main__":

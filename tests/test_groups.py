@@ -164,6 +164,36 @@ def test_overlapping_originals_share_a_group(tmp_path, mini_root):
     assert [r["match"] for r in rows] == [G.MATCHED] * 3  # a related runner-up is no doubt
 
 
+def test_related_originals_need_keypoints_that_moved_or_many(tmp_path):
+    """Real Kaggle slides: BloodImage_00398 and 00408 show different cells, but the
+    camera's dust sits at one place in both (4 matched keypoints, none moved); 00037 and
+    00038 are one field photographed twice without moving the slide (34 keypoints, moved
+    1.3 px); 00365 and 00408 overlap (shifted ~100 px). Only the last two are relations."""
+    names = ["00037", "00038", "00365", "00398", "00408"] + [f"{k:05d}" for k in range(8)]
+    with zipfile.ZipFile(shared_archive("blood-cells.zip")) as zf:
+        for n in names:
+            member = f"{G.ORIGINALS_DIR}/BloodImage_{n}.jpg"
+            (tmp_path / f"BloodImage_{n}.jpg").write_bytes(zf.read(member))
+    index = G.build_index(sorted(tmp_path.glob("*.jpg")), tmp_path / "index.npz")
+    assert [(a[-5:], b[-5:]) for a, b, _ in index.related] == [
+        ("00037", "00038"),
+        ("00365", "00408"),
+    ]
+
+
+def test_related_inliers_ask_more_of_keypoints_that_stayed():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 160, (40, 2)).astype(np.float32)
+    shifted = src + np.float32([40, -25])
+    assert G.related_inliers(src[:4], shifted[:4]) == 4  # moved: RELATED_INLIERS suffice
+    assert G.related_inliers(src[:4], src[:4]) == 0  # stayed: dust until STILL_INLIERS
+    still = src[: G.STILL_INLIERS] + np.float32([1.3, 0])
+    assert G.related_inliers(src[: G.STILL_INLIERS], still) == G.STILL_INLIERS
+    # one place counted twice (two orientations) and another: two places fix any shift
+    two = np.float32([[10, 10], [10, 10], [90, 50], [90, 50]])
+    assert G.related_inliers(two, two @ np.float32([[0, 1], [-1, 0]]) + 80) == 0
+
+
 def test_weak_and_ambiguous_rows_join_their_originals():
     row = dict.fromkeys(G.MATCH_COLUMNS, "")
     rows = [
