@@ -10,8 +10,9 @@
 absolute code paths rewritten to the copy's), ``after/`` with this repository's workflow,
 whose new metadata (code versions) ``snakemake --touch`` records without recomputing;
 then builds the training arrays in each.
-``noop`` alternates dry runs of the two copies (and ``snakemake --version``, the floor:
-Snakemake's own start-up) and prints medians of wall and CPU seconds, with the load.
+``noop`` alternates dry runs of the two copies with two floors (``snakemake --version``:
+Snakemake's own start-up; the dry run of a finished one-rule workflow) and prints medians
+of wall and CPU seconds, with the load.
 ``one-image`` re-encodes one TRAIN image in a copy of the archive and times each copy's
 rerun of the stages before training (crop, groups, split, training arrays), per rule.
 ``--archive`` (every command) names the archive the runs were given, e.g. the 12.5 k
@@ -110,11 +111,36 @@ def prepare(args) -> None:
         print(f"{workdir.name}: {state}", flush=True)
 
 
+# A workflow of one finished job: what any dry run costs before a workflow's own parsing
+# and DAG (Snakemake's start-up, its persistence layer, one rule's checks)
+ONE_RULE = """rule make:
+    output:
+        "done.txt",
+    log:
+        "make.log",
+    params:
+        code="1",
+    shell:
+        "touch {output} {log}"
+"""
+
+
+def one_rule_workflow(scratch: Path) -> Path:
+    """A finished one-rule workflow under ``scratch``, for the dry run's floor."""
+    workdir = scratch / "one-rule"
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "Snakefile").write_text(ONE_RULE)
+    timed([SNAKEMAKE, "--cores", "1"], workdir)
+    return workdir
+
+
 def noop(args) -> None:
     """Alternating dry runs of each copy; ``--whole``: also the default target (rule all) of
-    the copies that finished one (a full run's ``snakemake -n``)."""
+    the copies that finished one (a full run's ``snakemake -n``). Two floors: Snakemake's
+    start-up alone (``--version``) and the dry run of a finished one-rule workflow."""
     # name -> (folder, snakemake arguments); the floor: Snakemake's start-up alone
     calls: dict[str, tuple[Path | None, list[str]]] = {"floor": (None, [])}
+    one_rule = one_rule_workflow(args.scratch.resolve())
     for name, workdir in copies(args).items():
         # the after run's own config files (e.g. vgg16 weights: null), before the flag
         # that ends their list
@@ -124,12 +150,13 @@ def noop(args) -> None:
         calls[name] = (workdir, [*config, "--dry-run", *targets(workdir)])
         if args.whole and (workdir / "results" / "report" / "report.html").exists():
             calls[f"{name}, whole run"] = (workdir, [*config, "--dry-run"])
-    timings: dict[str, list[tuple[float, float]]] = {name: [] for name in calls}
+    timings: dict[str, list[tuple[float, float]]] = {name: [] for name in [*calls, "one-rule"]}
     loads = [load()]
     for _ in range(args.repeats):
         for name, (workdir, arguments) in calls.items():
             if workdir is None:
                 wall, cpu, _ = timed([SNAKEMAKE, "--version"])
+                timings["one-rule"].append(timed([SNAKEMAKE, "--dry-run"], one_rule)[:2])
             else:
                 wall, cpu, out = run(workdir, *arguments, source=args.archive)
                 assert "Nothing to be done" in out, f"{name}: the dry run has jobs to do"
@@ -141,7 +168,10 @@ def noop(args) -> None:
     print("| --- | --- | --- |")
     for name, rows in timings.items():
         walls, cpus = [w for w, _ in rows], [c for _, c in rows]
-        label = "`snakemake --version` (Snakemake's own start-up)" if name == "floor" else name
+        label = {
+            "floor": "`snakemake --version` (Snakemake's own start-up)",
+            "one-rule": "a finished one-rule workflow (any dry run's floor)",
+        }.get(name, name)
         spread = f"{min(walls):.2f}-{max(walls):.2f}"
         print(f"| {label} | {med(walls):.2f} ({spread}) | {med(cpus):.2f} |")
     if "before" not in timings:

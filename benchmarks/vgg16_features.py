@@ -20,11 +20,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 
 import yaml
 
-from common import FULL_ARCHIVE, SNAKEMAKE, load, timed
+from common import FULL_ARCHIVE, REPO, SNAKEMAKE, load, timed
+
+sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+
+from wbc.plan import RunPlan  # noqa: E402
 
 SPLITS = ("train", "val", "test", "test_simple")
 
@@ -38,10 +43,14 @@ def snakemake(workdir: Path, config: Path, *targets: str) -> tuple[float, float]
     return wall, cpu
 
 
-def backbone(size: int, precision: str) -> str:
-    """The features' folder of a variant (``wbc.plan.RunPlan.backbone``: weights null, seed
-    42, the reference crop)."""
-    return f"random42-{size}px-reference" + ("" if precision == "float32" else f"-{precision}")
+def feature_folders(workdir: Path, bench: dict) -> dict[str, str]:
+    """Each variant's features folder, as the run plan names it for the workdir's config
+    with ``bench`` laid over it."""
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config["source"] = bench["source"]
+    config["models"].update(bench["models"])
+    plan = RunPlan(config)
+    return {v: plan.backbone(f"vgg16-{v}") for v in bench["models"]["vgg16"]["variants"]}
 
 
 def job_seconds(workdir: Path, folder: str) -> tuple[float, float]:
@@ -67,24 +76,22 @@ def main():
     workdir = args.workdir.resolve()
     runs = [(size, precision) for size in args.sizes for precision in args.precisions]
     variants = {f"px{s}{p}": {"image_size": s, "precision": p} for s, p in runs}
+    bench = {
+        "source": str(args.source.resolve()),
+        "models": {
+            "enabled": ["vgg16"],
+            "recipe": "improved",
+            "vgg16": {"weights": None, "variants": variants},
+        },
+    }
     config = workdir / "bench-vgg16.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "source": str(args.source.resolve()),
-                "models": {
-                    "enabled": ["vgg16"],
-                    "recipe": "improved",
-                    "vgg16": {"weights": None, "variants": variants},
-                },
-            }
-        )
-    )
+    config.write_text(yaml.safe_dump(bench))
+    folders = feature_folders(workdir, bench)
     rows = []
     for size, precision in runs:
         arrays = [f"results/arrays/reference/{size}px/{split}.npy" for split in SPLITS]
         snakemake(workdir, config, *arrays)
-        folder = backbone(size, precision)
+        folder = folders[f"px{size}{precision}"]
         features = [f"results/features/vgg16/{folder}/{s}.npy" for s in SPLITS]
         start_load = load()
         wall, cpu = snakemake(workdir, config, *features)

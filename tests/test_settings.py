@@ -153,12 +153,23 @@ def test_a_frozen_backbone_declares_the_settings_of_its_generic_head():
     class Weights:
         weights: str | None = setting("imagenet", "Backbone weights.")
         image_size: int = setting(64, "Side in pixels.")
+        precision: str = setting("float32", "Arithmetic of the backbone.")
 
     backbone = Backbone("ResNet50", "resnet50", "https://example.org/resnet50_notop.h5")
     assert backbone.weights_file == "resnet50_notop.h5"
     with pytest.raises(ValueError, match=r"needs settings \['batch_size', 'epochs'"):
         ModelFacts("m", "M", "tensorflow", "model.keras", Weights, frozen_features=backbone)
-    # its own code may read fewer
+
+    # its own code may read fewer, but the run plan names its features by these two
+    @dataclass(frozen=True)
+    class WeightsOnly:
+        weights: str | None = setting("imagenet", "Backbone weights.")
+
+    with pytest.raises(ValueError, match=r"needs settings \['precision'\]"):
+        ModelFacts(
+            "m", "M", "tensorflow", "model.keras", WeightsOnly, frozen_features=backbone,
+            implementation="wbc.models.m",
+        )  # fmt: skip
     facts = ModelFacts(
         "m", "M", "tensorflow", "model.keras", Weights, frozen_features=backbone,
         implementation="wbc.models.m",

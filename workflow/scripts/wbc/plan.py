@@ -199,8 +199,7 @@ class RunPlan:
             tag = f"random{s['seed']}"
         else:
             tag = "imagenet" if weights == "imagenet" else Path(weights).stem
-        precision = s.get("precision", "float32")
-        suffix = "" if precision == "float32" else f"-{precision}"
+        suffix = "" if s["precision"] == "float32" else f"-{s['precision']}"
         return f"{tag}-{s['image_size']}px-{s['crop']}{suffix}"
 
     def backbones(self) -> dict[tuple[str, str], dict]:
@@ -212,9 +211,8 @@ class RunPlan:
         for model_id in self.model_ids:
             if self.facts(model_id).frozen_features is not None:
                 s = self.settings(model_id)
-                found[self.model_of(model_id), self.backbone(model_id)] = {
-                    k: s[k] for k in ("weights", "image_size", "crop", "seed", "deterministic")
-                } | {"precision": s.get("precision", "float32")}
+                keys = ("weights", "image_size", "crop", "seed", "deterministic", "precision")
+                found[self.model_of(model_id), self.backbone(model_id)] = {k: s[k] for k in keys}
         return found
 
     def backbone_weights(self) -> dict[str, str]:

@@ -124,7 +124,7 @@ def extract_features(facts: ModelFacts, images, settings: dict, out: str | Path)
         settings["image_size"],
         settings["weights"],
         settings["seed"],
-        settings.get("precision", "float32"),
+        settings["precision"],
     )
     shape = (len(images), *base.output_shape[1:])
     batches = (
@@ -223,7 +223,7 @@ class FrozenBackbone:
             settings["image_size"],
             settings["weights"],
             settings["seed"],
-            settings.get("precision", "float32"),
+            settings["precision"],
         )
         inputs = keras.Input(base.input_shape[1:], name="rgb")
         keras.Model(inputs, trained_head(base(inputs)), name=self.FACTS.name).save(path)

@@ -38,6 +38,7 @@ FROZEN_HEAD_SETTINGS = (
     "learning_rate",
     "label_smoothing",
     "patience",
+    "precision",
 )
 
 
@@ -148,7 +149,10 @@ class ModelFacts:
         undescribed = [f.name for f in declared(self.settings) if not f.metadata["description"]]
         if undescribed:
             raise ValueError(f"model {self.name}: settings without a description {undescribed}")
-        needs = set(FROZEN_HEAD_SETTINGS if self.implementation is None else ("weights",))
+        # the run plan names every backbone's features by its weights and precision
+        needs = set(
+            FROZEN_HEAD_SETTINGS if self.implementation is None else ("weights", "precision")
+        )
         if self.frozen_features and not needs <= set(names):
             missing = sorted(needs - set(names))
             raise ValueError(f"model {self.name}: a frozen backbone needs settings {missing}")
