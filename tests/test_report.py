@@ -40,6 +40,7 @@ from wbc.metrics import read_predictions
 from wbc.report.calibration import fit_temperature, reliability, scale
 from wbc.report.common import METRIC_COLUMNS
 from wbc.report.common import SPLIT_NAMES as EVAL_SPLITS
+from wbc.report.comparison import shared_errors
 from wbc.report.model import roc_summary
 from wbc.report.run_facts import benchmark_table, find_seeds
 from wbc.report.sections import SECTIONS, heading
@@ -208,6 +209,29 @@ def test_seeds_are_found_anywhere_in_the_config():
     assert find_seeds(config) == {"split.seed": 42, "models.rf.seed": 7}
 
 
+def test_shared_errors_are_the_cells_every_model_gets_mostly_wrong():
+    def predictions(wrong: set) -> pd.DataFrame:
+        rows = [
+            {
+                "image": f"{cell}{k}", "split": "val", "label": "EOSINOPHIL", "group": cell,
+                "predicted": "NEUTROPHIL" if (cell, k) in wrong else "EOSINOPHIL",
+            }
+            for cell, copies in (("A", 4), ("B", 2), ("C", 3))
+            for k in range(copies)
+        ]  # fmt: skip
+        return pd.DataFrame(rows)
+
+    # A: 3 of 4 wrong for both; B: 2 of 2, then 1 of 2 (half is not most); C: 1 of 3
+    a = predictions({("A", 0), ("A", 1), ("A", 2), ("B", 0), ("B", 1), ("C", 0)})
+    b = predictions({("A", 0), ("A", 1), ("A", 3), ("B", 0), ("C", 0), ("C", 1)})
+    shared = shared_errors({"a": a, "b": b}, "val")
+    assert shared.to_dict("records") == [
+        {"group": "A", "label": "EOSINOPHIL", "copies": 4, "called": "NEUTROPHIL",
+         "least_wrong": 0.75},
+    ]  # fmt: skip
+    assert shared_errors({"a": a, "b": b}, "test").empty  # a split no model scored
+
+
 def test_a_sections_files_number_and_category_follow_from_its_entry():
     """wbc.report.sections: paths, numbers and snakemake --report categories from SECTIONS
     alone (the rules report.smk makes read them)."""
@@ -318,6 +342,25 @@ def test_report_has_every_section(mini_run):
             assert maps["for_predicted"].shape[0] == shown
             assert ((maps["for_predicted"] >= 0) & (maps["for_predicted"] <= 1)).all()
     assert page.count("where it looked") == 2
+
+
+def test_the_comparison_lists_the_cells_every_model_gets_wrong(mini_run):
+    """Recomputed from the models' predictions on the honest split (val here: grouped,
+    no TEST folder, no folds), both ways: listed when there are such cells, else no
+    heading."""
+    page = read_html(mini_run)
+    wrong = []
+    for model in ("rf", "vgg16", "cnn", "ensemble"):
+        p = read_predictions(mini_run / f"results/models/{model}/predictions.tsv")
+        p = p[p["split"] == "val"]
+        share = (p["predicted"] != p["label"]).groupby(p["group"]).mean()
+        wrong.append(set(share.index[share > 0.5]))
+    every = set.intersection(*wrong)
+    assert ("Cells every model gets wrong" in page) == bool(every)
+    for cell in every:
+        assert f"<td>{cell}</td>" in page
+    if every:
+        assert f"On val (grouped by source cell), {len(every)} source cells (" in page
 
 
 @pytest.mark.slow

@@ -33,6 +33,14 @@ PAIR_COLUMNS = (
     "difference_lo", "difference_hi", "p_value", "significant",
 )  # fmt: skip
 
+SHARED_COLUMNS = ("group", "label", "copies", "called", "least_wrong")
+SHARED_HEADERS = {
+    "group": "source cell",
+    "called": "the models call it",
+    "least_wrong": "copies wrong, least of the models",
+}
+# a cell is mostly wrong for a model when more than this share of its copies are
+MOSTLY = 0.5
 
 PROVENANCE_COLUMNS = ("family", "recipe", "seed", "source", "workflow_commit")
 
@@ -125,6 +133,49 @@ def pairwise(predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
                     }
                 )
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+
+
+def shared_errors(predictions: dict[str, pd.DataFrame], split: str) -> pd.DataFrame:
+    """Source cells of ``split`` that every model gets mostly wrong (over ``MOSTLY`` of
+    their copies): what the models call them (the most common wrong answer over all
+    models' copies; ties by name) and the lowest share wrong among the models; largest
+    cells first. Empty where a model did not score ``split``."""
+    shares, calls = [], []
+    for rows in predictions.values():
+        rows = rows[rows["split"] == split]
+        if rows.empty:
+            return pd.DataFrame(columns=SHARED_COLUMNS)
+        wrong = rows["predicted"] != rows["label"]
+        shares.append(wrong.groupby(rows["group"]).mean())
+        calls.append(rows.loc[wrong, ["group", "predicted"]])
+    least = pd.concat(shares, axis=1).min(axis=1)
+    cells = least.index[least > MOSTLY]
+    if cells.empty:
+        return pd.DataFrame(columns=SHARED_COLUMNS)
+    rows = next(iter(predictions.values()))
+    rows = rows[rows["split"] == split]
+    cell = rows.groupby("group").agg(label=("label", "first"), copies=("image", "size"))
+    wrong = pd.concat(calls)
+    called = (
+        wrong[wrong["group"].isin(cells)]
+        .groupby("group")["predicted"]
+        .agg(lambda p: p.mode().iloc[0])
+    )
+    out = cell.loc[cells].assign(called=called, least_wrong=least.loc[cells])
+    out = out.rename_axis("group").reset_index()
+    return out.sort_values(["copies", "group"], ascending=[False, True])[list(SHARED_COLUMNS)]
+
+
+def shared_errors_sentence(shared: pd.DataFrame, images: int, split_name: str) -> str:
+    """What the shared errors table says, in one sentence."""
+    copies = int(shared["copies"].sum())
+    return (
+        f"On {split_name}, {len(shared)} source cells ({copies} images, "
+        f"{copies / images:.1%} of its images) are mostly wrong for every model: each model called "
+        f"more than half of their copies something else, so picking another of these models "
+        f"does not win them back. An expert may want to check their labels against what "
+        f"the models call them."
+    )
 
 
 def plot_comparison(table, titles: dict, reference: dict, path: str | Path, names=SPLIT_NAMES):
@@ -263,11 +314,20 @@ def section(job) -> pd.DataFrame:
     names = split_names(protocol)
     plot_comparison(table, titles, reference, out["chart"], names)
     splits = set(table["split"])
+    honest = protocol.honest_split(splits)
+    # cells every model misses: with two trained models or more (the ensemble is theirs)
+    trained = [m for m in predictions if m != "ensemble"]
+    shared = shared_errors(predictions, honest) if len(trained) >= 2 else pd.DataFrame()
+    shared_html = shared_sentence = ""
+    if len(shared):
+        images = int((predictions[models[0]]["split"] == honest).sum())
+        shared_html = html_table(shared.rename(columns=SHARED_HEADERS))
+        shared_sentence = shared_errors_sentence(shared, images, names[honest])
     write_section(
         out["html"],
         job.template,
         has_test="test" in splits,
-        honest=names[protocol.honest_split(splits)],
+        honest=names[honest],
         val_sentence=protocol.val_sentence(),
         leaky_splits=[names[s] for s in SPLIT_NAMES if s in splits and protocol.leaky(s)],
         split_names=[names[s] for s in SPLIT_NAMES if s in splits],
@@ -281,6 +341,8 @@ def section(job) -> pd.DataFrame:
         chart=out["chart"],
         disabled_models=[title(m, titles) for m in params["disabled"]],
         seeds_table=html_table(seeds) if len(seeds) else "",
+        shared_errors=shared_html,
+        shared_sentence=shared_sentence,
         captions=job.captions,
     )
     return table
