@@ -171,10 +171,10 @@ def shared_errors_sentence(shared: pd.DataFrame, images: int, split_name: str) -
     copies = int(shared["copies"].sum())
     return (
         f"On {split_name}, {len(shared)} source cells ({copies} images, "
-        f"{copies / images:.1%} of its images) are mostly wrong for every model: each model called "
-        f"more than half of their copies something else, so picking another of these models "
-        f"does not win them back. An expert may want to check their labels against what "
-        f"the models call them."
+        f"{copies / images:.1%} of its images) are mostly wrong for every model: each "
+        f"model called more than half of their copies something else, so picking another "
+        f"of these models does not win them back. An expert may want to check their "
+        f"labels against what the models call them."
     )
 
 
