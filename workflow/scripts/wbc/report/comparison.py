@@ -321,7 +321,9 @@ def section(job) -> pd.DataFrame:
     shared_html = shared_sentence = ""
     if len(shared):
         images = int((predictions[models[0]]["split"] == honest).sum())
-        shared_html = html_table(shared.rename(columns=SHARED_HEADERS))
+        shared_html = html_table(
+            shared.rename(columns=SHARED_HEADERS), float_format="{:.0%}".format
+        )
         shared_sentence = shared_errors_sentence(shared, images, names[honest])
     write_section(
         out["html"],
