@@ -58,10 +58,19 @@ def cost(run: Path, model_id: str) -> tuple[float, float, int]:
 
 def versus(table: pd.DataFrame, other: pd.DataFrame) -> str:
     """The paired difference in accuracy of ``table`` minus ``other`` on their shared images."""
-    both = other.index.intersection(table.index)
-    a = table.loc[both, "predicted"] == table.loc[both, "label"]
-    b = other.loc[both, "predicted"] == other.loc[both, "label"]
-    d = paired_difference(a.to_numpy(), b.to_numpy(), table.loc[both, "group"])
+    return versus_shares(right(table), right(other), table["group"])
+
+
+def right(table: pd.DataFrame) -> pd.Series:
+    """Per image, 1.0 where the prediction is the label."""
+    return (table["predicted"] == table["label"]).astype(float)
+
+
+def versus_shares(a: pd.Series, b: pd.Series, groups: pd.Series) -> str:
+    """The paired difference of two per-image shares right (1/0 for one model, the share
+    of its seeds for a recipe) on their shared images, bootstrapped over cells."""
+    both = a.index.intersection(b.index)
+    d = paired_difference(a.loc[both].to_numpy(), b.loc[both].to_numpy(), groups.loc[both])
     lo, hi = d["ci95"]
     return f"{d['difference']:+.3f} ({lo:+.3f} to {hi:+.3f})" + (
         " significant" if d["significant"] else ""
@@ -82,8 +91,7 @@ def seed_share(run: Path, ids: list[str]) -> pd.Series:
     images = tables[0].index
     for t in tables[1:]:
         images = images.intersection(t.index)
-    right = [(t.loc[images, "predicted"] == t.loc[images, "label"]).astype(float) for t in tables]
-    return sum(right) / len(right)
+    return sum(right(t).loc[images] for t in tables) / len(tables)
 
 
 def recipes(run: Path, specs: list[str]) -> None:
@@ -101,7 +109,6 @@ def recipes(run: Path, specs: list[str]) -> None:
         share = shares[name]
         # accuracy and its interval: the paired bootstrap against a model never right
         acc = paired_difference(share.to_numpy(), 0 * share.to_numpy(), groups.loc[share.index])
-        both = share.index.intersection(shares[first].index)
         paired = "-" if name == first else versus_shares(shares[name], shares[first], groups)
         noise = "-"
         if len(ids) >= 2:
@@ -110,17 +117,8 @@ def recipes(run: Path, specs: list[str]) -> None:
         lo, hi = acc["ci95"]
         print(
             f"| {name} ({' + '.join(ids)}) | {acc['difference']:.3f} ({lo:.3f}-{hi:.3f}), "
-            f"{len(both)} images | {paired} | {noise} |"
+            f"{len(share)} images | {paired} | {noise} |"
         )
-
-
-def versus_shares(a: pd.Series, b: pd.Series, groups: pd.Series) -> str:
-    both = a.index.intersection(b.index)
-    d = paired_difference(a.loc[both].to_numpy(), b.loc[both].to_numpy(), groups.loc[both])
-    lo, hi = d["ci95"]
-    return f"{d['difference']:+.3f} ({lo:+.3f} to {hi:+.3f})" + (
-        " significant" if d["significant"] else ""
-    )
 
 
 def main():
