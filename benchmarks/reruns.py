@@ -138,9 +138,12 @@ def noop(args) -> None:
     """Alternating dry runs of each copy; ``--whole``: also the default target (rule all) of
     the copies that finished one (a full run's ``snakemake -n``). Two floors: Snakemake's
     start-up alone (``--version``) and the dry run of a finished one-rule workflow."""
-    # name -> (folder, snakemake arguments); the floor: Snakemake's start-up alone
-    calls: dict[str, tuple[Path | None, list[str]]] = {"floor": (None, [])}
-    one_rule = one_rule_workflow(args.scratch.resolve())
+    # name -> (folder, snakemake arguments); the floors: Snakemake's start-up alone (no
+    # folder), then the dry run of a finished one-rule workflow
+    calls: dict[str, tuple[Path | None, list[str]]] = {
+        "floor": (None, []),
+        "one-rule": (one_rule_workflow(args.scratch.resolve()), ["--dry-run"]),
+    }
     for name, workdir in copies(args).items():
         # the after run's own config files (e.g. vgg16 weights: null), before the flag
         # that ends their list
@@ -150,13 +153,12 @@ def noop(args) -> None:
         calls[name] = (workdir, [*config, "--dry-run", *targets(workdir)])
         if args.whole and (workdir / "results" / "report" / "report.html").exists():
             calls[f"{name}, whole run"] = (workdir, [*config, "--dry-run"])
-    timings: dict[str, list[tuple[float, float]]] = {name: [] for name in [*calls, "one-rule"]}
+    timings: dict[str, list[tuple[float, float]]] = {name: [] for name in calls}
     loads = [load()]
     for _ in range(args.repeats):
         for name, (workdir, arguments) in calls.items():
             if workdir is None:
                 wall, cpu, _ = timed([SNAKEMAKE, "--version"])
-                timings["one-rule"].append(timed([SNAKEMAKE, "--dry-run"], one_rule)[:2])
             else:
                 wall, cpu, out = run(workdir, *arguments, source=args.archive)
                 assert "Nothing to be done" in out, f"{name}: the dry run has jobs to do"

@@ -74,8 +74,9 @@ def main():
     parser.add_argument("--source", type=Path, default=FULL_ARCHIVE)
     args = parser.parse_args()
     workdir = args.workdir.resolve()
-    runs = [(size, precision) for size in args.sizes for precision in args.precisions]
-    variants = {f"px{s}{p}": {"image_size": s, "precision": p} for s, p in runs}
+    # variant name -> (size, precision)
+    runs = {f"px{s}{p}": (s, p) for s in args.sizes for p in args.precisions}
+    variants = {name: {"image_size": s, "precision": p} for name, (s, p) in runs.items()}
     bench = {
         "source": str(args.source.resolve()),
         "models": {
@@ -88,10 +89,10 @@ def main():
     config.write_text(yaml.safe_dump(bench))
     folders = feature_folders(workdir, bench)
     rows = []
-    for size, precision in runs:
+    for name, (size, precision) in runs.items():
         arrays = [f"results/arrays/reference/{size}px/{split}.npy" for split in SPLITS]
         snakemake(workdir, config, *arrays)
-        folder = folders[f"px{size}{precision}"]
+        folder = folders[name]
         features = [f"results/features/vgg16/{folder}/{s}.npy" for s in SPLITS]
         start_load = load()
         wall, cpu = snakemake(workdir, config, *features)
@@ -102,14 +103,14 @@ def main():
             f"-> {load()})",
             flush=True,
         )
-        rows.append([size, precision, wall, cpu, jobs_wall, jobs_cpu])
+        rows.append([name, size, precision, wall, cpu, jobs_wall, jobs_cpu])
     print(
         "\n| image size | precision | features wall s | CPU s | jobs' wall s | jobs' CPU s | "
         "grouped val (95 % CI) | TEST_SIMPLE (95 % CI) |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for size, precision, wall, cpu, jobs_wall, jobs_cpu in rows:
-        metrics_file = f"results/models/vgg16-px{size}{precision}/metrics.json"
+    for name, size, precision, wall, cpu, jobs_wall, jobs_cpu in rows:
+        metrics_file = f"results/models/vgg16-{name}/metrics.json"
         snakemake(workdir, config, metrics_file)
         metrics = json.loads((workdir / metrics_file).read_text())
         cells = []
