@@ -1,3 +1,4 @@
+import json
 import os
 import sys
 import tempfile
@@ -43,17 +44,19 @@ from wbc.settings import config_schema, typed_from_command_line
 def validate_config(config):
     """Snakemake's schema validation (fills defaults), its error cut to one line. The
     schema, the file plus the registry's model blocks (wbc.settings), goes to a temporary
-    file: ``validate`` reads schemas from files."""
-    base = yaml.safe_load(
+    file: ``validate`` reads schemas from files. libyaml's loader and a JSON file, which
+    ``validate`` reads without YAML, save ~0.05 s of every Snakemake call."""
+    base = yaml.load(
         workflow.sourcecache.open(
             workflow.current_basedir.join("../schemas/config.schema.yaml")
-        ).read()
+        ).read(),
+        Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader),
     )
     full = config_schema(base)
     config.update(typed_from_command_line(config, full))
     with tempfile.TemporaryDirectory() as folder:
-        schema = Path(folder) / "config.schema.yaml"
-        schema.write_text(yaml.safe_dump(full))
+        schema = Path(folder) / "config.schema.json"
+        schema.write_text(json.dumps(full))
         try:
             validate(config, schema=str(schema))
         except WorkflowError as err:
