@@ -41,6 +41,14 @@ from wbc.report.sections import SECTIONS
 from wbc.settings import config_schema, typed_from_command_line
 
 
+def plain_dicts(value):
+    if isinstance(value, dict):
+        return {key: plain_dicts(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_dicts(item) for item in value]
+    return value
+
+
 def validate_config(config):
     """Snakemake's schema validation (fills defaults), its error cut to one line. The
     schema, the file plus the registry's model blocks (wbc.settings), goes to a temporary
@@ -59,6 +67,9 @@ def validate_config(config):
         schema.write_text(json.dumps(full))
         try:
             validate(config, schema=str(schema))
+            # the defaults it filled are the JSON schema's OrderedDicts: plain dicts, as
+            # YAML's, so that the config's dump (config_used) can write them
+            config.update(plain_dicts(config))
         except WorkflowError as err:
             detail = err.__context__  # the jsonschema ValidationError validate() caught
             if not hasattr(detail, "absolute_path"):
