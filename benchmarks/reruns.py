@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/reruns.py prepare --base /work/full/base --scratch /work/fullspeed
     .venv/bin/python benchmarks/reruns.py noop --scratch /work/fullspeed [--after RUN] [--whole]
+        [--before-config FILE ...] [--after-config FILE ...] [--before-file FILE=OLD]
     .venv/bin/python benchmarks/reruns.py one-image --scratch /work/fullspeed [--after RUN]
 
 ``--base`` is a finished run of the data stages (``snakemake split`` with
@@ -22,6 +23,7 @@ stand-in of ``complete_archive.py``; a scratch without ``before/`` times the aft
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import shutil
@@ -29,6 +31,7 @@ import statistics
 import subprocess
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -61,7 +64,9 @@ def copies(args) -> dict[str, Path]:
     scratch's ``after/``."""
     scratch = args.scratch.resolve()
     runs = {"before": scratch / "before", "after": (args.after or scratch / "after").resolve()}
-    if not runs["before"].is_dir():
+    if getattr(args, "before_file", None):  # the before run is the after run, one file swapped
+        runs.pop("before")
+    elif not runs["before"].is_dir():
         print(f"{runs.pop('before')}: absent, the after run alone is timed", flush=True)
     return runs
 
@@ -134,6 +139,34 @@ def one_rule_workflow(scratch: Path) -> Path:
     return workdir
 
 
+def swap_before(args, calls: dict) -> Callable[[str], contextlib.AbstractContextManager]:
+    """``--before-file FILE=OLD``: the before runs are the after run with its workflow file
+    ``FILE`` replaced by ``OLD`` for each of their calls, then restored. A run moved to
+    another folder is not a before run: the report rules' templates are inputs by absolute
+    path, so their recorded input sets differ."""
+    if not args.before_file:
+        return lambda name: contextlib.nullcontext()
+    relative, old = args.before_file.split("=", 1)
+    after = calls["after"][0]
+    target, old_text = after / relative, Path(old).read_bytes()
+    for name in [n for n in calls if n.startswith("after")]:
+        calls[name.replace("after", "before", 1)] = calls[name]
+
+    @contextlib.contextmanager
+    def swapped(name: str):
+        if not name.startswith("before"):
+            yield
+            return
+        new_text = target.read_bytes()
+        target.write_bytes(old_text)
+        try:
+            yield
+        finally:
+            target.write_bytes(new_text)
+
+    return swapped
+
+
 def noop(args) -> None:
     """Alternating dry runs of each copy; ``--whole``: also the default target (rule all) of
     the copies that finished one (a full run's ``snakemake -n``). Two floors: Snakemake's
@@ -145,14 +178,14 @@ def noop(args) -> None:
         "one-rule": (one_rule_workflow(args.scratch.resolve()), ["--dry-run"]),
     }
     for name, workdir in copies(args).items():
-        # the after run's own config files (e.g. vgg16 weights: null), before the flag
-        # that ends their list
-        config = (
-            ["--configfile", *args.after_config] if name == "after" and args.after_config else []
-        )
+        # each run's own config files (e.g. vgg16 weights: null), before the flag that
+        # ends their list
+        files = args.after_config if name == "after" else args.before_config
+        config = ["--configfile", *files] if files else []
         calls[name] = (workdir, [*config, "--dry-run", *targets(workdir)])
         if args.whole and (workdir / "results" / "report" / "report.html").exists():
             calls[f"{name}, whole run"] = (workdir, [*config, "--dry-run"])
+    swapped = swap_before(args, calls)
     timings: dict[str, list[tuple[float, float]]] = {name: [] for name in calls}
     loads = [load()]
     for _ in range(args.repeats):
@@ -160,7 +193,8 @@ def noop(args) -> None:
             if workdir is None:
                 wall, cpu, _ = timed([SNAKEMAKE, "--version"])
             else:
-                wall, cpu, out = run(workdir, *arguments, source=args.archive)
+                with swapped(name):
+                    wall, cpu, out = run(workdir, *arguments, source=args.archive)
                 assert "Nothing to be done" in out, f"{name}: the dry run has jobs to do"
             timings[name].append((wall, cpu))
         loads.append(load())
@@ -178,11 +212,14 @@ def noop(args) -> None:
         print(f"| {label} | {med(walls):.2f} ({spread}) | {med(cpus):.2f} |")
     if "before" not in timings:
         return
-    b, a = timings["before"], timings["after"]
-    print(
-        f"\nafter / before: wall {med(w for w, _ in a) / med(w for w, _ in b):.2f}, "
-        f"CPU {med(c for _, c in a) / med(c for _, c in b):.2f}"
-    )
+    for suffix in ("", ", whole run"):
+        if f"after{suffix}" not in timings:
+            continue
+        b, a = timings[f"before{suffix}"], timings[f"after{suffix}"]
+        print(
+            f"\nafter / before{suffix}: wall {med(w for w, _ in a) / med(w for w, _ in b):.2f}, "
+            f"CPU {med(c for _, c in a) / med(c for _, c in b):.2f}"
+        )
 
 
 def changed_archive(archive: Path, scratch: Path, repeat: int) -> tuple[Path, str]:
@@ -272,6 +309,12 @@ def main():
     p.add_argument("--after", type=Path, help="a finished run (default: the scratch's after/)")
     p.add_argument("--whole", action="store_true", help="also dry-run rule all where done")
     p.add_argument("--after-config", nargs="*", default=[], help="config files of the after run")
+    p.add_argument("--before-config", nargs="*", default=[], help="config files of the before run")
+    p.add_argument(
+        "--before-file",
+        help="FILE=OLD: time the after run with its workflow file FILE replaced by OLD as the "
+        "before run (e.g. workflow/rules/common.smk=/tmp/common.smk), instead of before/",
+    )
     p = sub.add_parser("one-image")
     p.add_argument("--scratch", type=Path, required=True)
     p.add_argument("--repeats", type=int, default=2)

@@ -1,3 +1,4 @@
+import gc
 import json
 import os
 import sys
@@ -8,6 +9,12 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import validate
+
+# Python's cyclic garbage collector walks every tracked object in each full collection and
+# once more as the process exits; the ~130 k objects of Snakemake's imports live as long as
+# the process. Frozen, they are skipped: a dry run of the 12.5 k archive takes 0.90 s
+# instead of 1.09 s, most of it saved at exit. Objects made later are collected as before.
+gc.freeze()
 
 # The run's set-up: the package on sys.path, the config validated, the run plan (PLAN:
 # every list that follows from the config alone, wbc.plan, unit-tested without
