@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/reruns.py prepare --base /work/full/base --scratch /work/fullspeed
     .venv/bin/python benchmarks/reruns.py noop --scratch /work/fullspeed [--after RUN] [--whole]
-        [--before-config FILE ...] [--after-config FILE ...] [--before-file FILE=OLD]
+        [--after-config FILE ...] [--before-file FILE=OLD]
     .venv/bin/python benchmarks/reruns.py one-image --scratch /work/fullspeed [--after RUN]
 
 ``--base`` is a finished run of the data stages (``snakemake split`` with
@@ -178,10 +178,11 @@ def noop(args) -> None:
         "one-rule": (one_rule_workflow(args.scratch.resolve()), ["--dry-run"]),
     }
     for name, workdir in copies(args).items():
-        # each run's own config files (e.g. vgg16 weights: null), before the flag that
-        # ends their list
-        files = args.after_config if name == "after" else args.before_config
-        config = ["--configfile", *files] if files else []
+        # the after run's own config files (e.g. vgg16 weights: null), before the flag
+        # that ends their list; with --before-file, the before runs reuse the after's calls
+        config = (
+            ["--configfile", *args.after_config] if name == "after" and args.after_config else []
+        )
         calls[name] = (workdir, [*config, "--dry-run", *targets(workdir)])
         if args.whole and (workdir / "results" / "report" / "report.html").exists():
             calls[f"{name}, whole run"] = (workdir, [*config, "--dry-run"])
@@ -309,7 +310,6 @@ def main():
     p.add_argument("--after", type=Path, help="a finished run (default: the scratch's after/)")
     p.add_argument("--whole", action="store_true", help="also dry-run rule all where done")
     p.add_argument("--after-config", nargs="*", default=[], help="config files of the after run")
-    p.add_argument("--before-config", nargs="*", default=[], help="config files of the before run")
     p.add_argument(
         "--before-file",
         help="FILE=OLD: time the after run with its workflow file FILE replaced by OLD as the "
