@@ -207,6 +207,29 @@ def test_the_cnn_augments_train_and_never_val(tmp_path, monkeypatch):
     assert calls == [(8, cnn.AUGMENT), (4, None)]
 
 
+def test_an_epoch_logs_the_figures_over_every_image(tmp_path):
+    """The training loop's own epoch (train_on_batch, not model.fit): its val figures are
+    model.evaluate's over the same images, a short last batch weighted by its size."""
+    import keras
+
+    from wbc.models import cnn, keras_loop
+
+    keras.utils.set_random_seed(3)
+    val, _ = tiny_split(tmp_path, "val", 10, seed=1)  # batches of 4, 4 and 2
+    batches = keras_loop.batches(val.rows, val.labels, ["A", "B"], 4)
+    model = cnn.build(16, 2, 0.25, "gap", 8)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    ours = keras_loop.run_epoch(model, batches, training=False)
+    x = val.rows.read(np.arange(10)).astype(np.float32)
+    theirs = model.evaluate(x, keras_loop.one_hot(val.labels, ["A", "B"]), 4, 0, return_dict=True)
+    assert ours.keys() == theirs.keys() == {"loss", "accuracy"}
+    assert ours == pytest.approx(theirs, rel=1e-5)
+    before = [w.copy() for w in model.get_weights()]
+    trained = keras_loop.run_epoch(model, batches, training=True)
+    assert 0 <= trained["accuracy"] <= 1
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
+
 def cell_image(lobes=1, cytoplasm_rgb=(200, 170, 190), nucleus_r=18, cell_r=34, size=96):
     """A white cell on a pale field: a cytoplasm disk and a nucleus of ``lobes`` disks
     (3 lobes 4 px apart, as a neutrophil's thin bridges leave them in a mask)."""

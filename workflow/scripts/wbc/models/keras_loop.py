@@ -275,7 +275,6 @@ class Trainer:
         return state["epoch"]
 
     def fit(self, train, val):
-        trainer = self
         if val is None:  # nothing to choose by: a fixed count of epochs, the last kept
             self.patience, self.restore_best, self.plateau = None, False, None
         start_epoch = self.load()
@@ -288,27 +287,24 @@ class Trainer:
             )
         base_rate = self.learning_rate() if not start_epoch else None
 
-        class Loop(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
-                train.set_epoch(epoch)
-                if trainer.cosine:
-                    rate = (
-                        0.5
-                        * trainer.state.setdefault("base_rate", base_rate)
-                        * (1 + np.cos(np.pi * epoch / trainer.epochs))
-                    )
-                    self.model.optimizer.learning_rate.assign(rate)
-
-            def on_epoch_end(self, epoch, logs=None):
-                trainer.end_epoch(epoch, logs or {}, time.perf_counter() - self.start)
-
-        self.model._initial_epoch = start_epoch  # as keras.callbacks.BackupAndRestore does
-        if start_epoch < self.epochs and not self.state.get("stopped"):
-            self.model.fit(
-                train, validation_data=val, epochs=self.epochs, callbacks=[Loop()], verbose=0
-            )
-        self.model._initial_epoch = None
+        # Our own loop of train_on_batch, not model.fit: fit streams the batches through
+        # tf.data.from_generator, which on 2 cores left the CNN's steps waiting (2.4x
+        # slower at 80 px, docs/benchmarks.md "The training loop"), and shuffled the
+        # batch order once more with Python's random, outside the epoch's seed.
+        for epoch in range(start_epoch, self.epochs):
+            if self.state.get("stopped"):
+                break
+            start = time.perf_counter()
+            train.set_epoch(epoch)
+            if self.cosine:
+                rate = 0.5 * self.state.setdefault("base_rate", base_rate)
+                rate *= 1 + np.cos(np.pi * epoch / self.epochs)
+                self.model.optimizer.learning_rate.assign(rate)
+            logs = run_epoch(self.model, train, training=True)
+            if val is not None:
+                figures = run_epoch(self.model, val, training=False)
+                logs |= {f"val_{k}": v for k, v in figures.items()}
+            self.end_epoch(epoch, logs, time.perf_counter() - start)
         best = self.dir / "best.weights.h5"
         if self.restore_best and best.exists():
             self.model.load_weights(best)
@@ -352,10 +348,8 @@ class Trainer:
         state["epoch"] = epoch + 1
         if self.patience is not None and state["wait"] >= self.patience:
             state["stopped"] = True
-            self.model.stop_training = True
         if self.stop_after is not None and epoch + 1 >= self.stop_after:
             state["stopped"] = "chosen"
-            self.model.stop_training = True
         self.save(improved)
         left = (self.epochs - epoch - 1) * np.mean([r["seconds"] for r in state["history"]])
         figures = " ".join(f"{k}={row[k]:.4g}" for k in HISTORY_COLUMNS[1:])
@@ -374,6 +368,19 @@ class Trainer:
         return pd.DataFrame(self.state["history"], columns=[*HISTORY_COLUMNS, "seconds"])[
             list(HISTORY_COLUMNS)
         ]
+
+
+def run_epoch(model, batches, training: bool) -> dict:
+    """One pass over ``batches`` (training, or evaluating val): the loss and metrics over
+    the pass, each batch weighted by its images, as ``model.fit`` logs an epoch."""
+    step = model.train_on_batch if training else model.test_on_batch
+    totals, seen = {}, 0
+    for i in range(len(batches)):
+        x, y = batches[i]
+        for name, value in step(x, y, return_dict=True).items():  # this batch's figures
+            totals[name] = totals.get(name, 0.0) + float(value) * len(x)
+        seen += len(x)
+    return {name: total / seen for name, total in totals.items()}
 
 
 def predict(model, x: np.ndarray) -> np.ndarray:
