@@ -230,6 +230,24 @@ def test_an_epoch_logs_the_figures_over_every_image(tmp_path):
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
 
 
+def test_a_training_without_val_logs_no_val_figures(tmp_path, caplog):
+    import keras
+
+    from wbc.models import cnn, keras_loop
+
+    keras.utils.set_random_seed(3)
+    train, _ = tiny_split(tmp_path, "train", 8, seed=0)
+    model = cnn.build(16, 2, 0.25, "gap", 8)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    trainer = keras_loop.Trainer(model, 1, tmp_path / "resume", monitor="val_accuracy")
+    batches = keras_loop.batches(train.rows, train.labels, ["A", "B"], 4, shuffle=True)
+    with caplog.at_level(logging.INFO):
+        history, _ = trainer.fit(batches, None)  # the final model of a cross-validation
+    line = next(r.getMessage() for r in caplog.records if "epoch 1/1" in r.getMessage())
+    assert "loss=" in line and "accuracy=" in line and "val_" not in line
+    assert history["val_loss"].isna().all()  # history.tsv keeps its columns
+
+
 def cell_image(lobes=1, cytoplasm_rgb=(200, 170, 190), nucleus_r=18, cell_r=34, size=96):
     """A white cell on a pale field: a cytoplasm disk and a nucleus of ``lobes`` disks
     (3 lobes 4 px apart, as a neutrophil's thin bridges leave them in a mask)."""

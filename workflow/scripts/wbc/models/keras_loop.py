@@ -352,7 +352,9 @@ class Trainer:
             state["stopped"] = "chosen"
         self.save(improved)
         left = (self.epochs - epoch - 1) * np.mean([r["seconds"] for r in state["history"]])
-        figures = " ".join(f"{k}={row[k]:.4g}" for k in HISTORY_COLUMNS[1:])
+        figures = " ".join(  # without val (a final model) there are no val figures to show
+            f"{k}={row[k]:.4g}" for k in HISTORY_COLUMNS[1:] if not np.isnan(row[k])
+        )
         ending = (
             "; stopping: the epoch count cross-validation chose"
             if state.get("stopped") == "chosen"
