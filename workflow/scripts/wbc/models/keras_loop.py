@@ -288,8 +288,8 @@ class Trainer:
         base_rate = self.learning_rate() if not start_epoch else None
 
         # Our own loop of train_on_batch, not model.fit: fit streams the batches through
-        # tf.data.from_generator, which on 2 cores left the CNN's steps waiting (2.4x
-        # slower at 80 px, docs/benchmarks.md "The training loop"), and shuffled the
+        # tf.data.from_generator, which on 2 cores left the CNN's steps waiting (about
+        # half the speed, docs/benchmarks.md "The training loop"), and shuffled the
         # batch order once more with Python's random, outside the epoch's seed.
         for epoch in range(start_epoch, self.epochs):
             if self.state.get("stopped"):
