@@ -241,7 +241,7 @@ def test_a_training_without_val_logs_no_val_figures(tmp_path, caplog):
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     trainer = keras_loop.Trainer(model, 1, tmp_path / "resume", monitor="val_accuracy")
     batches = keras_loop.batches(train.rows, train.labels, ["A", "B"], 4, shuffle=True)
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger=keras_loop.__name__):
         history, _ = trainer.fit(batches, None)  # the final model of a cross-validation
     line = next(r.getMessage() for r in caplog.records if "epoch 1/1" in r.getMessage())
     assert "loss=" in line and "accuracy=" in line and "val_" not in line
