@@ -186,6 +186,14 @@ def test_dry_run_plans_a_job_per_model_and_fold_and_one_final_model(workflow_dir
     for model in ("cnn", "cnn-lr", "cnn-e2", "rf"):
         for k in (1, 2, 3):
             assert f"results/models/{model}/folds/{k}/predictions.tsv" in dry.stdout
+    # folds are numbered 1..K: fold 0 or K + 1 is refused when the DAG is built
+    for k in (0, 4):
+        target = f"results/models/cnn/folds/{k}/predictions.tsv"
+        wrong = run_snakemake(
+            workflow_dir, target, "--configfile", str(cfg), "--dry-run", check=False
+        )
+        said = wrong.stdout + wrong.stderr
+        assert wrong.returncode != 0 and f"No rule to produce {target}" in said, said
     # K = 1 (the default): no folds, no fold jobs
     cfg = write_config(workflow_dir, source=str(mini_zip), models=models)
     jobs = scheduled_jobs(run_snakemake(workflow_dir, "--configfile", str(cfg), "--dry-run"))

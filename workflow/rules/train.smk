@@ -146,7 +146,8 @@ for name in registry.MODELS:
             "results/benchmarks/train_{model}_folds/{fold}.tsv"
         wildcard_constraints:
             model=id_pattern(PLAN.ids_of(name)),
-            fold=r"\d+",
+            # only the config's folds (1..K): a fold 0 or K + 1 target has no rule
+            fold=id_pattern(str(k) for k in PLAN.fold_numbers),
         params:
             code=code_version("train_fold.py", *registry.code_modules(name)),
             splits=SPLITS,
