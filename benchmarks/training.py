@@ -37,6 +37,9 @@ from pathlib import Path
 from common import REPO, SNAKEMAKE, require_archive, workflow_copy
 
 SPLITS = ("train", "val", "test", "test_simple")
+# each model at its default input side, on the default (reference) crop
+SIZES = {"rf": 64, "cnn": 64, "vgg16": 128}
+ARRAY = "results/arrays/reference/{size}px/{split}.npy"
 
 
 def peak_rss_mb() -> float:
@@ -57,16 +60,22 @@ def prepare(workdir: Path, cores: int) -> None:
     )
     subprocess.run(
         [SNAKEMAKE, "--cores", str(cores), "results/models/vgg16/metrics.json",
-         *(f"results/arrays/{s}.npy" for s in SPLITS), "--configfile", "bench.yaml"],
+         *(ARRAY.format(size=z, split=s) for z in set(SIZES.values()) for s in SPLITS),
+         "--configfile", "bench.yaml"],
         cwd=workdir, check=True,
     )  # fmt: skip
 
 
-def splits(workdir: Path):
+def splits(workdir: Path, model: str):
+    """The split files and their arrays at ``model``'s input side."""
     from wbc.models.training import Split
 
     return {
-        s: Split(s, workdir / f"results/splits/{s}.tsv", workdir / f"results/arrays/{s}.npy")
+        s: Split(
+            s,
+            workdir / f"results/splits/{s}.tsv",
+            workdir / ARRAY.format(size=SIZES[model], split=s),
+        )
         for s in SPLITS
     }
 
@@ -75,7 +84,7 @@ def worker_rf(workdir: Path, threads: int) -> dict:
     import numpy as np
     from sklearn.ensemble import RandomForestClassifier
 
-    train = splits(workdir)["train"]
+    train = splits(workdir, "rf")["train"]
     x = train.rows.read(np.arange(len(train.rows))).reshape(len(train.rows), -1)
     start = time.perf_counter()  # the fit alone, as wbc.models.rf.fit does it
     model = RandomForestClassifier(n_estimators=100, random_state=42, n_jobs=threads)
@@ -111,7 +120,7 @@ def worker_cnn(workdir: Path, mode: str, batches: int, threads: int) -> dict:
     from wbc.models.training import one_hot
 
     device = configure_tensorflow(threads, 42, True)
-    train = splits(workdir)["train"]
+    train = splits(workdir, "cnn")["train"]
     size = train.rows.row_shape[0]
     model = cnn.build(size, len(CLASSES))
     model.compile(
@@ -160,7 +169,7 @@ def worker_vgg16(workdir: Path, batches: int, threads: int) -> dict:
     from wbc.models.keras_loop import batches as stream
 
     configure_tensorflow(threads, 42, True)
-    data = splits(workdir)
+    data = splits(workdir, "vgg16")
     metrics = json.loads((workdir / "results/models/vgg16/metrics.json").read_text())
     history = read_tsv(workdir / "results/models/vgg16/history.tsv")
     size = data["train"].rows.row_shape[0]
