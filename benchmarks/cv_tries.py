@@ -5,7 +5,7 @@ ids, each against a reference id on the same cells.
 
 RUN is a workflow folder run with ``split.folds`` >= 2 in which each model id's fold jobs
 (``results/models/<id>/folds/<k>/``) have finished; its final model and report are not
-needed (``snakemake results/models/<id>/folds/{0..4}/predictions.tsv`` is enough). For
+needed (``snakemake results/models/<id>/folds/{1..5}/predictions.tsv`` is enough). For
 each id: cv accuracy and balanced accuracy with 95 % intervals (bootstrap over source
 cells), the lowest per-class recall, the paired difference against ``--reference`` on the
 same images (paired cluster bootstrap), and the fold jobs' training wall seconds and peak
