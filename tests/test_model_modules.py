@@ -185,7 +185,7 @@ def test_the_cnn_augments_train_and_never_val(tmp_path, monkeypatch):
     real = keras_loop.batches
 
     def spy(rows, labels, classes, batch_size, **options):
-        calls.append((len(rows), options.get("aug")))
+        calls.append((len(rows), options.get("aug"), options.get("mixup")))
         return real(rows, labels, classes, batch_size, **options)
 
     monkeypatch.setattr(keras_loop, "batches", spy)
@@ -202,9 +202,39 @@ def test_the_cnn_augments_train_and_never_val(tmp_path, monkeypatch):
         "width": 0.25,
         "dense_units": 8,
         "augment": True,
+        "mixup": 0.2,
     }
     cnn.fit(train, val, settings, 1, tmp_path / "resume")
-    assert calls == [(8, cnn.AUGMENT), (4, None)]
+    assert calls == [(8, cnn.AUGMENT, 0.2), (4, None, None)]
+
+
+def test_mixup_blends_images_and_labels_alike_and_reproducibly(tmp_path):
+    from wbc.models import keras_loop
+
+    split, x = tiny_split(tmp_path, "train", 8, seed=0)
+    plain = keras_loop.batches(split.rows, split.labels, ["A", "B"], 8)
+    mixed = keras_loop.batches(split.rows, split.labels, ["A", "B"], 8, seed=3, mixup=0.2)
+    (xp, yp), (xm, ym) = plain[0], mixed[0]
+    assert not np.array_equal(xm, xp) and not np.array_equal(ym, yp)
+    assert np.allclose(ym.sum(axis=1), 1)
+
+    # each image is lam * itself + (1 - lam) * a partner of its batch, and its label the
+    # same blend of the two labels
+    def blend_of(i):
+        if np.allclose(xm[i], xp[i], atol=1e-3):
+            return np.allclose(ym[i], yp[i])
+        for j in range(8):
+            d = (xp[i] - xp[j]).ravel()
+            lam = float(np.dot((xm[i] - xp[j]).ravel(), d) / np.dot(d, d))
+            if np.allclose(xm[i], lam * xp[i] + (1 - lam) * xp[j], atol=1e-2):
+                return 0 <= lam <= 1 and np.allclose(ym[i], lam * yp[i] + (1 - lam) * yp[j])
+        return False
+
+    assert all(blend_of(i) for i in range(8))
+    mixed.set_epoch(1)
+    other = mixed[0][1]
+    mixed.set_epoch(0)
+    assert np.array_equal(mixed[0][1], ym) and not np.array_equal(other, ym)
 
 
 def test_an_epoch_logs_the_figures_over_every_image(tmp_path):

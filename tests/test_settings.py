@@ -79,6 +79,7 @@ RECIPES_BEFORE = {
             "label_smoothing": 0.0,
             "augment": False,
             "sampling": "images",
+            "mixup": 0.0,  # added (issue 22): off, as in the study
             "restore_best": False,
             "patience": None,
         },
@@ -96,6 +97,7 @@ RECIPES_BEFORE = {
             "label_smoothing": 0.1,
             "augment": False,
             "sampling": "images",
+            "mixup": 0.0,  # added (issue 22)
             "restore_best": True,
             "patience": None,
         },

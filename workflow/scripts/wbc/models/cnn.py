@@ -101,6 +101,7 @@ def fit(train, val, settings: dict, threads: int, resume_dir):
             shuffle=True,
             seed=s["seed"],
             aug=AUGMENT if s["augment"] else None,
+            mixup=s["mixup"],
             p=keras_loop.cell_balanced(train.labels, train.groups)
             if s["sampling"] == "cells"
             else None,

@@ -143,13 +143,23 @@ def cell_balanced(labels, groups) -> np.ndarray:
 
 
 def batches(
-    rows: NpyRows, labels, classes, batch_size: int, shuffle=False, seed=0, aug=None, p=None
+    rows: NpyRows,
+    labels,
+    classes,
+    batch_size: int,
+    shuffle=False,
+    seed=0,
+    aug=None,
+    p=None,
+    mixup=0.0,
 ):
     """A keras.utils.PyDataset of (x, one-hot y) over ``rows``; x is float32 in the rows'
     own scale (models scale their inputs). With ``shuffle``, epoch e's order is a function
     of (seed, e), set by ``set_epoch`` (the training loop calls it); with ``p`` (row
     probabilities, e.g. ``cell_balanced``) an epoch draws as many rows with replacement
-    instead; ``aug``: the keyword arguments of ``augment``, drawn per (seed, epoch, batch)."""
+    instead; ``aug``: the keyword arguments of ``augment``, drawn per (seed, epoch, batch);
+    ``mixup``: a > 0 blends each image and its label with another of its batch, weights
+    from Beta(a, a) (Zhang et al. 2018), drawn per (seed, epoch, batch) as well."""
     targets = one_hot(labels, classes)
 
     class Batches(keras.utils.PyDataset):
@@ -174,7 +184,14 @@ def batches(
             x = rows.read(take).astype(np.float32)
             if aug:
                 x = augment(x, np.random.default_rng([seed, self.epoch, i, 1]), **aug)
-            return x, targets[take]
+            y = targets[take]
+            if mixup:
+                rng = np.random.default_rng([seed, self.epoch, i, 2])
+                lam = rng.beta(mixup, mixup, size=len(take)).astype(np.float32)
+                partner = rng.permutation(len(take))
+                x = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[partner]
+                y = lam[:, None] * y + (1 - lam[:, None]) * y[partner]
+            return x, y
 
     return Batches()
 

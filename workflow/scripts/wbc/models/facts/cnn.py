@@ -57,6 +57,13 @@ class Settings:
         "cells (drawn with replacement, each class alike, each source cell of a class "
         "alike: Kaggle made 5 to 310 copies per cell).",
     )
+    mixup: float = setting(
+        0.0,
+        "Mixup: each training image and its label blended with another of its batch, "
+        "weights drawn from Beta(a, a) (a: this value; 0: off). The epoch log's training "
+        "accuracy is then on the blended batches.",
+        minimum=0,
+    )
     restore_best: bool = setting(
         True, "Keep the epoch with the best val accuracy (else the last)."
     )
