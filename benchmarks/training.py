@@ -35,10 +35,13 @@ import time
 from pathlib import Path
 
 from common import REPO, SNAKEMAKE, require_archive, workflow_copy
+from wbc.models.facts import cnn as cnn_facts
+from wbc.models.facts import rf as rf_facts
+from wbc.models.facts import vgg16 as vgg16_facts
 
 SPLITS = ("train", "val", "test", "test_simple")
 # each model at its default input side, on the default (reference) crop
-SIZES = {"rf": 64, "cnn": 64, "vgg16": 128}
+SIZES = {f.FACTS.name: f.FACTS.settings().image_size for f in (rf_facts, cnn_facts, vgg16_facts)}
 ARRAY = "results/arrays/reference/{size}px/{split}.npy"
 
 
