@@ -340,6 +340,12 @@ def _no_originals_groups(features) -> dict[str, str]:
     return {r["image"]: r["group"] for r in rows}
 
 
+@pytest.fixture(scope="module")
+def heavy_groups(heavy_cells) -> dict[str, str]:
+    """The heavy cells' images grouped without the originals (a minute's matching: once)."""
+    return _no_originals_groups(heavy_cells[0])
+
+
 def _partition(group: dict[str, str], images) -> set[frozenset]:
     members: dict[str, set] = {}
     for image in images:
@@ -347,12 +353,12 @@ def _partition(group: dict[str, str], images) -> set[frozenset]:
     return {frozenset(m) for m in members.values()}
 
 
-def test_heavily_copied_cells_stay_on_one_side_without_originals(heavy_cells):
+def test_heavily_copied_cells_stay_on_one_side_without_originals(heavy_cells, heavy_groups):
     from wbc.splits import grouped_split
 
     features, truth, _ = heavy_cells
     assert len(features) >= 300 and min(Counter(truth.values()).values()) >= 50
-    group = _no_originals_groups(features)
+    group = heavy_groups
     rows = [{"image": i, "label": HEAVY_CLASS, "group": group[i]} for i in sorted(features)]
     train, val = grouped_split(rows, 1 / HEAVY_CELLS, seed=0)
     train_cells = {truth[r["image"]] for r in train}
@@ -362,9 +368,9 @@ def test_heavily_copied_cells_stay_on_one_side_without_originals(heavy_cells):
     assert G.cluster_agreement(truth, group) == (1.0, 1.0)
 
 
-def test_an_unrelated_image_or_a_renamed_folder_changes_no_group(heavy_cells):
+def test_an_unrelated_image_or_a_renamed_folder_changes_no_group(heavy_cells, heavy_groups):
     features, truth, everything = heavy_cells
-    before = _partition(_no_originals_groups(features), features)
+    before = _partition(heavy_groups, features)
     unrelated = next(i for i in sorted(everything) if i not in truth and everything[i])
     added = _no_originals_groups({**features, unrelated: everything[unrelated]})
     assert _partition(added, features) == before
