@@ -3,7 +3,12 @@
 the loop now), on a run's real training array, in alternating fresh processes.
 
     .venv/bin/python benchmarks/training_loop.py RUN/results/arrays/nucleus_window/80px/train.npy \
-        [--batches 60] [--repeats 3] [--threads 2]
+        [--batches 60] [--repeats 3] [--threads 2] [--loops fit run_epoch xla nondeterministic]
+
+``--loops`` picks what is compared (default: ``fit`` and ``run_epoch``); the first is the
+ratios' baseline. ``xla`` is ``run_epoch`` with the model compiled by XLA
+(``jit_compile=True``; Keras leaves XLA off on a CPU-only machine), ``nondeterministic``
+is ``run_epoch`` without TensorFlow's op determinism (the rules' ``deterministic: true``).
 
 Each measurement builds the improved CNN at the array's side (width 0.5, global average
 pooling, Adam, label smoothing 0.1, deterministic ops as the rules run) and trains
@@ -25,6 +30,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
 CLASSES = ["EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"]
+LOOPS = ("fit", "run_epoch", "xla", "nondeterministic")
+LABELS = {
+    "fit": "`model.fit` over the streamed batches (before)",
+    "run_epoch": "`keras_loop.run_epoch` (train_on_batch, now)",
+    "xla": "`run_epoch`, model compiled by XLA",
+    "nondeterministic": "`run_epoch` without op determinism",
+}
 
 
 def worker(array: str, loop: str, batches: int, threads: int) -> dict:
@@ -34,7 +46,7 @@ def worker(array: str, loop: str, batches: int, threads: int) -> dict:
     from wbc.arrays import NpyRows
     from wbc.models import cnn, keras_loop
 
-    device = keras_loop.configure_tensorflow(threads, 42, True)
+    device = keras_loop.configure_tensorflow(threads, 42, loop != "nondeterministic")
     rows = NpyRows(array)
 
     class First:  # the array's first rows: enough for the timed batches
@@ -54,6 +66,7 @@ def worker(array: str, loop: str, batches: int, threads: int) -> dict:
         optimizer=keras.optimizers.Adam(0.001),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
         metrics=["accuracy"],
+        jit_compile=loop == "xla",
     )
     seconds = []
     for epoch in range(2):
@@ -82,14 +95,15 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--worker", choices=["fit", "run_epoch"], help=argparse.SUPPRESS)
+    parser.add_argument("--loops", nargs="+", choices=LOOPS, default=["fit", "run_epoch"])
+    parser.add_argument("--worker", choices=LOOPS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.array, args.worker, args.batches, args.threads)))
         return
     if not Path(args.array).is_file():
         raise SystemExit(f"{args.array}: no such array (run the workflow's training_arrays)")
-    runs = {"fit": [], "run_epoch": []}
+    runs = {loop: [] for loop in args.loops}
     for _ in range(args.repeats):
         for loop in runs:
             out = subprocess.run(
@@ -100,11 +114,11 @@ def main() -> None:
             result = json.loads(out.strip().splitlines()[-1])
             print(json.dumps(result), flush=True)
             runs[loop].append(result["images_per_s"])
-    fit, ours = (statistics.median(runs[k]) for k in ("fit", "run_epoch"))
-    print(f"\n| loop | images/s (median of {args.repeats}) |\n|---|---|")
-    print(f"| `model.fit` over the streamed batches (before) | {fit:.1f} |")
-    print(f"| `keras_loop.run_epoch` (train_on_batch, now) | {ours:.1f} |")
-    print(f"| ratio now / before | {ours / fit:.2f} |")
+    medians = {loop: statistics.median(v) for loop, v in runs.items()}
+    base = args.loops[0]
+    print(f"\n| loop | images/s (median of {args.repeats}) | ratio to {base} |\n|---|---|---|")
+    for loop, median in medians.items():
+        print(f"| {LABELS[loop]} | {median:.1f} | {median / medians[base]:.2f} |")
 
 
 if __name__ == "__main__":
