@@ -342,7 +342,7 @@ def _no_originals_groups(features) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def heavy_groups(heavy_cells) -> dict[str, str]:
-    """The heavy cells' images grouped without the originals (a minute's matching: once)."""
+    """The heavy cells' images grouped without the originals: matched once for both tests."""
     return _no_originals_groups(heavy_cells[0])
 
 
