@@ -35,13 +35,11 @@ import time
 from pathlib import Path
 
 from common import REPO, SNAKEMAKE, require_archive, workflow_copy
-from wbc.models.facts import cnn as cnn_facts
-from wbc.models.facts import rf as rf_facts
-from wbc.models.facts import vgg16 as vgg16_facts
+from wbc import SPLITS
+from wbc.models import MODELS, facts_of
 
-SPLITS = ("train", "val", "test", "test_simple")
 # each model at its default input side, on the default (reference) crop
-SIZES = {f.FACTS.name: f.FACTS.settings().image_size for f in (rf_facts, cnn_facts, vgg16_facts)}
+SIZES = {model: facts_of(model).settings().image_size for model in MODELS}
 ARRAY = "results/arrays/reference/{size}px/{split}.npy"
 
 

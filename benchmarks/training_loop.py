@@ -29,20 +29,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
-CLASSES = ["EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"]
-LOOPS = ("fit", "run_epoch", "xla", "nondeterministic")
 LABELS = {
     "fit": "`model.fit` over the streamed batches (before)",
     "run_epoch": "`keras_loop.run_epoch` (train_on_batch, now)",
     "xla": "`run_epoch`, model compiled by XLA",
     "nondeterministic": "`run_epoch` without op determinism",
 }
+LOOPS = tuple(LABELS)
 
 
 def worker(array: str, loop: str, batches: int, threads: int) -> dict:
     import keras
     import numpy as np
 
+    from wbc import CLASSES
     from wbc.arrays import NpyRows
     from wbc.models import cnn, keras_loop
 
