@@ -354,7 +354,11 @@ def test_interrupted_run_resumes(workflow_dir, tmp_path):
     deadline = time.monotonic() + 120
     # the job writes its crops under a temporary name until it ends (wbc.lease)
     results = workflow_dir / "results"
-    while not any(results.rglob("*.png")) and time.monotonic() < deadline:
+
+    def any_crop():  # os.walk skips folders that other jobs' staging removes mid-walk
+        return any(f.endswith(".png") for _, _, files in os.walk(results) for f in files)
+
+    while not any_crop() and time.monotonic() < deadline:
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # as a lost node or a closed laptop would
     proc.wait()
