@@ -10,11 +10,11 @@ ratios' baseline. ``xla`` is ``run_epoch`` with the model compiled by XLA
 (``jit_compile=True``; Keras leaves XLA off on a CPU-only machine), ``nondeterministic``
 is ``run_epoch`` without TensorFlow's op determinism (the rules' ``deterministic: true``).
 
-Each measurement builds the improved CNN at the array's side (width 0.5, global average
-pooling, Adam, label smoothing 0.1, deterministic ops as the rules run) and trains
-``--batches`` batches of 32 twice (two epochs: the first holds the graph tracing, the
-second is timed). Prints one JSON line per run and the medians' ratio for
-docs/benchmarks.md.
+Each measurement builds the improved CNN (``facts_of("cnn").settings()``: its width,
+head, optimizer, learning rate and label smoothing) at the array's side, with deterministic
+ops as the rules run, and trains ``--batches`` batches of its batch size twice (two
+epochs: the first holds the graph tracing, the second is timed). Prints one JSON line per
+run and the medians' ratio for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -44,8 +44,10 @@ def worker(array: str, loop: str, batches: int, threads: int) -> dict:
 
     from wbc import CLASSES
     from wbc.arrays import NpyRows
-    from wbc.models import cnn, keras_loop
+    from wbc.models import cnn, facts_of, keras_loop
 
+    s = facts_of("cnn").settings()  # the improved recipe
+    assert s.optimizer == "adam", "the recipe's optimizer changed: update this benchmark"
     device = keras_loop.configure_tensorflow(threads, 42, loop != "nondeterministic")
     rows = NpyRows(array)
 
@@ -53,18 +55,18 @@ def worker(array: str, loop: str, batches: int, threads: int) -> dict:
         row_shape = rows.row_shape
 
         def __len__(self):
-            return min(len(rows), batches * 32)
+            return min(len(rows), batches * s.batch_size)
 
         def read(self, indices):
             return rows.read(indices)
 
     subset = First()
     labels = [CLASSES[i % 4] for i in range(len(subset))]  # timing does not depend on them
-    data = keras_loop.batches(subset, labels, CLASSES, 32, shuffle=True, seed=42)
-    model = cnn.build(rows.row_shape[0], 4, 0.5, "gap", 256)
+    data = keras_loop.batches(subset, labels, CLASSES, s.batch_size, shuffle=True, seed=42)
+    model = cnn.build(rows.row_shape[0], len(CLASSES), s.width, s.head, s.dense_units)
     model.compile(
-        optimizer=keras.optimizers.Adam(0.001),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+        optimizer=keras.optimizers.Adam(s.learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=s.label_smoothing),
         metrics=["accuracy"],
         jit_compile=loop == "xla",
     )
