@@ -14,6 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 FULL_ARCHIVE = REPO.parent / "shared" / "data" / "blood-cells.zip"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+# rule training_arrays' output: one split's crops at one side, by crop method
+ARRAY = "results/arrays/{method}/{size}px/{split}.npy"
 
 
 def require_archive(path: Path = FULL_ARCHIVE) -> Path:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import logging
 import resource
-import sys
 import time
 from pathlib import Path
 
@@ -34,16 +33,15 @@ import cv2
 import numpy as np
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
-
-from wbc.arrays import predict_rows, resize  # noqa: E402
-from wbc.crop import nucleus_mask, read_rgb  # noqa: E402
-from wbc.io import read_tsv, write_json, write_table  # noqa: E402
-from wbc.metrics import evaluate, predictions_frame, write_predictions  # noqa: E402
-from wbc.models import cnn  # noqa: E402
-from wbc.models.training import PREDICT_BATCH, class_list, load_splits, pick  # noqa: E402
-from wbc.settings import model_settings  # noqa: E402
-from wbc.splits import grouped_split  # noqa: E402
+from common import ARRAY  # also puts workflow/scripts on the path
+from wbc.arrays import predict_rows, resize
+from wbc.crop import nucleus_mask, read_rgb
+from wbc.io import read_tsv, write_json, write_table
+from wbc.metrics import evaluate, predictions_frame, write_predictions
+from wbc.models import cnn
+from wbc.models.training import PREDICT_BATCH, class_list, load_splits, pick
+from wbc.settings import model_settings
+from wbc.splits import grouped_split
 
 log = logging.getLogger("originals_cv")
 SLIDES = Path("results/data/unpacked/dataset-master/dataset-master/JPEGImages")
@@ -120,9 +118,9 @@ def train_fold(run: Path, args, fold: int) -> dict:
     config = run_config(run, args.variant, args.window)
     settings = model_settings(config, f"cnn-{args.variant}")
     size = settings["image_size"]
-    arrays_dir = run / "results/arrays/nucleus_window" / f"{size}px"
     tables = {s: run / f"results/splits/{s}.tsv" for s in ("train", "val")}
-    splits = load_splits(tables, {s: arrays_dir / f"{s}.npy" for s in tables})
+    arrays = {s: run / ARRAY.format(method="nucleus_window", size=size, split=s) for s in tables}
+    splits = load_splits(tables, arrays)
     classes = class_list(splits)
     settings = {**settings, "classes": classes}
     device = cnn.device(settings, args.threads)
@@ -176,9 +174,9 @@ def gallery(run: Path, args) -> None:
     """Copies and views of a few cells side by side, to look at before training."""
     config = run_config(run, args.variant, args.window)
     size = model_settings(config, f"cnn-{args.variant}")["image_size"]
-    arrays_dir = run / "results/arrays/nucleus_window" / f"{size}px"
     tables = {s: run / f"results/splits/{s}.tsv" for s in ("train", "val")}
-    split = load_splits(tables, {s: arrays_dir / f"{s}.npy" for s in tables})["train"]
+    arrays = {s: run / ARRAY.format(method="nucleus_window", size=size, split=s) for s in tables}
+    split = load_splits(tables, arrays)["train"]
     original = {r["image"]: r["original"] for r in read_tsv(run / "results/groups.tsv")}
     rng = np.random.default_rng(0)
     picks = rng.choice(len(split), size=8, replace=False)

@@ -34,13 +34,16 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, SNAKEMAKE, require_archive, workflow_copy
+from common import ARRAY, REPO, SNAKEMAKE, require_archive, workflow_copy
 from wbc import SPLITS
 from wbc.models import MODELS, facts_of
 
 # each model at its default input side, on the default (reference) crop
 SIZES = {model: facts_of(model).settings().image_size for model in MODELS}
-ARRAY = "results/arrays/reference/{size}px/{split}.npy"
+
+
+def array(size: int, split: str) -> str:
+    return ARRAY.format(method="reference", size=size, split=split)
 
 
 def peak_rss_mb() -> float:
@@ -61,7 +64,7 @@ def prepare(workdir: Path, cores: int) -> None:
     )
     subprocess.run(
         [SNAKEMAKE, "--cores", str(cores), "results/models/vgg16/metrics.json",
-         *(ARRAY.format(size=z, split=s) for z in set(SIZES.values()) for s in SPLITS),
+         *(array(z, s) for z in set(SIZES.values()) for s in SPLITS),
          "--configfile", "bench.yaml"],
         cwd=workdir, check=True,
     )  # fmt: skip
@@ -75,7 +78,7 @@ def splits(workdir: Path, model: str):
         s: Split(
             s,
             workdir / f"results/splits/{s}.tsv",
-            workdir / ARRAY.format(size=SIZES[model], split=s),
+            workdir / array(SIZES[model], s),
         )
         for s in SPLITS
     }

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from common import FULL_ARCHIVE, REPO, SNAKEMAKE, load, timed
+from common import ARRAY, FULL_ARCHIVE, REPO, SNAKEMAKE, load, timed
 
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
@@ -90,7 +90,7 @@ def main():
     folders = feature_folders(workdir, bench)
     rows = []
     for name, (size, precision) in runs.items():
-        arrays = [f"results/arrays/reference/{size}px/{split}.npy" for split in SPLITS]
+        arrays = [ARRAY.format(method="reference", size=size, split=s) for s in SPLITS]
         snakemake(workdir, config, *arrays)
         folder = folders[name]
         features = [f"results/features/vgg16/{folder}/{s}.npy" for s in SPLITS]
