@@ -39,9 +39,8 @@ from wbc.crop import nucleus_mask, read_rgb
 from wbc.io import read_tsv, write_json, write_table
 from wbc.metrics import evaluate, predictions_frame, write_predictions
 from wbc.models import cnn
-from wbc.models.training import PREDICT_BATCH, class_list, load_splits, pick
+from wbc.models.training import PREDICT_BATCH, class_list, fold_parts, load_splits
 from wbc.settings import model_settings
-from wbc.splits import grouped_split
 
 log = logging.getLogger("originals_cv")
 SLIDES = Path("results/data/unpacked/dataset-master/dataset-master/JPEGImages")
@@ -124,16 +123,8 @@ def train_fold(run: Path, args, fold: int) -> dict:
     classes = class_list(splits)
     settings = {**settings, "classes": classes}
     device = cnn.device(settings, args.threads)
-    every_train = [splits["train"], splits["val"]]
-    rows = read_tsv(run / "results/splits/folds.tsv")
-    held = [r for r in rows if int(r["fold"]) == fold]
-    fitted_on = [r for r in rows if int(r["fold"]) != fold]
-    inner_train, inner_val = grouped_split(
-        fitted_on, config["split"]["val_fraction"], config["split"]["seed"]
-    )
-    train = pick("train", every_train, [r["image"] for r in inner_train])
-    val = pick("val", every_train, [r["image"] for r in inner_val])
-    heldout = pick("cv", every_train, [r["image"] for r in held])
+    inner_val = (config["split"]["val_fraction"], config["split"]["seed"])
+    train, val, heldout = fold_parts(splits, run / "results/splits/folds.tsv", fold, inner_val)
     original = {r["image"]: r["original"] for r in read_tsv(run / "results/groups.tsv")}
     originals = [original[image] for image in train.images]
     slides = Slides(run, originals, args.window, size)

@@ -250,6 +250,29 @@ def pooled_folds(folds: dict, splits: dict[str, Split], classes: list[str]) -> d
     }
 
 
+def fold_parts(
+    splits: dict[str, Split], folds_table, fold: int, inner_val: tuple[float, int] | None
+) -> tuple[Split, Split | None, Split]:
+    """Fold ``fold`` of TRAIN (train and val together, by ``folds_table``): the images to
+    fit on, an inner val (a grouped split of the fitted cells by ``inner_val``, i.e.
+    ``(split.val_fraction, split.seed)``; None: no val) and the held-out images."""
+    every_train = [splits["train"], splits["val"]]
+    rows = read_tsv(folds_table)
+    held = [r for r in rows if int(r["fold"]) == fold]
+    fitted_on = [r for r in rows if int(r["fold"]) != fold]
+    if not held:
+        raise UserError(
+            f"{folds_table} has no fold {fold}: remake it (snakemake --forcerun folds)"
+        )
+    if inner_val:
+        inner_train, inner_val_rows = grouped_split(fitted_on, *inner_val)
+        train = pick("train", every_train, [r["image"] for r in inner_train])
+        val = pick("val", every_train, [r["image"] for r in inner_val_rows])
+    else:
+        train, val = pick("train", every_train, [r["image"] for r in fitted_on]), None
+    return train, val, pick("cv", every_train, [r["image"] for r in held])
+
+
 def train_fold(
     name: str,
     family: str,
@@ -274,21 +297,8 @@ def train_fold(
     classes = class_list(splits)
     settings = {**settings, "classes": classes}
     device = model_module.device(settings, threads)
-    every_train = [splits["train"], splits["val"]]
-    rows = read_tsv(folds_table)
-    held = [r for r in rows if int(r["fold"]) == fold]
-    fitted_on = [r for r in rows if int(r["fold"]) != fold]
-    if not held:
-        raise UserError(
-            f"{folds_table} has no fold {fold}: remake it (snakemake --forcerun folds)"
-        )
-    if uses_val(family, settings):
-        inner_train, inner_val = grouped_split(fitted_on, val_fraction, split_seed)
-        train = pick("train", every_train, [r["image"] for r in inner_train])
-        val = pick("val", every_train, [r["image"] for r in inner_val])
-    else:
-        train, val = pick("train", every_train, [r["image"] for r in fitted_on]), None
-    heldout = pick("cv", every_train, [r["image"] for r in held])
+    inner_val = (val_fraction, split_seed) if uses_val(family, settings) else None
+    train, val, heldout = fold_parts(splits, folds_table, fold, inner_val)
     log.info(
         "fold %d: training on %d images of %d cells%s; held out: %d images of %d cells",
         fold,
