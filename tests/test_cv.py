@@ -172,6 +172,50 @@ def test_folds_that_cannot_hold_every_class_are_refused():
         cv_folds(rows, 9, 42)
 
 
+def test_a_folds_parts_hold_out_its_cells_and_read_their_own_pixels(tmp_path):
+    """fold_parts: the fold's images held out, the rest fitted on (train and val arrays
+    together), the inner val a grouped share of the fitted cells, each image's pixels its
+    own; a fold the table lacks is refused."""
+    from wbc.arrays import write_npy
+    from wbc.io import write_tsv
+    from wbc.models.training import fold_parts, load_splits
+    from wbc.splits import FOLD_COLUMNS
+
+    rows, tables, arrays = [], {}, {}
+    for name, first, n in (("train", 0, 30), ("val", 30, 10)):
+        part = [
+            {"image": f"{name}/{i}.png", "label": "AB"[i % 2], "group": f"cell{i // 2}"}
+            for i in range(first, first + n)
+        ]
+        # image i's pixels are all i: the rows read back say which image they are
+        x = np.repeat(np.arange(first, first + n, dtype=np.uint8), 4 * 4 * 3).reshape(n, 4, 4, 3)
+        tables[name], arrays[name] = tmp_path / f"{name}.tsv", tmp_path / f"{name}.npy"
+        write_tsv(tables[name], part, ["image", "label", "group"])
+        write_npy(arrays[name], x.shape, np.uint8, [x])
+        rows += part
+    folds = tmp_path / "folds.tsv"
+    write_tsv(folds, cv_folds(rows, FOLDS, 42), FOLD_COLUMNS)
+    splits = load_splits(tables, arrays)
+    fold_of = {r["image"]: int(r["fold"]) for r in pd.read_csv(folds, sep="\t").to_dict("records")}
+
+    def pixels(split):
+        return [int(split.rows.read([i])[0, 0, 0, 0]) for i in range(len(split))]
+
+    for k in range(1, FOLDS + 1):
+        train, val, heldout = fold_parts(splits, folds, k, None)
+        assert val is None and {fold_of[i] for i in heldout.images} == {k}
+        assert sorted(train.images + heldout.images) == sorted(fold_of)
+        for split in (train, heldout):  # the rows are the images', wherever they came from
+            assert pixels(split) == [int(i.split("/")[1][:-4]) for i in split.images]
+        inner_train, inner_val, same = fold_parts(splits, folds, k, (0.25, 42))
+        assert same.images == heldout.images
+        assert sorted(inner_train.images + inner_val.images) == sorted(train.images)
+        cells = [set(s.groups) for s in (inner_train, inner_val, same)]
+        assert not (cells[0] & cells[1] or cells[0] & cells[2] or cells[1] & cells[2])
+    with pytest.raises(UserError, match=r"has no fold 4: remake it"):
+        fold_parts(splits, folds, FOLDS + 1, None)
+
+
 def test_dry_run_plans_a_job_per_model_and_fold_and_one_final_model(workflow_dir, mini_zip):
     models = {
         "enabled": ["rf", "cnn"],
