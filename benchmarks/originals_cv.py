@@ -113,13 +113,18 @@ def run_config(run: Path, variant: str, window: int) -> dict:
     return config
 
 
+def train_splits(run: Path, size: int):
+    """The run's train and val splits with their nucleus-window arrays at ``size`` px."""
+    tables = {s: run / f"results/splits/{s}.tsv" for s in ("train", "val")}
+    arrays = {s: run / ARRAY.format(method="nucleus_window", size=size, split=s) for s in tables}
+    return load_splits(tables, arrays)
+
+
 def train_fold(run: Path, args, fold: int) -> dict:
     config = run_config(run, args.variant, args.window)
     settings = model_settings(config, f"cnn-{args.variant}")
     size = settings["image_size"]
-    tables = {s: run / f"results/splits/{s}.tsv" for s in ("train", "val")}
-    arrays = {s: run / ARRAY.format(method="nucleus_window", size=size, split=s) for s in tables}
-    splits = load_splits(tables, arrays)
+    splits = train_splits(run, size)
     classes = class_list(splits)
     settings = {**settings, "classes": classes}
     device = cnn.device(settings, args.threads)
@@ -165,9 +170,7 @@ def gallery(run: Path, args) -> None:
     """Copies and views of a few cells side by side, to look at before training."""
     config = run_config(run, args.variant, args.window)
     size = model_settings(config, f"cnn-{args.variant}")["image_size"]
-    tables = {s: run / f"results/splits/{s}.tsv" for s in ("train", "val")}
-    arrays = {s: run / ARRAY.format(method="nucleus_window", size=size, split=s) for s in tables}
-    split = load_splits(tables, arrays)["train"]
+    split = train_splits(run, size)["train"]
     original = {r["image"]: r["original"] for r in read_tsv(run / "results/groups.tsv")}
     rng = np.random.default_rng(0)
     picks = rng.choice(len(split), size=8, replace=False)

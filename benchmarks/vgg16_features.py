@@ -20,18 +20,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from pathlib import Path
 
 import yaml
 
-from common import ARRAY, FULL_ARCHIVE, REPO, SNAKEMAKE, load, timed
-
-sys.path.insert(0, str(REPO / "workflow" / "scripts"))
-
-from wbc.plan import RunPlan  # noqa: E402
-
-SPLITS = ("train", "val", "test", "test_simple")
+from common import ARRAY, FULL_ARCHIVE, SNAKEMAKE, load, timed  # and wbc's path
+from wbc import SPLITS
+from wbc.plan import RunPlan
 
 
 def snakemake(workdir: Path, config: Path, *targets: str) -> tuple[float, float]:

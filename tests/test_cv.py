@@ -193,10 +193,10 @@ def test_a_folds_parts_hold_out_its_cells_and_read_their_own_pixels(tmp_path):
         write_tsv(tables[name], part, ["image", "label", "group"])
         write_npy(arrays[name], x.shape, np.uint8, [x])
         rows += part
-    folds = tmp_path / "folds.tsv"
-    write_tsv(folds, cv_folds(rows, FOLDS, 42), FOLD_COLUMNS)
+    folds, assigned = tmp_path / "folds.tsv", cv_folds(rows, FOLDS, 42)
+    write_tsv(folds, assigned, FOLD_COLUMNS)
     splits = load_splits(tables, arrays)
-    fold_of = {r["image"]: int(r["fold"]) for r in pd.read_csv(folds, sep="\t").to_dict("records")}
+    fold_of = {r["image"]: int(r["fold"]) for r in assigned}
 
     def pixels(split):
         return [int(split.rows.read([i])[0, 0, 0, 0]) for i in range(len(split))]
