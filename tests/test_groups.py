@@ -378,3 +378,98 @@ def test_an_unrelated_image_or_a_renamed_folder_changes_no_group(heavy_cells, he
     assert _partition(renamed, [f"renamed/{i}" for i in features]) == {
         frozenset(f"renamed/{i}" for i in part) for part in before
     }
+
+
+# --- one cell filed under two classes ---------------------------------------------------
+
+
+def shifted_field(slide: np.ndarray, x: int, y: int) -> np.ndarray:
+    """The field of view moved on the slide: a 560x420 window at (x, y), shown at 640x480."""
+    return cv2.resize(slide[y : y + 420, x : x + 560], (640, 480), interpolation=cv2.INTER_AREA)
+
+
+def another_cell(field: np.ndarray, margin: int = 12) -> np.ndarray:
+    """The field with its white cell moved 260 px aside: painted over with the slide's
+    median colour where it was, pasted where there was none."""
+    ys, xs = np.nonzero(G.nucleus_mask(field[:, :, ::-1]))
+    y0, y1, x0, x1 = ys.min() - margin, ys.max() + margin, xs.min() - margin, xs.max() + margin
+    shift = 260 if x1 + 260 < field.shape[1] else -260
+    assert 0 <= x0 + shift and x1 + shift < field.shape[1], "no room to move the cell"
+    out = field.copy()
+    out[y0:y1, x0:x1] = np.median(field.reshape(-1, 3), axis=0)
+    out[y0:y1, x0 + shift : x1 + shift] = field[y0:y1, x0:x1]
+    return out
+
+
+def test_one_cell_on_two_slides_under_two_labels(tmp_path, mini_root):
+    """Overlapping fields of one slide in one group, their copies each in a class folder
+    of its own: two fields show its white cell (found), a third shows another cell (the
+    first moved aside: not found, the classes differ because the cells do), a fourth is
+    a slide labels.csv lists with two cells (not judged)."""
+    slide = cv2.imread(str(mini_root / G.ORIGINALS_DIR / "BloodImage_00016.jpg"))
+    a, b = shifted_field(slide, 0, 0), shifted_field(slide, 60, 40)
+    c = another_cell(b)
+    folder = tmp_path / G.ORIGINALS_DIR
+    folder.mkdir(parents=True)
+    classes = {"BloodImage_00000": "NEUTROPHIL", "BloodImage_00001": "EOSINOPHIL"}
+    classes |= {"BloodImage_00002": "LYMPHOCYTE", "BloodImage_00003": "MONOCYTE, EOSINOPHIL"}
+    for name, field in zip(classes, (a, b, c, b), strict=True):
+        cv2.imwrite(str(folder / f"{name}.jpg"), field, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    (folder.parent / "labels.csv").write_text(
+        ",Image,Category\n" + "".join(f',{k},"{v}"\n' for k, v in enumerate(classes.values()))
+    )
+
+    shift = G.nucleus_shift(a[:, :, ::-1], b[:, :, ::-1])
+    assert shift is not None and shift <= G.SAME_CELL_PIXELS, shift
+    assert G.nucleus_shift(a[:, :, ::-1], c[:, :, ::-1]) > G.SAME_CELL_PIXELS
+    # two copies of each slide in its class's folder (the two-cell slide's in MONOCYTE),
+    # all in one source-cell group
+    rows = [
+        {"image": f"{name}_{k}.jpeg", "group": "g", "original": name, "label": label.split(",")[0]}
+        for name, label in classes.items()
+        for k in range(2)
+    ]
+    found = G.cells_under_two_labels(rows, tmp_path)
+    assert sorted(found) == [f"BloodImage_0000{i}_{k}.jpeg" for i in (0, 1) for k in (0, 1)]
+    assert set(found.values()) == {
+        f"BloodImage_00000 (NEUTROPHIL) and BloodImage_00001 (EOSINOPHIL) show one cell "
+        f"(nuclei {shift:.0f} px apart once aligned)"
+    }
+    # slides of two groups are never compared, nor those whose copies share a folder
+    assert G.cells_under_two_labels([{**r, "group": r["original"]} for r in rows], tmp_path) == {}
+    assert G.cells_under_two_labels([{**r, "label": "X"} for r in rows], tmp_path) == {}
+    # one slide's copies in two folders: the same cell, whatever the other slides show
+    rows[1]["label"] = "LYMPHOCYTE"
+    assert G.cells_under_two_labels(rows, tmp_path)[rows[1]["image"]].startswith(
+        "the copies of BloodImage_00000 (LYMPHOCYTE, NEUTROPHIL) lie in two folders"
+    )
+
+
+# Kaggle's related slides whose labels differ (docs/benchmarks.md, "One cell filed under
+# two classes", each pair looked at as images): one shows the same cell, the rest are
+# neighbouring fields with different cells.
+SAME_CELL = ("BloodImage_00206", "BloodImage_00278")
+OTHER_CELLS = [
+    ("BloodImage_00019", "BloodImage_00020"),
+    ("BloodImage_00040", "BloodImage_00041"),
+    ("BloodImage_00160", "BloodImage_00161"),
+    ("BloodImage_00239", "BloodImage_00240"),
+    ("BloodImage_00204", "BloodImage_00276"),
+    ("BloodImage_00223", "BloodImage_00264"),
+]
+
+
+def test_the_real_cell_filed_under_two_classes():
+    """On the full archive's slides: the one cell that labels.csv files under LYMPHOCYTE
+    and MONOCYTE is found, and no neighbouring field with another cell."""
+    with zipfile.ZipFile(shared_archive("blood-cells.zip")) as zf:
+        names = {Path(n).stem: n for n in zf.namelist() if n.startswith(G.ORIGINALS_DIR)}
+
+        def slide(name: str) -> np.ndarray:
+            data = np.frombuffer(zf.read(names[name]), np.uint8)
+            return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+        assert G.nucleus_shift(*map(slide, SAME_CELL)) <= G.SAME_CELL_PIXELS
+        for pair in OTHER_CELLS:
+            shift = G.nucleus_shift(*map(slide, pair))
+            assert shift is None or shift > G.SAME_CELL_PIXELS, (pair, shift)

@@ -262,9 +262,14 @@ def test_a_sections_files_number_and_category_follow_from_its_entry():
 # --- the real workflow ----------------------------------------------------------------------
 
 
+# the slide of the mini archive whose cell the fixture files under two classes
+TWO_LABELS = "BloodImage_00016"
+
+
 @pytest.fixture(scope="module")
 def mini_run(tmp_path_factory):
-    """The whole workflow on the real mini archive, plus two images the crop step fails on."""
+    """The whole workflow on the real mini archive, plus two images the crop step fails on
+    and copies of one slide's cell in two class folders."""
     mini_zip = shared_archive("blood-cells-mini.zip")
     root = tmp_path_factory.mktemp("report")
     data = root / "data"
@@ -276,6 +281,13 @@ def mini_run(tmp_path_factory):
     (images / "NEUTROPHIL" / "half_copied.jpeg").write_bytes(neutrophil.read_bytes()[:2000])
     blank = np.full((240, 320, 3), 235, np.uint8)
     cv2.imwrite(str(images / "LYMPHOCYTE" / "empty_field.jpeg"), blank)
+    # copies of one slide's cell (cut as Kaggle's are: 320x240 windows of the 640x480
+    # slide) in two class folders: one cell under two labels
+    slide = cv2.imread(str(next(data.rglob("JPEGImages")) / f"{TWO_LABELS}.jpg"))
+    for k, (label, x, y) in enumerate(
+        [("NEUTROPHIL", 80, 80), ("NEUTROPHIL", 60, 100), ("LYMPHOCYTE", 70, 90)]
+    ):
+        cv2.imwrite(str(images / label / f"two_labels_{k}.jpeg"), slide[y : y + 240, x : x + 320])
 
     workdir = copy_workflow(root / "wf")
     cfg = write_config(
@@ -283,6 +295,25 @@ def mini_run(tmp_path_factory):
     )
     run_snakemake(workdir, "--configfile", str(cfg))
     return workdir
+
+
+def test_the_report_names_a_cell_filed_under_two_classes(mini_run):
+    """The integrity check finds the copies of one slide's cell in two class folders,
+    keeps them (the default), and the report's dataset section names the slide."""
+    results = mini_run / "results"
+    verdicts = pd.read_csv(results / "integrity.tsv", sep="\t", dtype=str, keep_default_na=False)
+    groups = pd.read_csv(results / "groups.tsv", sep="\t", dtype=str, keep_default_na=False)
+    flagged = verdicts[verdicts["cell_under_two_labels"] != ""]
+    matched = groups.loc[
+        (groups["original"] == TWO_LABELS) & groups["match"].isin(["matched", "weak"]), "image"
+    ]
+    assert len(flagged) >= 3 and sorted(flagged["image"]) == sorted(matched)
+    finding = f"the copies of {TWO_LABELS} (LYMPHOCYTE, NEUTROPHIL) lie in two folders"
+    assert (flagged["cell_under_two_labels"] == finding).all()
+    assert (flagged["kept"] == "True").all()
+    html = read_html(mini_run)
+    assert "One cell filed under two classes" in html and finding in html
+    assert "cells_under_two_labels: keep" in html
 
 
 def read_html(workdir: Path) -> str:

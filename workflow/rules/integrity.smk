@@ -19,6 +19,7 @@ rule integrity:
         # the config keys that decide what a finding leaves out (wbc.integrity.CHECKS)
         settings={
             "conflicting_labels": config["conflicting_labels"],
+            "cells_under_two_labels": config["cells_under_two_labels"],
             "strict": config["strict"],
             "split.train_copies_in_test": config["split"]["train_copies_in_test"],
         },

@@ -2,6 +2,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+from wbc.groups import MATCHED, WEAK
 from wbc.integrity import CHECKS, Tables, columns, verdicts
 from wbc.io import read_tsv, write_tsv
 from wbc.runtime import run_rule
@@ -9,11 +10,15 @@ from wbc.runtime import run_rule
 
 def main():
     inputs = snakemake.input
+    groups = read_tsv(inputs.groups)
     tables = Tables(
         manifest=read_tsv(inputs.manifest),
         qc=read_tsv(inputs.qc),
-        groups={row["image"]: row["group"] for row in read_tsv(inputs.groups)},
+        groups={row["image"]: row["group"] for row in groups},
         root=Path(snakemake.params.root),
+        originals={
+            row["image"]: row["original"] for row in groups if row["match"] in (MATCHED, WEAK)
+        },
     )
     rows = verdicts(tables, snakemake.params.settings)
     write_tsv(snakemake.output[0], rows, columns())

@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 from scipy import sparse
 
-from .crop import UnreadableImage, read_rgb
+from .crop import UnreadableImage, nucleus_mask, read_rgb
 from .runtime import UserError
 
 # Kaggle's layout: the slides the cell images were cut from
@@ -884,3 +884,93 @@ def cluster_agreement(
         return sum(c.most_common(1)[0][1] for c in counts.values()) / len(images)
 
     return majority_share(groups, truth), majority_share(truth, groups)
+
+
+# --- one cell filed under two classes ---------------------------------------------------
+
+# Two overlapping slides can show the same white cell. Of the 42 related pairs of Kaggle's
+# originals (640x480), aligned on their keypoints, 29 have their nuclei (the largest
+# region each) 0.2-34 px apart, the same cell; the other 13 are 287 px apart or more,
+# neighbouring fields with different cells (docs/benchmarks.md).
+SAME_CELL_PIXELS = 80  # at the originals' resolution
+
+
+def nucleus_shift(rgb_a: np.ndarray, rgb_b: np.ndarray) -> float | None:
+    """How far apart the two slides' nuclei are (``wbc.crop.nucleus_mask``, the largest
+    region), in pixels of ``rgb_b``, once ``a`` is mapped onto ``b`` by the shift (rotation,
+    scale) that aligns their keypoints; None when the fields do not align or a slide
+    shows no nucleus."""
+    frames = [_grey_frame(rgb) for rgb in (rgb_a, rgb_b)]
+    feats = [_features(frame) for frame in frames]
+    if min(len(f) for f in feats) < 2:
+        return None
+    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(
+        feats[0].desc.astype(np.float32), feats[1].desc.astype(np.float32), k=2
+    )
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    if len(good) < RELATED_INLIERS:
+        return None
+    src = feats[0].xy[[m.queryIdx for m in good]]
+    dst = feats[1].xy[[m.trainIdx for m in good]]
+    matrix, inliers = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS
+    )
+    if matrix is None or int(inliers.sum()) < RELATED_INLIERS:
+        return None
+    centres = []
+    for rgb in (rgb_a, rgb_b):
+        ys, xs = np.nonzero(nucleus_mask(rgb))
+        if not len(xs):
+            return None
+        # to the frame's coordinates (the keypoints'), pixel centres aligned
+        scale = np.array(FRAME) / rgb.shape[1::-1]
+        centres.append((np.array([xs.mean(), ys.mean()]) + 0.5) * scale - 0.5)
+    mapped = matrix @ np.append(centres[0], 1.0)
+    return float(np.linalg.norm((mapped - centres[1]) / (np.array(FRAME) / rgb_b.shape[1::-1])))
+
+
+def cells_under_two_labels(
+    rows: Iterable[Mapping[str, str]], dataset_root: str | Path
+) -> dict[str, str]:
+    """Images of one cell filed under two classes. ``rows``: each image's ``group`` (its
+    source cell group), ``original`` (the slide it was matched to; empty: none) and
+    ``label`` (its folder). Within a group, a slide whose images lie in two class folders,
+    or two slides whose images lie in different folders and whose nuclei sit at one place
+    once the slides are aligned (``nucleus_shift`` <= ``SAME_CELL_PIXELS``): the same cell.
+    Image -> the finding, for every image matched to such a slide; ``{}`` without
+    originals. Slides that ``labels.csv`` lists with two cells are not judged: which
+    nucleus is which cell is not known."""
+    cells = read_original_labels(dataset_root)
+    paths = {p.stem: p for p in find_originals(dataset_root)}
+    folders = defaultdict(lambda: defaultdict(set))  # group -> slide -> its images' labels
+    for row in rows:
+        slide = row["original"]
+        if slide in paths and len(cells.get(slide, ())) <= 1:
+            folders[row["group"]][slide].add(row["label"])
+    found: dict[str, list[str]] = defaultdict(list)
+    for labels in folders.values():
+        if len(set().union(*labels.values())) < 2:
+            continue
+        named = {slide: f"{slide} ({', '.join(sorted(of))})" for slide, of in labels.items()}
+        for slide in (s for s, of in sorted(labels.items()) if len(of) > 1):
+            found[slide].append(f"the copies of {named[slide]} lie in two folders")
+        for a in sorted(labels):
+            for b in sorted(s for s in labels if s > a and labels[s] != labels[a]):
+                try:
+                    shift = nucleus_shift(read_rgb(paths[a]), read_rgb(paths[b]))
+                except (OSError, UnreadableImage) as err:  # the index skipped it too
+                    log.warning("originals %s and %s not compared: %s", a, b, err)
+                    continue
+                log.debug("originals %s and %s: nuclei %s px apart", a, b, shift)
+                if shift is not None and shift <= SAME_CELL_PIXELS:
+                    finding = (
+                        f"{named[a]} and {named[b]} show one cell "
+                        f"(nuclei {shift:.0f} px apart once aligned)"
+                    )
+                    found[a].append(finding)
+                    found[b].append(finding)
+    return {
+        row["image"]: "; ".join(found[row["original"]])
+        for row in sorted(rows, key=lambda r: r["image"])
+        if row["original"] in found
+    }

@@ -29,12 +29,15 @@ from .copies import copies_of_train, label_conflicts
 @dataclass(frozen=True)
 class Tables:
     """What a check may read: rows of results/manifest.tsv and results/qc/crops.tsv,
-    image -> source cell (results/groups.tsv), and the folder the images are read from."""
+    image -> source cell and image -> the original slide it was matched to (match
+    ``matched`` or ``weak``; results/groups.tsv), and the folder the images are read
+    from."""
 
     manifest: list[dict[str, str]]
     qc: list[dict[str, str]] = field(default_factory=list)
     groups: dict[str, str] = field(default_factory=dict)
     root: Path | None = None
+    originals: dict[str, str] = field(default_factory=dict)
 
 
 Finder = Callable[[Tables], Mapping[str, str]]
@@ -76,6 +79,22 @@ def cell_copies_of_train(tables: Tables) -> dict[str, str]:
     return copies_of_train(grouped, key="group")
 
 
+def cells_under_two_labels(tables: Tables) -> dict[str, str]:
+    """The images of one cell filed under two classes: one slide's copies in two folders,
+    or two overlapping slides of one cell whose copies lie in different folders
+    (wbc.groups, which reads the slides' pixels: imported here only)."""
+    if tables.root is None or not tables.originals:
+        return {}
+    from .groups import cells_under_two_labels as find
+
+    rows = [
+        {**row, "group": tables.groups.get(row["image"], row["image"]), "original": original}
+        for row in tables.manifest
+        if (original := tables.originals.get(row["image"]))
+    ]
+    return find(rows, tables.root)
+
+
 def unreadable(tables: Tables) -> dict[str, str]:
     """Images the crop step could not decode (its message), or that it never saw."""
     qc = {row["image"]: row for row in tables.qc}
@@ -106,6 +125,13 @@ CHECKS: list[Check] = [
         cell_copies_of_train,
         COPIES,
         lambda mode: mode == "drop_cells",
+    ),
+    Check(
+        "cell_under_two_labels",
+        "one cell under two labels",
+        cells_under_two_labels,
+        "cells_under_two_labels",
+        lambda mode: mode == "drop",
     ),
     Check("unreadable", "unreadable", unreadable, "strict"),
 ]

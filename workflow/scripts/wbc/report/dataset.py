@@ -3,6 +3,7 @@ status; a gallery of originals beside their crops, failures included."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -145,12 +146,32 @@ def copies_tables(verdicts: pd.DataFrame) -> dict:
         {"image": conflicts["image"], "same bytes, other label": conflicts["label_conflict"]}
     )
     dropped = verdicts[~verdicts["kept"]]
+    two_labels = verdicts[verdicts["cell_under_two_labels"] != ""]
     left_out = pd.crosstab(dropped["reason"], dropped["split"], margins=True, margins_name="total")
     return {
         "leaks": leaks,
         "conflicts": conflicts,
+        "two_labels": two_label_cells(two_labels),
         "left_out": left_out.rename_axis(index="left out: why", columns=None),
     }
+
+
+def two_label_cells(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell whose images lie in two class folders (integrity.tsv's column
+    ``cell_under_two_labels``): its group, the slides, its images per folder, and how many
+    of them are kept in the split files."""
+    out = [
+        {
+            "source cell": ", ".join(sorted(set(of["group"]))),
+            "slides": finding,
+            "images by folder": ", ".join(
+                f"{label} {n}" for label, n in sorted(Counter(of["label"]).items())
+            ),
+            "kept": f"{int(of['kept'].sum())} of {len(of)}",
+        }
+        for finding, of in rows.groupby("cell_under_two_labels", sort=True)
+    ]
+    return pd.DataFrame(out, columns=["source cell", "slides", "images by folder", "kept"])
 
 
 def leak_cells(leaks: pd.DataFrame, setting: str = "") -> pd.DataFrame:
@@ -285,6 +306,9 @@ def write(
         },
         left_out_table=html_table(left_out, index=True) if len(left_out) > 1 else "",
         left_out=int((~verdicts["kept"]).sum()),
+        two_labels_dropped=bool(
+            verdicts["reason"].str.contains("one cell under two labels", regex=False).any()
+        ),
         copies_scored=int((leaks["scored"].astype(str) == "True").sum()),
         copies_images=len(leaks),
         copies_sentence=protocol.copies_sentence(leaks, ("test", "test_simple")),
