@@ -20,10 +20,13 @@ DB_PASS=slurm-ci # local-only database user; MariaDB listens on the socket and 1
 log() { echo "slurm-up: $*" >&2; }
 
 stop() {
-    for pidfile in "$RUNDIR/slurmd.pid" "$RUNDIR/slurmctld.pid" "$RUNDIR/slurmdbd.pid" \
-        /run/mysqld/mysqld.pid /run/munge/munged.pid; do
-        if [[ -s $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null; then
-            log "stopped $(basename "$pidfile" .pid)"
+    local daemon pidfile
+    for daemon in "$RUNDIR/slurmd.pid slurmd" "$RUNDIR/slurmctld.pid slurmctld" \
+        "$RUNDIR/slurmdbd.pid slurmdbd" "/run/mysqld/mysqld.pid mariadbd" \
+        "/run/munge/munged.pid munged"; do
+        pidfile=${daemon% *}
+        if running $daemon && kill "$(cat "$pidfile")" 2>/dev/null; then
+            log "stopped ${daemon#* }"
         fi
     done
 }
@@ -46,7 +49,9 @@ wait_for() { # <what> <seconds> <command...>
     return 1
 }
 
-running() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# <pid file> <command name>: a pid file left by a machine that was stopped or restored can
+# name a process that is alive but another one (a reused pid): check its name too
+running() { [[ -s $1 ]] && [[ $(ps -o comm= -p "$(cat "$1")" 2>/dev/null) == "$2" ]]; }
 
 if [[ ${1:-} == stop ]]; then
     stop
@@ -54,7 +59,7 @@ if [[ ${1:-} == stop ]]; then
 fi
 
 # (sinfo retries for ~10 s when no slurmctld runs: ask it only when one does)
-if running "$RUNDIR/slurmctld.pid" && running "$RUNDIR/slurmd.pid" && cluster_ready; then
+if running "$RUNDIR/slurmctld.pid" slurmctld && running "$RUNDIR/slurmd.pid" slurmd && cluster_ready; then
     log "already running ($(sinfo -h -o '%P %D %t' | tr '\n' ' '))"
     exit 0
 fi
@@ -129,12 +134,12 @@ chown slurm:slurm /etc/slurm/slurmdbd.conf
 chmod 600 /etc/slurm/slurmdbd.conf
 
 # --- daemons, in dependency order; each is started only when not already running
-if ! running /run/munge/munged.pid; then
+if ! running /run/munge/munged.pid munged; then
     runuser -u munge -- /usr/sbin/munged
 fi
 wait_for munged 10 munge -n
 
-if ! running /run/mysqld/mysqld.pid; then
+if ! running /run/mysqld/mysqld.pid mariadbd; then
     runuser -u mysql -- /usr/sbin/mariadbd --pid-file=/run/mysqld/mysqld.pid \
         --socket=/run/mysqld/mysqld.sock >"$LOGDIR/mariadb.log" 2>&1 &
 fi
@@ -144,7 +149,7 @@ CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$DB_PASS';
 GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';
 EOF
 
-if ! running "$RUNDIR/slurmdbd.pid"; then
+if ! running "$RUNDIR/slurmdbd.pid" slurmdbd; then
     /usr/sbin/slurmdbd
 fi
 wait_for slurmdbd 30 sacctmgr -n show cluster
@@ -156,11 +161,11 @@ sacctmgr -n show account ci | grep -q ci ||
 sacctmgr -n show user "$(id -un)" | grep -q . ||
     sacctmgr -i add user "$(id -un)" Account=ci DefaultAccount=ci >/dev/null
 
-if ! running "$RUNDIR/slurmctld.pid"; then
+if ! running "$RUNDIR/slurmctld.pid" slurmctld; then
     /usr/sbin/slurmctld -i
 fi
 wait_for slurmctld 30 scontrol ping
-if ! running "$RUNDIR/slurmd.pid"; then
+if ! running "$RUNDIR/slurmd.pid" slurmd; then
     /usr/sbin/slurmd
 fi
 # a node that was down (e.g. after a reboot) is returned to service
