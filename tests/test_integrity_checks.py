@@ -13,8 +13,9 @@ from PIL import Image
 
 from conftest import REPO, WORKFLOW_FILES, run_snakemake, scheduled_jobs, write_config
 from wbc import CROPPED, UNREADABLE
-from wbc.integrity import CHECKS, COPIES, Check, Tables, columns, kept_images, verdicts
-from wbc.integrity import test_leaks as leaks_of  # not a test: pytest would collect the name
+from wbc.integrity import CHECKS, COPIES, Check, Tables, columns, verdicts
+from wbc.integrity_table import kept_images
+from wbc.integrity_table import test_leaks as leaks_of  # not a test: pytest would collect the name
 
 CONFLICT = ("TRAIN/MONOCYTE/a.jpeg", "TRAIN/NEUTROPHIL/a_copy.jpeg")
 BYTE_COPY = "TEST/EOSINOPHIL/byte.jpeg"  # the bytes of TRAIN/EOSINOPHIL/e1.jpeg

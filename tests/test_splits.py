@@ -9,7 +9,7 @@ import pytest
 from wbc import CLASSES
 from wbc.copies import copies_of_train
 from wbc.integrity import COPIES, Tables, verdicts
-from wbc.integrity import test_leaks as leaks_of  # not a test: pytest would collect the name
+from wbc.integrity_table import test_leaks as leaks_of  # not a test: pytest would collect the name
 from wbc.runtime import UserError
 from wbc.splits import make_splits
 

@@ -1,6 +1,6 @@
 import logging
 
-from wbc.integrity import test_leaks
+from wbc.integrity_table import test_leaks
 from wbc.io import read_tsv, write_tsv
 from wbc.runtime import run_rule
 from wbc.splits import make_splits

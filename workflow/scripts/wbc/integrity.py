@@ -9,10 +9,11 @@ the image out of the split files. ``verdicts`` runs them all and writes ``kept``
 
 A new check is a function and an entry in ``CHECKS``; its column appears in the table
 and an image it flags is left out with its name as the reason. Only the integrity rule
-and what reads its table import this module (the copy functions the manifest and the crop
-QC share are in wbc.copies), so a new check reruns nothing before them. Standard library
-only: the integrity rule's env has no pandas; a check that reads pixels may use numpy,
-Pillow and OpenCV (envs/crop.yaml).
+imports this module (the copy functions the manifest and the crop QC share are in
+wbc.copies; what the split and the report read from the table is in
+wbc.integrity_table), so a new check reruns nothing before it. No pandas: the integrity
+rule's env has none; a check that reads pixels may use numpy, Pillow and OpenCV
+(envs/crop.yaml), imported inside the check.
 """
 
 from __future__ import annotations
@@ -176,33 +177,3 @@ def verdicts(
 
 def _yaml(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def kept_images(rows: list[dict]) -> set[str]:
-    """The images of results/integrity.tsv's rows that the split files may hold."""
-    return {row["image"] for row in rows if str(row["kept"]) == "True"}
-
-
-# --- the leak table ---------------------------------------------------------------------
-
-BYTE_COPY = "byte-identical copy"  # a leak of fact; "same source cell" is a judgement
-CELL_COPY = "same source cell"
-
-
-def test_leaks(rows: list[dict]) -> list[dict]:
-    """results/splits/test_leaks.tsv from the verdicts: TEST and TEST_SIMPLE images that
-    TRAIN holds too (byte-identical copies, or images of a TRAIN image's source cell), and
-    whether they are scored (kept). Rows of wbc.tables.TEST_LEAKS, sorted by image."""
-    return [
-        {
-            "image": row["image"],
-            "folder": row["split"],
-            "label": row["label"],
-            "kind": BYTE_COPY if row["byte_copy_of_train"] else CELL_COPY,
-            "train_image": row["byte_copy_of_train"] or row["cell_copy_of_train"],
-            "group": row["group"],
-            "scored": str(row["kept"]) == "True",
-        }
-        for row in sorted(rows, key=lambda r: r["image"])
-        if row["split"] != "TRAIN" and (row["byte_copy_of_train"] or row["cell_copy_of_train"])
-    ]

@@ -10,7 +10,7 @@ copies of one cell in train and in val, and val then measures memory, not recogn
 from __future__ import annotations
 
 from . import SPLITS
-from .integrity import kept_images
+from .integrity_table import kept_images
 from .runtime import UserError
 from .tables import FOLDS, SPLIT
 

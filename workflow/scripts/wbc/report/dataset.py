@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .. import CROPPED, NO_CELL, UNREADABLE
-from ..integrity import test_leaks
+from ..integrity_table import test_leaks
 from ..tables import TEST_LEAKS
 from .common import html_table, message_figure, save_figure, write_section
 
