@@ -459,18 +459,28 @@ def _related_originals(index: Index, per_side: Sequence[Features]) -> list[tuple
     return [(a, b, n) for (a, b), n in sorted(found.items())]
 
 
+def slide_shift(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The shift (rotation, scale; a 2x3 matrix) that maps most keypoints ``src`` onto
+    their matches ``dst`` (RANSAC), and which of them agree on it; None when none is
+    found."""
+    if len(src) < 2:
+        return None
+    matrix, inliers = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS
+    )
+    if matrix is None or inliers is None:
+        return None
+    return matrix, inliers.ravel().astype(bool)
+
+
 def related_inliers(src: np.ndarray, dst: np.ndarray) -> int:
     """Keypoints of one original (``src``) and their matches in another (``dst``) that
     agree on one shift (rotation, scale) of the slide; 0 where too few of them to be a
     relation: fewer than 3 places, or too few when none of them moved (``STILL_PIXELS``)."""
-    if len(src) < 2:
+    shift = slide_shift(src, dst)
+    if shift is None:
         return 0
-    _, inliers = cv2.estimateAffinePartial2D(
-        src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS
-    )
-    if inliers is None:
-        return 0
-    kept = inliers.ravel().astype(bool)
+    kept = shift[1]
     # two places fix a shift with rotation and scale exactly: a third is the first check
     # (SIFT gives one place several keypoints, one per orientation)
     if len(np.unique(src[kept], axis=0)) < 3:
@@ -895,42 +905,50 @@ def cluster_agreement(
 SAME_CELL_PIXELS = 80  # at the originals' resolution
 
 
-def nucleus_shift(rgb_a: np.ndarray, rgb_b: np.ndarray) -> float | None:
-    """How far apart the two slides' nuclei are (``wbc.crop.nucleus_mask``, the largest
-    region), in pixels of ``rgb_b``, once ``a`` is mapped onto ``b`` by the shift (rotation,
-    scale) that aligns their keypoints; None when the fields do not align or a slide
-    shows no nucleus."""
-    frames = [_grey_frame(rgb) for rgb in (rgb_a, rgb_b)]
-    feats = [_features(frame) for frame in frames]
-    if min(len(f) for f in feats) < 2:
+@dataclass(frozen=True)
+class SlideView:
+    """What ``nucleus_shift`` needs of one slide: its keypoints (in the ``FRAME``) and its
+    nucleus' centre (``wbc.crop.nucleus_mask``, the largest region; None: no nucleus), in
+    the frame's coordinates, and the frame's pixels per pixel of the slide."""
+
+    feats: Features
+    nucleus: np.ndarray | None
+    scale: np.ndarray
+
+    @classmethod
+    def of(cls, rgb: np.ndarray) -> SlideView:
+        scale = np.array(FRAME) / rgb.shape[1::-1]
+        ys, xs = np.nonzero(nucleus_mask(rgb))
+        # to the frame's coordinates (the keypoints'), pixel centres aligned
+        centre = (np.array([xs.mean(), ys.mean()]) + 0.5) * scale - 0.5 if len(xs) else None
+        return cls(_features(_grey_frame(rgb)), centre, scale)
+
+
+def nucleus_shift(a: np.ndarray | SlideView, b: np.ndarray | SlideView) -> float | None:
+    """How far apart two slides' nuclei are (RGB images, or their ``SlideView``), in
+    pixels of ``b``, once ``a`` is mapped onto ``b`` by the shift (rotation, scale) that
+    aligns their keypoints; None when the fields do not align or a slide shows no
+    nucleus."""
+    a, b = (v if isinstance(v, SlideView) else SlideView.of(v) for v in (a, b))
+    if a.nucleus is None or b.nucleus is None or min(len(a.feats), len(b.feats)) < 2:
         return None
     pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(
-        feats[0].desc.astype(np.float32), feats[1].desc.astype(np.float32), k=2
+        a.feats.desc.astype(np.float32), b.feats.desc.astype(np.float32), k=2
     )
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
     if len(good) < RELATED_INLIERS:
         return None
-    src = feats[0].xy[[m.queryIdx for m in good]]
-    dst = feats[1].xy[[m.trainIdx for m in good]]
-    matrix, inliers = cv2.estimateAffinePartial2D(
-        src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS
+    shift = slide_shift(
+        a.feats.xy[[m.queryIdx for m in good]], b.feats.xy[[m.trainIdx for m in good]]
     )
-    if matrix is None or int(inliers.sum()) < RELATED_INLIERS:
+    if shift is None or int(shift[1].sum()) < RELATED_INLIERS:
         return None
-    centres = []
-    for rgb in (rgb_a, rgb_b):
-        ys, xs = np.nonzero(nucleus_mask(rgb))
-        if not len(xs):
-            return None
-        # to the frame's coordinates (the keypoints'), pixel centres aligned
-        scale = np.array(FRAME) / rgb.shape[1::-1]
-        centres.append((np.array([xs.mean(), ys.mean()]) + 0.5) * scale - 0.5)
-    mapped = matrix @ np.append(centres[0], 1.0)
-    return float(np.linalg.norm((mapped - centres[1]) / (np.array(FRAME) / rgb_b.shape[1::-1])))
+    mapped = shift[0] @ np.append(a.nucleus, 1.0)
+    return float(np.linalg.norm((mapped - b.nucleus) / b.scale))
 
 
 def cells_under_two_labels(
-    rows: Iterable[Mapping[str, str]], dataset_root: str | Path
+    rows: Sequence[Mapping[str, str]], dataset_root: str | Path
 ) -> dict[str, str]:
     """Images of one cell filed under two classes. ``rows``: each image's ``group`` (its
     source cell group), ``original`` (the slide it was matched to; empty: none) and
@@ -947,6 +965,17 @@ def cells_under_two_labels(
         slide = row["original"]
         if slide in paths and len(cells.get(slide, ())) <= 1:
             folders[row["group"]][slide].add(row["label"])
+    views: dict[str, SlideView | None] = {}  # each slide read and described once
+
+    def view(slide: str) -> SlideView | None:
+        if slide not in views:
+            try:
+                views[slide] = SlideView.of(read_rgb(paths[slide]))
+            except (OSError, UnreadableImage) as err:  # the index skipped it too
+                log.warning("original %s not compared: %s", slide, err)
+                views[slide] = None
+        return views[slide]
+
     found: dict[str, list[str]] = defaultdict(list)
     for labels in folders.values():
         if len(set().union(*labels.values())) < 2:
@@ -956,11 +985,9 @@ def cells_under_two_labels(
             found[slide].append(f"the copies of {named[slide]} lie in two folders")
         for a in sorted(labels):
             for b in sorted(s for s in labels if s > a and labels[s] != labels[a]):
-                try:
-                    shift = nucleus_shift(read_rgb(paths[a]), read_rgb(paths[b]))
-                except (OSError, UnreadableImage) as err:  # the index skipped it too
-                    log.warning("originals %s and %s not compared: %s", a, b, err)
+                if view(a) is None or view(b) is None:
                     continue
+                shift = nucleus_shift(view(a), view(b))
                 log.debug("originals %s and %s: nuclei %s px apart", a, b, shift)
                 if shift is not None and shift <= SAME_CELL_PIXELS:
                     finding = (
