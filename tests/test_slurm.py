@@ -42,9 +42,10 @@ SACCT_FIELDS = (
 )
 # the training job's time limit, changed in the profile as the guide shows (minutes)
 CNN_RUNTIME = 17
-# enough epochs (0.2-1 s each here) to stop the training after its second, with squeue
-# answering slowly on a busy machine (100 were once all done before the test looked)
-CNN_EPOCHS = 300
+# enough epochs (0.2-1 s each here) to stop the training after its second: a thread
+# watching its log sends Ctrl-C within 0.1 s, whatever squeue's pace (the resumed run
+# trains the rest, so each epoch more costs a second run's time)
+CNN_EPOCHS = 60
 
 
 def load_profile() -> dict:
@@ -312,21 +313,32 @@ def test_workflow_runs_as_slurm_jobs(workflow_dir, mini_zip, slurm_cluster):
     # 1. run, watch the jobs with squeue, and stop the run with Ctrl-C (SIGINT) during
     # the training, after its second epoch
     first = Background(workflow_dir, *args, cores=slurm_cluster["cpus"])
-    seen, stopped = {}, None
+    seen, stopped, running_training = {}, [], []
+
+    def stop_after_second_epoch():
+        # once squeue has shown the training running, Ctrl-C as soon as epoch 2 is logged
+        while first.proc.poll() is None:
+            if running_training and epochs_logged(train_log) >= 2:
+                stopped.append(running_training[0])
+                first.proc.send_signal(signal.SIGINT)
+                return
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=stop_after_second_epoch)
+    watcher.start()
     deadline = time.monotonic() + 900
     while first.proc.poll() is None and time.monotonic() < deadline:
         jobs = submitted(first.log)
-        training = [job for job, (name, _) in jobs.items() if name == "rule_train_cnn"]
-        due = training and stopped is None and epochs_logged(train_log) >= 2
-        for row in squeue():  # when due, the training job is running: squeue shows it so
+        for row in squeue():
             if row["id"] in jobs:
                 seen.setdefault(row["id"], []).append(row)
-        if due:
-            stopped = training[0]
-            first.proc.send_signal(signal.SIGINT)
+                if jobs[row["id"]][0] == "rule_train_cnn" and row["state"] == "RUNNING":
+                    running_training.append(row["id"])
         time.sleep(0.5)
+    watcher.join(timeout=60)
     assert first.wait(timeout=300) != 0, first.log[-3000:]
     assert stopped, f"the training job was not seen running:\n{first.log[-3000:]}"
+    stopped = stopped[0]
     # squeue showed the training job running, with the rule as its comment and the
     # profile's time limit; and every job before it while it was queued or running
     running = [row for row in seen[stopped] if row["state"] == "RUNNING"]
