@@ -40,7 +40,7 @@ from wbc.metrics import read_predictions
 from wbc.report.calibration import fit_temperature, reliability, scale
 from wbc.report.common import METRIC_COLUMNS
 from wbc.report.common import SPLIT_NAMES as EVAL_SPLITS
-from wbc.report.comparison import shared_errors
+from wbc.report.comparison import shared_errors, shared_errors_sentence
 from wbc.report.model import roc_summary
 from wbc.report.run_facts import benchmark_table, find_seeds
 from wbc.report.sections import SECTIONS, heading
@@ -230,6 +230,15 @@ def test_shared_errors_are_the_cells_every_model_gets_mostly_wrong():
          "least_wrong": 0.75},
     ]  # fmt: skip
     assert shared_errors({"a": a, "b": b}, "test").empty  # a split no model scored
+    assert "two class folders" not in shared_errors_sentence(shared, 9, "val")
+
+    # one cell's copies in two folders (one slide filed under two classes): both labels
+    # shown, and the sentence says why no answer wins all of them
+    a.loc[a["image"] == "A3", "label"] = b.loc[b["image"] == "A3", "label"] = "MONOCYTE"
+    shared = shared_errors({"a": a, "b": b}, "val")
+    assert shared["label"].tolist() == ["EOSINOPHIL, MONOCYTE"]
+    sentence = shared_errors_sentence(shared, 9, "val")
+    assert "1 of them has copies in two class folders" in sentence
 
 
 def test_a_sections_files_number_and_category_follow_from_its_entry():
@@ -314,6 +323,33 @@ def test_the_report_names_a_cell_filed_under_two_classes(mini_run):
     html = read_html(mini_run)
     assert "One cell filed under two classes" in html and finding in html
     assert "cells_under_two_labels: keep" in html
+
+
+def test_the_report_says_when_a_cell_under_two_classes_is_left_out(mini_run, tmp_path):
+    """``cells_under_two_labels: drop`` on a copy of the run: the integrity check, the split
+    and the dataset section rerun (only they), the images leave the split files, and the
+    section says so instead of the ``keep`` sentence."""
+    workdir = tmp_path / "wf"
+    shutil.copytree(mini_run, workdir, symlinks=True)
+    run = run_snakemake(
+        workdir,
+        "results/report/sections/dataset.html",
+        *("--configfile", "test-config.yaml", "--config", "cells_under_two_labels=drop"),
+        *("--allowed-rules", "integrity", "split", "report_dataset", "--forcerun", "integrity"),
+    )
+    assert set(scheduled_jobs(run)) == {"integrity", "split", "report_dataset"}
+    verdicts = pd.read_csv(
+        workdir / "results" / "integrity.tsv", sep="\t", dtype=str, keep_default_na=False
+    )
+    flagged = verdicts[verdicts["cell_under_two_labels"] != ""]
+    assert len(flagged) >= 3 and (flagged["kept"] == "False").all()
+    assert flagged["reason"].str.contains("cells_under_two_labels: drop").all()
+    train = (workdir / "results" / "splits" / "train.tsv").read_text()
+    assert not any(image in train for image in flagged["image"])
+    html = (workdir / "results" / "report" / "sections" / "dataset.html").read_text()
+    assert "Their images are left out of every split file" in html
+    assert "cells_under_two_labels: drop</code>)." in html
+    assert "Each image keeps its folder's label" not in html
 
 
 def read_html(workdir: Path) -> str:

@@ -154,7 +154,12 @@ def shared_errors(predictions: dict[str, pd.DataFrame], split: str) -> pd.DataFr
         return pd.DataFrame(columns=SHARED_COLUMNS)
     rows = next(iter(predictions.values()))
     rows = rows[rows["split"] == split]
-    cell = rows.groupby("group").agg(label=("label", "first"), copies=("image", "size"))
+    # a cell whose copies lie in two class folders shows both (dataset section: "One cell
+    # filed under two classes"); no answer gets all its copies right
+    both = ", ".join
+    cell = rows.groupby("group").agg(
+        label=("label", lambda labels: both(sorted(set(labels)))), copies=("image", "size")
+    )
     wrong = pd.concat(calls)
     called = (
         wrong[wrong["group"].isin(cells)]
@@ -169,12 +174,20 @@ def shared_errors(predictions: dict[str, pd.DataFrame], split: str) -> pd.DataFr
 def shared_errors_sentence(shared: pd.DataFrame, images: int, split_name: str) -> str:
     """What the shared errors table says, in one sentence."""
     copies = int(shared["copies"].sum())
+    two = int(shared["label"].str.contains(",", regex=False).sum())
+    filed_twice = (
+        f" {two} of them {'have' if two != 1 else 'has'} copies in two class folders (the "
+        f"dataset section names any cell filed under two classes): whatever a model calls "
+        f"such a cell, the copies of one folder count as its errors."
+        if two
+        else ""
+    )
     return (
         f"On {split_name}, {len(shared)} source cells ({copies} images, "
         f"{copies / images:.1%} of its images) are mostly wrong for every model: each "
         f"model called more than half of their copies something else, so picking another "
-        f"of these models does not win them back. An expert may want to check their "
-        f"labels against what the models call them."
+        f"of these models does not win them back.{filed_twice} An expert may want to "
+        f"check their labels against what the models call them."
     )
 
 
