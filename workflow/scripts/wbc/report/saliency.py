@@ -61,8 +61,3 @@ def saliency_maps(model, errors, classes, size: int, out) -> None:
         ).reshape(len(rows), size, size),
     }
     np.savez_compressed(out, **maps)
-
-
-def maps_for(model, images, targets, classes, size: int) -> np.ndarray:
-    maps = [smoothgrad(model, im, classes.index(c)) for im, c in zip(images, targets, strict=True)]
-    return np.asarray(maps, np.float32).reshape(len(maps), size, size)
