@@ -20,6 +20,8 @@ from wbc.crop import PAD
 from wbc.source import shard_of
 
 SHARDS = 4
+# a few images need no 64 crop and 64 grouping jobs (~1 s each) where shards are not tested
+FEW_SHARDS = f"crop={{'shards': {SHARDS}}}"
 
 
 def read_tsv(path):
@@ -287,9 +289,8 @@ def test_kaggle_source_through_kagglehub(workflow_dir, tmp_path):
     cache = tmp_path / "kagglehub"
     seed_kagglehub_cache(cache, "someone", "cells", 2, per_class=5)
     env = {"KAGGLEHUB_CACHE": str(cache)}
-    run_snakemake(
-        workflow_dir, *SPINE, "--config", "source=kaggle:someone/cells/versions/2", env=env
-    )
+    source = "source=kaggle:someone/cells/versions/2"
+    run_snakemake(workflow_dir, *SPINE, "--config", source, FEW_SHARDS, env=env)
     assert len(read_tsv(workflow_dir / "results" / "splits" / "test.tsv")) == 20
     assert (workflow_dir / "results" / "data" / "kaggle" / "dataset2-master").is_dir()
 
@@ -381,7 +382,7 @@ def test_macos_zip_of_class_folders_runs(workflow_dir, tmp_path):
 
     cells = make_dataset(tmp_path / "cells", per_class=6, splits=())  # <CLASS>/<image>
     archive = macos_zip(tmp_path / "cells.zip", cells)
-    proc = run_snakemake(workflow_dir, *SPINE, "--config", f"source={archive}")
+    proc = run_snakemake(workflow_dir, *SPINE, "--config", f"source={archive}", FEW_SHARDS)
     assert "__MACOSX" not in proc.stderr and "Thumbs.db" not in proc.stderr
     manifest = read_tsv(workflow_dir / "results" / "manifest.tsv")
     assert {r["label"] for r in manifest} == {"EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"}
