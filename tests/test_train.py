@@ -15,6 +15,8 @@ from wbc import CLASSES
 from wbc.models.keras_loop import HISTORY_COLUMNS, batches, cell_balanced
 
 MODELS = ("rf", "vgg16", "cnn")
+# the trained models' files: targets for the tests that read nothing of the report
+TRAINED = [f"results/models/{model}/metrics.json" for model in MODELS]
 PREDICTION_COLUMNS = [
     "image",
     "split",
@@ -64,7 +66,7 @@ def trained_mini(tmp_path_factory):
     archive = shared_archive("blood-cells-mini.zip")
     workdir = copy_workflow(tmp_path_factory.mktemp("mini") / "wf")
     cfg = write_config(workdir, source=str(archive), **QUICK)
-    run_snakemake(workdir, "--configfile", str(cfg))
+    run_snakemake(workdir, *TRAINED, "--configfile", str(cfg))  # the report is test_report's
     return workdir, cfg
 
 
@@ -165,7 +167,8 @@ def test_same_seed_gives_identical_results(trained_mini):
     models = workdir / "results" / "models"
     before = {m: (models / m / "predictions.tsv").read_bytes() for m in ("rf", "vgg16")}
     rf_metrics = json.loads((models / "rf" / "metrics.json").read_text())
-    run_snakemake(workdir, "--configfile", str(cfg), "--forcerun", "train_rf", "train_vgg16")
+    forced = ("--forcerun", "train_rf", "train_vgg16")
+    run_snakemake(workdir, *TRAINED, "--configfile", str(cfg), *forced)
     again = json.loads((models / "rf" / "metrics.json").read_text())
     for split in ("val", "test_simple"):
         assert again[split] == rf_metrics[split]
@@ -190,8 +193,7 @@ def test_models_beat_chance_on_separable_images(workflow_dir, tmp_path):
         },
     )
     # the models alone: this test reads nothing of the report
-    targets = [f"results/models/{model}/metrics.json" for model in MODELS]
-    run_snakemake(workflow_dir, *targets, "--configfile", str(cfg))
+    run_snakemake(workflow_dir, *TRAINED, "--configfile", str(cfg))
     for model in MODELS:
         metrics = json.loads(
             (workflow_dir / "results" / "models" / model / "metrics.json").read_text()
