@@ -332,7 +332,8 @@ def test_workflow_runs_as_slurm_jobs(workflow_dir, mini_zip, slurm_cluster):
         for row in squeue():
             if row["id"] in jobs:
                 seen.setdefault(row["id"], []).append(row)
-                if jobs[row["id"]][0] == "rule_train_cnn" and row["state"] == "RUNNING":
+                training = jobs[row["id"]][0] == "rule_train_cnn"
+                if training and row["state"] == "RUNNING" and not running_training:
                     running_training.append(row["id"])
         time.sleep(0.5)
     watcher.join(timeout=60)

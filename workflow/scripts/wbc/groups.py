@@ -985,9 +985,10 @@ def cells_under_two_labels(
             found[slide].append(f"the copies of {named[slide]} lie in two folders")
         for a in sorted(labels):
             for b in sorted(s for s in labels if s > a and labels[s] != labels[a]):
-                if view(a) is None or view(b) is None:
+                seen_a, seen_b = view(a), view(b)
+                if seen_a is None or seen_b is None:
                     continue
-                shift = nucleus_shift(view(a), view(b))
+                shift = nucleus_shift(seen_a, seen_b)
                 log.debug("originals %s and %s: nuclei %s px apart", a, b, shift)
                 if shift is not None and shift <= SAME_CELL_PIXELS:
                     finding = (

@@ -156,9 +156,9 @@ def shared_errors(predictions: dict[str, pd.DataFrame], split: str) -> pd.DataFr
     rows = rows[rows["split"] == split]
     # a cell whose copies lie in two class folders shows both (dataset section: "One cell
     # filed under two classes"); no answer gets all its copies right
-    both = ", ".join
     cell = rows.groupby("group").agg(
-        label=("label", lambda labels: both(sorted(set(labels)))), copies=("image", "size")
+        label=("label", lambda labels: ", ".join(sorted(set(labels)))),
+        copies=("image", "size"),
     )
     wrong = pd.concat(calls)
     called = (
