@@ -42,9 +42,9 @@ SACCT_FIELDS = (
 )
 # the training job's time limit, changed in the profile as the guide shows (minutes)
 CNN_RUNTIME = 17
-# enough epochs (0.2-1 s each here) to stop the training after its second: a thread
-# watching its log sends Ctrl-C within 0.1 s, whatever squeue's pace (the resumed run
-# trains the rest, so each epoch more costs a second run's time)
+# epochs of the training the test stops after its second (the resumed run trains the
+# rest, so each epoch more costs a second run's time); a thread watching its log
+# suspends the job within 0.1 s, so no CPU finishes them before Snakemake cancels it
 CNN_EPOCHS = 60
 
 
@@ -316,10 +316,13 @@ def test_workflow_runs_as_slurm_jobs(workflow_dir, mini_zip, slurm_cluster):
     seen, stopped, running_training = {}, [], []
 
     def stop_after_second_epoch():
-        # once squeue has shown the training running, Ctrl-C as soon as epoch 2 is logged
+        # once squeue has shown the training running and epoch 2 is logged: hold the job
+        # where it is (SLURM's suspend: epochs of a tiny network take milliseconds on a
+        # fast CPU, less than Snakemake's way from Ctrl-C to scancel), then Ctrl-C
         while first.proc.poll() is None:
             if running_training and epochs_logged(train_log) >= 2:
                 stopped.append(running_training[0])
+                subprocess.run(["scontrol", "suspend", stopped[0]], check=True)
                 first.proc.send_signal(signal.SIGINT)
                 return
             time.sleep(0.1)
