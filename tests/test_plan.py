@@ -137,6 +137,19 @@ def test_a_backbone_without_its_weights_is_named_for_what_it_is_and_has_no_refer
     )
 
 
+def test_the_report_names_the_models_whose_epoch_val_chose():
+    p = plan(enabled=["rf", "vgg16", "cnn"], vgg16={"weights": None})
+    # the improved CNN keeps its best val epoch and VGG16's head stops early on val
+    assert p.report_protocol()["tuned_on_val"] == [p.titles()["vgg16"], p.titles()["cnn"]]
+    # the last epoch of a fixed count, or a single epoch, is no choice made on val
+    fixed = plan(cnn={"restore_best": False}, vgg16={"epochs": 1})
+    assert fixed.report_protocol()["tuned_on_val"] == []
+    # with cross-validation a fold chooses on an inner split, and there is no val figure
+    folds = plan()
+    folds.config["split"]["folds"] = 5
+    assert folds.report_protocol()["tuned_on_val"] == []
+
+
 def test_folds_number_from_one_and_one_fold_means_none():
     p = plan()
     assert p.fold_numbers == []

@@ -53,7 +53,7 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 TINY_MODELS = {
     "rf": {"n_estimators": 20},
     "vgg16": {"epochs": 1, "weights": None},
-    "cnn": {"epochs": 1},
+    "cnn": {"epochs": 2},  # two: the epoch it keeps is chosen on val
 }
 PROBABILITIES = [f"p_{c}" for c in CLASSES]
 
@@ -673,6 +673,10 @@ def test_protocol_sentences_are_the_runs_own(mini_run, random_split_run):
     assert not [claim for claim in CLAIMS["none"] if claim in grouped]
     assert "Measured on the val (grouped by source cell)" in grouped
     assert "none of which any model was trained on" in grouped
+    # the CNN (2 epochs) kept its best val epoch; VGG16's one epoch and the forest chose
+    # nothing on val
+    tuned = set(re.findall(r"training is the one that scored best on val: ([^.]+)\.", grouped))
+    assert tuned == {"custom CNN"}
     # split at random, with a TEST folder: TEST is the headline; val is said to flatter
     assert all(claim in random for claim in CLAIMS["none"])
     assert not [claim for claim in CLAIMS["source_cell"] if claim in random]

@@ -170,6 +170,15 @@ class RunPlan:
                 for m in self.model_ids
                 if "weights" in self.settings(m)
             },
+            # the models whose val figure carries the choice of their epoch on val; with
+            # cross-validation a fold chooses on an inner split and there is no val figure
+            "tuned_on_val": [
+                self.titles()[m]
+                for m in self.model_ids
+                if not self.fold_numbers
+                and self.settings(m).get("epochs", 1) > 1
+                and registry.uses_val(self.model_of(m), self.settings(m))
+            ],
         }
 
     def report_values(self) -> dict:

@@ -46,6 +46,16 @@ def code_modules(name: str) -> list[str]:
     return [f"{__name__}.facts.{name}", facts_of(name).module]
 
 
+def uses_val(name: str, settings: dict) -> bool:
+    """Whether a model's training looks at val (early stopping, the best epoch, a
+    learning-rate schedule on val): Keras models unless they keep the last epoch of a
+    fixed count. Inside a fold such a model gets an inner grouped split of its cells; with
+    one split its val figure carries that choice (the report says so)."""
+    if not facts_of(name).keras:
+        return False
+    return settings.get("restore_best", True) or settings.get("patience") is not None
+
+
 def get(name: str):
     """The code of model ``name`` (see above), its frameworks imported here: what their
     native code prints on import (TensorFlow's start-up lines) goes to the job's log."""

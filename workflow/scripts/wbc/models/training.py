@@ -24,7 +24,7 @@ from ..io import atomic_path, read_json, read_tsv, write_json, write_table
 from ..metrics import evaluate, predictions_frame, read_predictions, write_predictions
 from ..runtime import UserError
 from ..splits import grouped_split
-from . import facts_of, get
+from . import get, uses_val
 
 log = logging.getLogger(__name__)
 PREDICT_BATCH = 64  # images scored at a time (memory, not speed, sets it)
@@ -100,15 +100,6 @@ def run_facts(model_module, settings: dict) -> dict:
     if hasattr(model_module, "run_facts"):
         found.update(model_module.run_facts(settings))
     return found
-
-
-def uses_val(family: str, settings: dict) -> bool:
-    """Whether a model's training looks at val (early stopping, the best epoch, a
-    learning-rate schedule on val): Keras models unless they keep the last epoch of a
-    fixed count. Inside a fold such a model gets an inner grouped split of its cells."""
-    if not facts_of(family).keras:
-        return False
-    return settings.get("restore_best", True) or settings.get("patience") is not None
 
 
 def load_splits(tables: dict, arrays: dict) -> dict[str, Split]:

@@ -24,6 +24,8 @@ class Protocol:
     train_copies_in_test: str = "drop_cells"
     # model id -> its backbone's weights (imagenet, null or a file), for models with one
     backbones: dict = field(default_factory=dict)
+    # the models (by title) whose training chose its epoch on val (one split, no folds)
+    tuned_on_val: list = field(default_factory=list)
 
     @classmethod
     def from_params(cls, params) -> Protocol:
@@ -66,6 +68,24 @@ class Protocol:
     # --- sentences ---------------------------------------------------------------------
 
     def val_sentence(self) -> str:
+        """How val (and cv) were made, and what that means for their figures."""
+        return " ".join(s for s in (self.split_sentence(), self.tuned_sentence()) if s)
+
+    def tuned_sentence(self) -> str:
+        """Which models' val figures carry the choice of their epoch on val."""
+        names = self.tuned_on_val
+        if not names:
+            return ""
+        return (
+            "The epoch kept of "
+            + ("this model's" if len(names) == 1 else "each of these models'")
+            + f" training is the one that scored best on val: {'; '.join(names)}. "
+            + ("Its val figure is" if len(names) == 1 else "Their val figures are")
+            + " therefore optimistic, the choice made on the images that score it; with "
+            "split.folds >= 2 each fold chooses on an inner split of its own cells instead."
+        )
+
+    def split_sentence(self) -> str:
         """How val (and cv) were made, and what that means for their figures."""
         percent = f"{self.val_fraction:.0%}"
         if self.grouped:
