@@ -694,10 +694,19 @@ def test_protocol_sentences_are_the_runs_own(mini_run, random_split_run):
     )
     assert "split.train_copies_in_test: drop" in random and "keep)" not in random
     if len(scored):  # said once, in the headline's own words
-        assert "that TRAIN holds too are scored" in random
+        verb = "is" if len(scored) == 1 else "are"
+        assert f"that TRAIN holds too {verb} scored" in random
     # one row per source cell in the leak table
     cells = leaks["group"].where(leaks["group"].notna(), leaks["image"]).nunique()
     assert f"from {cells} source cell" in random
+
+
+@pytest.mark.slow
+def test_no_two_sentences_run_together(mini_run, random_split_run):
+    # a template's optional sentence joined to the next without a space ("right.No split")
+    for workdir in (mini_run, random_split_run):
+        text = page_text(workdir)
+        assert not re.findall(r"(?<![\w.])[a-z]+\.[A-Z][a-z]+\s", text), workdir
 
 
 def honest_rows(workdir: Path, model: str) -> pd.DataFrame:

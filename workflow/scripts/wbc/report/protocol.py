@@ -122,8 +122,8 @@ class Protocol:
         parts = []
         if (~scored).any():
             parts.append(
-                f"{count(leaks[~scored])} that TRAIN holds too are left out of the test "
-                f"figures (config key {key})"
+                f"{count(leaks[~scored])} that TRAIN holds too {are(leaks[~scored])} left out "
+                f"of the test figures (config key {key})"
             )
         if scored.any():
             why = {
@@ -132,8 +132,9 @@ class Protocol:
                 "these out too",
             }.get(self.train_copies_in_test, "")
             parts.append(
-                f"{count(leaks[scored])} that TRAIN holds too are scored (config key "
-                f"{key}{why}): on those the models are scored on cells they were trained on"
+                f"{count(leaks[scored])} that TRAIN holds too {are(leaks[scored])} scored "
+                f"(config key {key}{why}): on {'those' if len(leaks[scored]) != 1 else 'it'} "
+                "the models are scored on cells they were trained on"
             )
         return "; ".join(parts) + "."
 
@@ -158,6 +159,11 @@ def backbone_words(weights) -> str:
     if weights == "imagenet":
         return "ImageNet weights"
     return f"weights from {weights}"
+
+
+def are(leaks: pd.DataFrame) -> str:
+    """The verb of ``count(leaks)``: ``is`` for one image, ``are`` for more."""
+    return "is" if len(leaks) == 1 else "are"
 
 
 def count(leaks: pd.DataFrame) -> str:
