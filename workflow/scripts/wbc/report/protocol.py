@@ -86,7 +86,7 @@ class Protocol:
         )
 
     def split_sentence(self) -> str:
-        """How val (and cv) were made, and what that means for their figures."""
+        """How TRAIN was split into val (and cv), and what that means for their figures."""
         percent = f"{self.val_fraction:.0%}"
         if self.grouped:
             text = (
