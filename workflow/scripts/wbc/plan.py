@@ -160,24 +160,22 @@ class RunPlan:
         """What the report says of how the figures were made (wbc.report.protocol): a
         change reruns the sections that say it."""
         split = self.config["split"]
+        settings = {m: self.settings(m) for m in self.model_ids}
+        titles = self.titles()
         return {
             "group_by": split["group_by"],
             "folds": split.get("folds", 1),
             "val_fraction": split["val_fraction"],
             "train_copies_in_test": split["train_copies_in_test"],
-            "backbones": {
-                m: self.settings(m)["weights"]
-                for m in self.model_ids
-                if "weights" in self.settings(m)
-            },
+            "backbones": {m: s["weights"] for m, s in settings.items() if "weights" in s},
             # the models whose val figure carries the choice of their epoch on val; with
             # cross-validation a fold chooses on an inner split and there is no val figure
             "tuned_on_val": [
-                self.titles()[m]
-                for m in self.model_ids
+                titles[m]
+                for m, s in settings.items()
                 if not self.fold_numbers
-                and self.settings(m).get("epochs", 1) > 1
-                and registry.uses_val(self.model_of(m), self.settings(m))
+                and s.get("epochs", 1) > 1
+                and registry.uses_val(self.model_of(m), s)
             ],
         }
 

@@ -76,11 +76,12 @@ class Protocol:
         names = self.tuned_on_val
         if not names:
             return ""
+        one = len(names) == 1
         return (
             "The epoch kept of "
-            + ("this model's" if len(names) == 1 else "each of these models'")
+            + ("this model's" if one else "each of these models'")
             + f" training is the one that scored best on val: {'; '.join(names)}. "
-            + ("Its val figure is" if len(names) == 1 else "Their val figures are")
+            + ("Its val figure is" if one else "Their val figures are")
             + " therefore optimistic, the choice made on the images that score it; with "
             "split.folds >= 2 each fold chooses on an inner split of its own cells instead."
         )
@@ -118,23 +119,24 @@ class Protocol:
         if leaks.empty:
             return ""
         scored = leaks["scored"].astype(str) == "True"
+        left_out, kept = leaks[~scored], leaks[scored]
         key = f"split.train_copies_in_test: {self.train_copies_in_test}"
         parts = []
-        if (~scored).any():
+        if len(left_out):
             parts.append(
-                f"{count(leaks[~scored])} that TRAIN holds too {are(leaks[~scored])} left out "
-                f"of the test figures (config key {key})"
+                f"{count(left_out)} that TRAIN holds too {are(left_out)} left out of the "
+                f"test figures (config key {key})"
             )
-        if scored.any():
+        if len(kept):
             why = {
                 "keep": "",
                 "drop": ", which leaves out only byte-identical copies; drop_cells leaves "
                 "these out too",
             }.get(self.train_copies_in_test, "")
             parts.append(
-                f"{count(leaks[scored])} that TRAIN holds too {are(leaks[scored])} scored "
-                f"(config key {key}{why}): on {'those' if len(leaks[scored]) != 1 else 'it'} "
-                "the models are scored on cells they were trained on"
+                f"{count(kept)} that TRAIN holds too {are(kept)} scored (config key "
+                f"{key}{why}): on {'it' if len(kept) == 1 else 'those'} the models are "
+                "scored on cells they were trained on"
             )
         return "; ".join(parts) + "."
 
