@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from typing import get_args
 
 import cv2
 import numpy as np
@@ -199,6 +200,13 @@ def test_nucleus_window_on_a_blank_or_small_image():
     assert result.status == CROPPED and result.image.shape == (96, 96, 3)
 
 
+def test_the_settings_know_every_crop_method():  # they are read without OpenCV
+    from wbc.crop import METHODS
+    from wbc.models.facts import CROP_METHODS, CropMethod
+
+    assert METHODS == CROP_METHODS == get_args(CropMethod)
+
+
 def test_reference_method_is_the_study_crop(tmp_path):
     path = draw_cell(tmp_path / "cell.png", center=(120, 100), radius=30)
     study = crop_cell(read_rgb(path))
@@ -210,12 +218,17 @@ def test_reference_method_is_the_study_crop(tmp_path):
 
 
 def test_crop_images_by_method(tmp_path):
-    good = tmp_path / "in" / "good.png"
+    good, blank = tmp_path / "in" / "good.png", tmp_path / "in" / "blank.png"
     good.parent.mkdir()
     cv2.imwrite(str(good), cv2.cvtColor(stained_field(), cv2.COLOR_RGB2BGR))
-    rows = crop_images([("A/good.png", str(good))], tmp_path / "out", method="nucleus_window")
-    assert rows[0]["status"] == CROPPED
+    cv2.imwrite(str(blank), np.full((240, 320, 3), BACKGROUND_RGB, np.uint8))
+    images = [("A/good.png", str(good)), ("A/blank.png", str(blank))]
+    rows = crop_images(images, tmp_path / "out", method="nucleus_window", window=96)
+    assert [r["status"] for r in rows] == [CROPPED, NO_CELL]
     assert read_rgb(tmp_path / "out" / "A" / "good.png.png").shape == (96, 96, 3)
+    # no nucleus: the centre window is kept, its QC row says so (area 0)
+    assert rows[1]["contour_area"] == "0.0" and "no nucleus" in rows[1]["reason"]
+    assert read_rgb(tmp_path / "out" / "A" / "blank.png.png").shape == (96, 96, 3)
 
 
 def test_two_crop_methods_coexist_in_one_run(workflow_dir, mini_zip):
@@ -231,7 +244,8 @@ def test_two_crop_methods_coexist_in_one_run(workflow_dir, mini_zip):
             "variants": {"nw": {"crop": "nucleus_window"}},
         },
     }
-    cfg = write_config(workflow_dir, source=str(mini_zip), crop={"shards": 2}, models=models)
+    crop = {"shards": 2, "window": 96}
+    cfg = write_config(workflow_dir, source=str(mini_zip), crop=crop, models=models)
     targets = ["results/models/rf/metrics.json", "results/models/rf-nw/metrics.json"]
     run_snakemake(workflow_dir, *targets, "--configfile", str(cfg))
     results = workflow_dir / "results"

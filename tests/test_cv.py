@@ -31,7 +31,8 @@ QUICK = {
     "models": {
         "enabled": ["rf", "cnn"],
         "rf": {"n_estimators": 20},
-        "cnn": {"epochs": 2, "width": 0.25, "dense_units": 16},
+        # restore_best: the fold chooses its epoch on an inner split (the test's subject)
+        "cnn": {"epochs": 2, "width": 0.25, "dense_units": 16, "restore_best": True},
     },
 }
 

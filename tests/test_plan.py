@@ -71,7 +71,7 @@ def test_backbones_are_shared_by_variants_that_differ_only_in_training():
     )
     size = p.settings("vgg16")["image_size"]
     seed = CONFIG["models"]["seed"]
-    crop = CONFIG["crop"]["method"]
+    crop = p.settings("vgg16")["crop"]
     assert p.backbone("vgg16") == p.backbone("vgg16-long") == f"random{seed}-{size}px-{crop}"
     # another arithmetic is other features: its own folder, its precision a param
     assert p.backbone("vgg16-half") == f"random{seed}-{size}px-{crop}-bfloat16"
@@ -93,11 +93,13 @@ def test_arrays_cover_image_models_and_backbones_by_crop_method():
         vgg16={"weights": "imagenet"},
         rf={"variants": {"nw": {"crop": "nucleus_window"}}},
     )
-    crop = CONFIG["crop"]["method"]
-    made = {(crop, p.settings(m)["image_size"]) for m in ("rf", "cnn", "vgg16")}
+    made = {(p.settings(m)["crop"], p.settings(m)["image_size"]) for m in ("rf", "cnn", "vgg16")}
     made.add(("nucleus_window", p.settings("rf-nw")["image_size"]))
     assert p.arrays() == sorted(made)
-    assert p.crop_methods() == [crop, "nucleus_window"]
+    # the run's own (the split's, the study's by default) first, then those models name
+    assert p.crop_method == "reference"
+    assert p.crop_methods() == ["reference", "nucleus_window"]
+    assert plan(enabled=["rf"]).crop_methods() == ["reference"]
     assert p.backbone("vgg16").startswith("imagenet-")
     weights = registry.facts_of("vgg16").frozen_features.weights_file
     assert p.backbone_weights() == {weights: "vgg16"}
@@ -139,10 +141,12 @@ def test_a_backbone_without_its_weights_is_named_for_what_it_is_and_has_no_refer
 
 def test_the_report_names_the_models_whose_epoch_val_chose():
     p = plan(enabled=["rf", "vgg16", "cnn"], vgg16={"weights": None})
-    # the improved CNN keeps its best val epoch and VGG16's head stops early on val
-    assert p.report_protocol()["tuned_on_val"] == [p.titles()["vgg16"], p.titles()["cnn"]]
+    # VGG16's head stops early on val; the improved CNN keeps its last epoch
+    assert p.report_protocol()["tuned_on_val"] == [p.titles()["vgg16"]]
+    best = plan(cnn={"restore_best": True}, vgg16={"weights": None})
+    assert best.report_protocol()["tuned_on_val"] == [p.titles()["vgg16"], p.titles()["cnn"]]
     # the last epoch of a fixed count, or a single epoch, is no choice made on val
-    fixed = plan(cnn={"restore_best": False}, vgg16={"epochs": 1})
+    fixed = plan(cnn={"restore_best": True, "epochs": 1}, vgg16={"epochs": 1})
     assert fixed.report_protocol()["tuned_on_val"] == []
     # with cross-validation a fold chooses on an inner split, and there is no val figure
     folds = plan()
@@ -165,9 +169,10 @@ def test_benchmark_jobs_follow_the_source_the_folds_the_models_and_the_shards(tm
     jobs = RunPlan(config).benchmark_jobs()
     count = _counts(jobs)
     assert len(set(map(repr, jobs))) == len(jobs)  # no job twice
-    # a Kaggle source: its download and the originals' list; 3 shards crop and group
+    # a Kaggle source: its download and the originals' list; 3 shards group, and crop by
+    # each method (the forest's reference, the CNN's nucleus window)
     assert count["download_kaggle"] == count["originals_list"] == 1 and "unpack_zip" not in count
-    assert count["crop_shard"] == count["group_shard"] == 3
+    assert count["group_shard"] == 3 and count["crop_shard"] == 3 * 2
     # every model id trains once and once per fold; the ensemble votes on rf and cnn
     assert count["train_rf"] == 1 and count["train_cnn"] == 2
     assert count["train_rf_fold"] == 2 and count["train_cnn_fold"] == 4

@@ -53,7 +53,7 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 TINY_MODELS = {
     "rf": {"n_estimators": 20},
     "vgg16": {"epochs": 1, "weights": None},
-    "cnn": {"epochs": 2},  # two: the epoch it keeps is chosen on val
+    "cnn": {"epochs": 2, "restore_best": True},  # the epoch it keeps is chosen on val
 }
 PROBABILITIES = [f"p_{c}" for c in CLASSES]
 
@@ -601,9 +601,10 @@ def test_report_covers_the_enabled_models_and_the_test_folder(tmp_path):
 def test_benchmark_table_reads_every_rule(mini_run):
     files = (mini_run / "results" / "benchmarks").rglob("*.tsv")
     table = benchmark_table(files, mini_run / "results" / "benchmarks").set_index("rule")
-    # one crop method (reference) in this run: its shards' files
+    # two crop methods in this run (the forest's and VGG16's reference, the CNN's nucleus
+    # window), 2 shards each: every shard's file
     shards = len(list((mini_run / "results" / "benchmarks" / "crop_shard").glob("*/*.tsv")))
-    assert table.loc["crop_shard", "jobs"] == shards == 2
+    assert table.loc["crop_shard", "jobs"] == shards == 2 * 2
     assert (table["wall seconds (sum of jobs)"] >= 0).all()
     assert table.loc["report", "jobs"] == 1  # the report rule's own file, once it has run
 

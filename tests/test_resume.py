@@ -26,6 +26,7 @@ CNN = {
     "dense_units": 64,
     "batch_size": 16,
     "augment": True,  # resumes with the same augmentation draws
+    "restore_best": True,  # the best epoch is restored after a resume too
 }
 
 

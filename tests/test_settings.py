@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from wbc import models as registry
-from wbc.models.facts import Backbone, ModelFacts, setting
+from wbc.models.facts import CROP_METHODS, Backbone, CropMethod, ModelFacts, crop_setting, setting
 from wbc.settings import config_schema, model_settings
 
 REPO = Path(__file__).parents[1]
@@ -22,7 +22,8 @@ BASE_SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yam
 # Each model's recipes as they were written, value by value, before the settings became
 # one declaration (commit a6632ce): the declarations must give exactly these, the
 # reference recipe above all (it reproduces the reference study). Settings added since
-# are marked: a new setting keeps the reference at the study's value.
+# are marked: a new setting keeps the reference at the study's value. Each model's crop
+# method was config key crop.method's (reference by default) until recipes named theirs.
 RECIPES_BEFORE = {
     "rf": {
         "reference": {
@@ -31,6 +32,7 @@ RECIPES_BEFORE = {
             "features": ["pixels"],
             "pixel_size": 128,
             "min_samples_leaf": 1,
+            "crop": "reference",
         },
         "improved": {
             "image_size": 64,
@@ -38,6 +40,7 @@ RECIPES_BEFORE = {
             "features": ["pixels", "colour_histogram", "hog"],
             "pixel_size": 16,
             "min_samples_leaf": 1,
+            "crop": "reference",
         },
     },
     "vgg16": {
@@ -51,6 +54,7 @@ RECIPES_BEFORE = {
             "learning_rate": 0.001,
             "label_smoothing": 0.0,
             "patience": 5,
+            "crop": "reference",
         },
         "improved": {
             "weights": "imagenet",
@@ -62,6 +66,7 @@ RECIPES_BEFORE = {
             "learning_rate": 0.001,
             "label_smoothing": 0.1,
             "patience": 8,
+            "crop": "reference",
         },
     },
     "cnn": {
@@ -82,13 +87,14 @@ RECIPES_BEFORE = {
             "mixup": 0.0,  # added (issue 22): off, as in the study
             "restore_best": False,
             "patience": None,
+            "crop": "reference",
         },
         "improved": {
             "image_size": 64,
             "width": 0.5,
             "head": "gap",
             "dense_units": 256,
-            "epochs": 15,
+            "epochs": 10,  # was 15 (issue 22: cross-validation)
             "batch_size": 32,
             "optimizer": "adam",
             "learning_rate": 0.001,
@@ -98,8 +104,9 @@ RECIPES_BEFORE = {
             "augment": False,
             "sampling": "images",
             "mixup": 0.0,  # added (issue 22)
-            "restore_best": True,
+            "restore_best": False,  # was True (issue 22: cross-validation)
             "patience": None,
+            "crop": "nucleus_window",  # was crop.method's, reference (issue 22)
         },
     },
 }
@@ -118,7 +125,6 @@ def test_effective_settings_are_those_of_the_recipes_before(model, recipe):
     expected = {
         "recipe": recipe,
         **RECIPES_BEFORE[model][recipe],
-        "crop": config["crop"]["method"],
         "seed": config["models"]["seed"],
         "deterministic": config["models"]["deterministic"],
     }
@@ -127,11 +133,42 @@ def test_effective_settings_are_those_of_the_recipes_before(model, recipe):
     assert list(got) == list(expected)  # the same order too (the params Snakemake hashes)
 
 
+def test_crop_method_set_in_the_config_crops_every_model_that_way_but_a_models_own_wins():
+    config = copy.deepcopy(CONFIG)
+    assert config["crop"]["method"] is None  # the default: each recipe's
+    config["crop"]["method"] = "nucleus_window"
+    config["models"]["rf"] = {"variants": {"ref": {"crop": "reference"}}}
+    for model in registry.MODELS:
+        assert model_settings(config, model)["crop"] == "nucleus_window", model
+    assert model_settings(config, "rf-ref")["crop"] == "reference"
+    config["crop"]["method"] = "reference"
+    assert model_settings(config, "cnn")["crop"] == "reference"
+
+
 def test_every_declared_setting_has_a_type_and_a_description():
     for name in registry.MODELS:
         for key, spec in registry.facts_of(name).config.items():
             assert spec["description"].strip(), f"models.{name}.{key}"
             assert "type" in spec or "enum" in spec, f"models.{name}.{key}"
+
+
+def test_a_model_that_declares_no_crop_has_the_studys_and_may_declare_its_own():
+    @dataclass(frozen=True)
+    class Plain:
+        k: int = setting(3, "Neighbours.")
+
+    plain = ModelFacts("m", "M", "sklearn", "model.joblib", Plain)
+    assert plain.recipes["improved"] == plain.recipes["reference"] == {"k": 3, "crop": "reference"}
+    assert plain.config["crop"]["enum"] == list(CROP_METHODS) and list(plain.config)[-1] == "crop"
+
+    @dataclass(frozen=True)
+    class Windowed:
+        k: int = setting(3, "Neighbours.")
+        crop: CropMethod = crop_setting("nucleus_window")
+
+    windowed = ModelFacts("m", "M", "sklearn", "model.joblib", Windowed, {"crop": "reference"})
+    assert windowed.recipes["improved"]["crop"] == "nucleus_window"
+    assert windowed.recipes["reference"]["crop"] == "reference"
 
 
 def test_a_setting_without_a_description_or_an_undeclared_reference_is_refused():

@@ -237,8 +237,9 @@ def test_dry_run_through_the_profile(workflow_dir, mini_zip):
     fold = planned_resources(run.stdout + run.stderr, "train_cnn_fold")
     assert fold["slurm_partition"] == "gpu" and fold["gpu"] == "1", fold
     assert planned_resources(run.stdout + run.stderr, "train_rf_fold")["mem_mb"] == "16000"
-    # 64 crop shards (the profile sends them as 4 group jobs), every model and the report
-    assert jobs["crop_shard"] == 64, jobs
+    # 64 crop shards per crop method (the forest's and VGG16's reference, the CNN's
+    # nucleus window; the profile sends them as 8 group jobs), every model and the report
+    assert jobs["crop_shard"] == 64 * 2, jobs
     assert {"unpack_zip", "manifest", "split", "train_rf", "train_vgg16", "train_cnn"} <= set(jobs)
     assert "report" in jobs
     # every rule with many jobs reaches the cluster in groups (a job costs a queue wait),
@@ -401,8 +402,8 @@ def test_workflow_runs_as_slurm_jobs(workflow_dir, mini_zip, slurm_cluster):
     for rec in records:
         for job in submitted_jobs(rec["SubmitLine"]):
             by_rule.setdefault(job.split(":")[0], []).append(rec)
-    # the 4 crop shards in one group job
-    assert in_slurm.count("crop_shard") == 4
+    # the 4 crop shards (2 per crop method) in one group job
+    assert in_slurm.count("crop_shard") == 4 * 2
     assert len({rec["JobID"] for rec in by_rule["crop_shard"]}) == 1
 
     # the TensorFlow rule asked for a GPU and got one, on the GPU partition; no other did

@@ -114,8 +114,8 @@ def test_adding_a_variant_runs_only_it_and_the_report(swept):
     jobs = scheduled_jobs(dry)
     # the new variant: its own arrays (another image size), its training, its figures
     assert jobs.pop("training_arrays") == 4
-    assert "output: results/arrays/reference/48px/" in dry.stdout
-    assert "output: results/arrays/reference/32px/" not in dry.stdout  # the other sizes' stand
+    assert "output: results/arrays/nucleus_window/48px/" in dry.stdout  # the CNN's crop
+    assert "output: results/arrays/nucleus_window/32px/" not in dry.stdout  # the others stand
     assert jobs.pop("train_cnn") == 1 and "results/models/cnn-px48/" in dry.stdout
     assert not [job for job in jobs if job.startswith("train_")]
     assert set(jobs) <= {

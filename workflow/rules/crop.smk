@@ -30,7 +30,7 @@ checkpoint shard_lists:
         "../scripts/write_shard_lists.py"
 
 
-# Each crop method (crop.method, and any a model names in its setting `crop`) has its own
+# Each crop method (crop.method, and any a model's setting `crop` names) has its own
 # folders, so two methods coexist and adding one recomputes nothing of the other.
 rule crop_shard:
     input:
@@ -54,7 +54,8 @@ rule crop_shard:
         "../scripts/crop_shard.py"
 
 
-# The run's crop method (crop.method): its QC table is the one the split and report read.
+# The run's crop method (crop.method; null: reference): its QC table is the one the split
+# and report read.
 rule crop_qc:
     input:
         qc=expand(

@@ -188,11 +188,11 @@ def nucleus_window(rgb: np.ndarray, window: int) -> CropResult:
     crop = np.ascontiguousarray(rgb[y0 : y0 + window, x0 : x0 + window])
     box = (x0 + PAD, y0 + PAD, x0 + window + PAD, y0 + window + PAD)
     if not area:
-        return CropResult(crop, NO_CELL, box, reason="no nucleus above the stain threshold")
+        return CropResult(crop, NO_CELL, box, 0.0, reason="no nucleus above the stain threshold")
     return CropResult(crop, CROPPED, box, float(area))
 
 
-def crop_with(rgb: np.ndarray, method: str = "reference", window: int = 96) -> CropResult:
+def crop_with(rgb: np.ndarray, method: str = "reference", window: int = 128) -> CropResult:
     """Crop ``rgb`` by ``method`` (one of METHODS)."""
     if method == "reference":
         return crop_cell(rgb)
@@ -201,7 +201,7 @@ def crop_with(rgb: np.ndarray, method: str = "reference", window: int = 96) -> C
     raise ValueError(f"unknown crop method {method!r}; one of {', '.join(METHODS)}")
 
 
-def crop_file(path: str | Path, method: str = "reference", window: int = 96) -> CropResult:
+def crop_file(path: str | Path, method: str = "reference", window: int = 128) -> CropResult:
     """Read and crop one file; unreadable files come back with status ``unreadable``."""
     try:
         rgb = read_rgb(path)
@@ -230,7 +230,7 @@ def crop_images(
     crops_dir: str | Path,
     strict: bool = False,
     method: str = "reference",
-    window: int = 96,
+    window: int = 128,
 ) -> list[dict[str, str]]:
     """Crop ``(image, path)`` pairs into ``crops_dir`` by ``method``; returns one QC row
     per image.

@@ -247,8 +247,9 @@ class RunPlan:
 
     @property
     def crop_method(self) -> str:
-        """The run's crop method (crop.method): its QC table feeds the split."""
-        return self.config["crop"]["method"]
+        """The run's crop method (crop.method; null: the study's, reference): its QC table
+        feeds the split and the report's gallery."""
+        return self.config["crop"]["method"] or "reference"
 
     def crop_methods(self) -> list[str]:
         """Every crop method the run makes: its own, then any other a model names."""

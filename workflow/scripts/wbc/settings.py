@@ -14,13 +14,6 @@ import re
 
 from . import models as registry
 
-CROP_METHODS = ("reference", "nucleus_window")  # wbc.crop.METHODS (that module needs cv2)
-# every model's setting `crop`: the crop method its images come from
-CROP_SETTING = {
-    "type": "string",
-    "enum": list(CROP_METHODS),
-    "description": "Crop method of its images (default: config key crop.method).",
-}
 # a model id: its registry name, a variant of its config block, a seed of models.seeds
 MODEL_ID = re.compile(r"^(?P<family>[a-z0-9]+)(-(?P<variant>[A-Za-z0-9]+))?(_s(?P<seed>\d+))?$")
 
@@ -34,7 +27,6 @@ def config_schema(base: dict) -> dict:
     for name in registry.MODELS:
         title = registry.facts_of(name).title
         properties = copy.deepcopy(registry.facts_of(name).config)
-        properties["crop"] = CROP_SETTING
         variant = {"type": "object", "additionalProperties": False, "properties": properties}
         models[name] = {
             "type": "object",
@@ -89,7 +81,7 @@ def model_settings(config: dict, model_id: str) -> dict:
     """Everything that decides a model's training, flat: its recipe's settings (config
     key models.recipe), overridden by the top-level image_size when set, by its config
     block models.<model>, and by its variant; the recipe's name, seed and determinism.
-    Its crop method (``crop``) defaults to config key crop.method."""
+    Its crop method (``crop``) is the recipe's, or config key crop.method's when set."""
     family, variant, seed = parse_id(model_id)
     models = config["models"]
     block = dict(models.get(family, {}))
@@ -97,7 +89,8 @@ def model_settings(config: dict, model_id: str) -> dict:
     block.pop("seeds", None)
     recipe = models["recipe"]
     settings = {"recipe": recipe, **registry.facts_of(family).recipes[recipe]}
-    settings["crop"] = config.get("crop", {}).get("method", "reference")
+    if config.get("crop", {}).get("method") is not None:
+        settings["crop"] = config["crop"]["method"]
     if config.get("image_size") is not None:
         settings["image_size"] = config["image_size"]
     settings.update(block)

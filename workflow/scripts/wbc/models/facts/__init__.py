@@ -13,7 +13,9 @@ A model's settings are ONE typed declaration, a dataclass whose fields are its s
 Each field's type gives its JSON type (``int`` integer, ``float`` number, ``str`` string,
 ``bool`` boolean, ``X | None`` nullable, ``Literal[...]`` an enum, ``list[X]`` an array),
 its default is the ``improved`` recipe's value, and ``setting``'s keywords are JSON-schema
-bounds (``minimum``, ``exclusiveMinimum``, ``maxItems``...). The ``reference`` recipe
+bounds (``minimum``, ``exclusiveMinimum``, ``maxItems``...). Every model also has the
+setting ``crop``, its images' crop method: the study's unless it declares its own
+(``crop: CropMethod = crop_setting("nucleus_window")``). The ``reference`` recipe
 states only where it differs (``ModelFacts.reference``). The workflow's schema
 (``wbc.settings.config_schema``), ``config/README.md``'s rows and ``config/config.yaml``'s
 commented model blocks (``make docs``: ``wbc.docs``) are generated from it.
@@ -28,6 +30,8 @@ import typing
 from dataclasses import dataclass, field
 
 RECIPES = ("reference", "improved")
+CROP_METHODS = ("reference", "nucleus_window")  # wbc.crop.METHODS (that module needs cv2)
+CropMethod = typing.Literal["reference", "nucleus_window"]
 # what the generic code of a frozen backbone (wbc.models.backbones) reads of its settings
 FROZEN_HEAD_SETTINGS = (
     "weights",
@@ -55,6 +59,18 @@ def setting(default, description: str, **schema):
 JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
 
 
+def crop_setting(default: str = "reference"):
+    """Every model's setting ``crop``: the crop method of its images (the recipe's unless
+    config key crop.method names one for every model). A model that does not declare it
+    has it all the same, with the study's crop (``declared``, ``defaults``)."""
+    return setting(
+        default,
+        "Crop method of its images: reference (the study's colour threshold, the rest "
+        "blacked out) or nucleus_window (crop.window px around the nucleus, nothing "
+        "blacked out); config key crop.method, when set, crops every model's that way.",
+    )
+
+
 def json_schema(hint) -> dict:
     """The JSON schema of a type hint of a setting (see the module's docstring)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -76,14 +92,21 @@ def json_schema(hint) -> dict:
     raise TypeError(f"{hint}: not a type a setting can have")
 
 
+@dataclass(frozen=True)
+class _Crop:  # the setting every model has (a declaration of its own may change its default)
+    crop: CropMethod = crop_setting()
+
+
 def declared(settings: type) -> list[dataclasses.Field]:
-    """The settings of a model's declaration, in order."""
-    return list(dataclasses.fields(settings))
+    """The settings of a model's declaration, in order, then ``crop`` if it lacks one."""
+    fields = list(dataclasses.fields(settings))
+    has_crop = any(f.name == "crop" for f in fields)
+    return fields if has_crop else fields + list(dataclasses.fields(_Crop))
 
 
 def schema_properties(settings: type) -> dict:
-    """JSON schema properties of a model's config block, one per declared setting."""
-    hints = typing.get_type_hints(settings)
+    """JSON schema properties of a model's config block, one per setting."""
+    hints = {**typing.get_type_hints(_Crop), **typing.get_type_hints(settings)}
     properties = {}
     for f in declared(settings):
         spec = {**json_schema(hints[f.name]), **f.metadata.get("schema", {})}
@@ -93,8 +116,10 @@ def schema_properties(settings: type) -> dict:
 
 
 def defaults(settings: type) -> dict:
-    """Each declared setting's default (the improved recipe), as config values."""
-    return dataclasses.asdict(settings())
+    """Each setting's default (the improved recipe), as config values."""
+    values = dataclasses.asdict(settings())
+    values.setdefault("crop", _Crop().crop)  # undeclared: the study's crop, last
+    return values
 
 
 @dataclass(frozen=True)
