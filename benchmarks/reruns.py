@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/reruns.py prepare --base /work/full/base --scratch /work/fullspeed
     .venv/bin/python benchmarks/reruns.py noop --scratch /work/fullspeed [--after RUN] [--whole]
-        [--after-config FILE ...] [--before-file FILE=OLD]
+        [--after-config FILE ...] [--before-config FILE ...] [--before-file FILE=OLD]
     .venv/bin/python benchmarks/reruns.py one-image --scratch /work/fullspeed [--after RUN]
 
 ``--base`` is a finished run of the data stages (``snakemake split`` with
@@ -29,6 +29,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -39,16 +40,33 @@ import numpy as np
 
 from common import FULL_ARCHIVE, REPO, SNAKEMAKE, load, timed
 
-# the data stages and the arrays of the default models (64 px: rf, cnn; 128 px: vgg16)
+# the data stages and the arrays of the default models (64 px: rf, cnn; 128 px: vgg16),
+# for a workflow older than its run plan's arrays()
 SIZES = (64, 128)
 SPLITS = ("train", "val", "test", "test_simple")
+# the arrays the default config's models read, as the workdir's own run plan says
+PLAN_ARRAYS = (
+    "import sys, yaml; from wbc.plan import RunPlan; "
+    "config = yaml.safe_load(open('config/config.yaml')); "
+    "print(' '.join(f'{m}/{s}' for m, s in RunPlan(config).arrays()))"
+)
 
 
 def targets(workdir: Path) -> list[str]:
     """The data stages and the default models' arrays, in the layout of ``workdir``'s
-    workflow: ``results/arrays/<crop method>/`` since issue 22, ``results/arrays/`` before."""
-    method = "reference/" if (workdir / "results" / "arrays" / "reference").is_dir() else ""
-    arrays = [f"results/arrays/{method}{s}px/{split}.npy" for s in SIZES for split in SPLITS]
+    workflow: those its run plan lists (``results/arrays/<crop method>/<size>px/``; since
+    this session the CNN's are nucleus windows), ``results/arrays/reference/`` since issue
+    22 before that, ``results/arrays/`` before issue 22."""
+    env = {**os.environ, "PYTHONPATH": str(workdir / "workflow" / "scripts")}
+    plan = subprocess.run(
+        [sys.executable, "-c", PLAN_ARRAYS], cwd=workdir, env=env, capture_output=True, text=True
+    )
+    if plan.returncode == 0 and plan.stdout.strip():
+        folders = [f"{a}px" for a in plan.stdout.split()]
+    else:
+        method = "reference/" if (workdir / "results" / "arrays" / "reference").is_dir() else ""
+        folders = [f"{method}{s}px" for s in SIZES]
+    arrays = [f"results/arrays/{folder}/{split}.npy" for folder in folders for split in SPLITS]
     return ["split", "crop_qc", *arrays]
 
 
@@ -180,9 +198,8 @@ def noop(args) -> None:
     for name, workdir in copies(args).items():
         # the after run's own config files (e.g. vgg16 weights: null), before the flag
         # that ends their list; with --before-file, the before runs reuse the after's calls
-        config = (
-            ["--configfile", *args.after_config] if name == "after" and args.after_config else []
-        )
+        files = {"after": args.after_config, "before": args.before_config}.get(name)
+        config = ["--configfile", *files] if files else []
         calls[name] = (workdir, [*config, "--dry-run", *targets(workdir)])
         if args.whole and (workdir / "results" / "report" / "report.html").exists():
             calls[f"{name}, whole run"] = (workdir, [*config, "--dry-run"])
@@ -310,6 +327,7 @@ def main():
     p.add_argument("--after", type=Path, help="a finished run (default: the scratch's after/)")
     p.add_argument("--whole", action="store_true", help="also dry-run rule all where done")
     p.add_argument("--after-config", nargs="*", default=[], help="config files of the after run")
+    p.add_argument("--before-config", nargs="*", default=[], help="those of the before run")
     p.add_argument(
         "--before-file",
         help="FILE=OLD: time the after run with its workflow file FILE replaced by OLD as the "
