@@ -354,6 +354,12 @@ def test_workflow_runs_as_slurm_jobs(workflow_dir, mini_zip, slurm_cluster):
     # Snakemake cancelled the running job with scancel on its way out
     assert "Terminating processes on user request" in first.log
     (cancelled,) = sacct([stopped])
+    deadline = time.monotonic() + 60
+    while cancelled["State"] == "SUSPENDED" and time.monotonic() < deadline:
+        time.sleep(1)  # the accounting shows the scancel of a suspended job a moment later
+        (cancelled,) = sacct([stopped])
+    if cancelled["State"] == "SUSPENDED":  # never cancelled: free the node for other tests
+        subprocess.run(["scancel", stopped], check=False)
     assert cancelled["State"].startswith("CANCELLED"), cancelled
     assert not (workflow_dir / target).exists()
     stopped_at = epochs_logged(train_log)
