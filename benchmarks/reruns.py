@@ -46,7 +46,7 @@ SIZES = (64, 128)
 SPLITS = ("train", "val", "test", "test_simple")
 # the arrays the default config's models read, as the workdir's own run plan says
 PLAN_ARRAYS = (
-    "import sys, yaml; from wbc.plan import RunPlan; "
+    "import yaml; from wbc.plan import RunPlan; "
     "config = yaml.safe_load(open('config/config.yaml')); "
     "print(' '.join(f'{m}/{s}' for m, s in RunPlan(config).arrays()))"
 )

@@ -408,7 +408,7 @@ def test_workflow_runs_as_slurm_jobs(workflow_dir, mini_zip, slurm_cluster):
     for rec in records:
         for job in submitted_jobs(rec["SubmitLine"]):
             by_rule.setdefault(job.split(":")[0], []).append(rec)
-    # the 4 crop shards (2 per crop method) in one group job
+    # the 4 crop shards of each of the 2 crop methods in one group job
     assert in_slurm.count("crop_shard") == 4 * 2
     assert len({rec["JobID"] for rec in by_rule["crop_shard"]}) == 1
 

@@ -30,8 +30,8 @@ import typing
 from dataclasses import dataclass, field
 
 RECIPES = ("reference", "improved")
-CROP_METHODS = ("reference", "nucleus_window")  # wbc.crop.METHODS (that module needs cv2)
 CropMethod = typing.Literal["reference", "nucleus_window"]
+CROP_METHODS = typing.get_args(CropMethod)  # wbc.crop.METHODS (that module needs cv2)
 # what the generic code of a frozen backbone (wbc.models.backbones) reads of its settings
 FROZEN_HEAD_SETTINGS = (
     "weights",
