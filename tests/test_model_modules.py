@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from wbc import CLASSES
-from wbc.arrays import NpyRows, build_image_array, write_npy
+from wbc.arrays import ArrayCache, NpyRows, build_image_array, write_npy
 from wbc.metrics import evaluate, prediction_columns, predictions_frame, write_predictions
 from wbc.runtime import UserError
 
@@ -43,6 +43,32 @@ def test_build_image_array_resizes_and_names_a_bad_crop(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(UserError, match="bad.png"):
         build_image_array([str(tmp_path / "bad.png")], 16, tmp_path / "y.npy")
+
+
+def test_an_array_rebuilt_resizes_only_the_crops_that_changed(tmp_path):
+    import cv2
+
+    crops = []
+    for k in range(4):
+        crops.append(tmp_path / f"{k}.png")
+        cv2.imwrite(str(crops[k]), np.full((30, 30, 3), 40 * k, np.uint8))
+    names = [str(c) for c in crops]
+    cache = ArrayCache(tmp_path / "cache", "code 16")
+    out = tmp_path / "a.npy"
+    assert build_image_array(names, 16, out, cache) == 4
+    first = np.load(out)
+    out.unlink()  # as Snakemake does before a job reruns: the cache keeps the rows
+    cv2.imwrite(str(crops[2]), np.full((30, 30, 3), 250, np.uint8))
+    assert build_image_array(names[::-1], 16, out, cache) == 1  # a new order, one change
+    second = np.load(out)
+    np.testing.assert_array_equal(second[[3, 2, 0]], first[[0, 1, 3]])
+    assert (second[1] == 250).all()
+    # another tag (the rule's code or the size changed): every crop again
+    assert build_image_array(names, 16, out, ArrayCache(tmp_path / "cache", "new 16")) == 4
+    # a torn cache (keys of other rows) is not used
+    (tmp_path / "cache" / "keys.txt").write_text("new 16\nabc\n")
+    assert build_image_array(names, 16, out, ArrayCache(tmp_path / "cache", "new 16")) == 4
+    np.testing.assert_array_equal(np.load(out), np.load(tmp_path / "cache" / "rows.npy"))
 
 
 def test_evaluate_against_hand_counts():

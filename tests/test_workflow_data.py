@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from test_dataset import seed_kagglehub_cache
 
 from conftest import SNAKEMAKE, SPINE, run_snakemake, scheduled_jobs, write_config
 from synthetic import draw_cell, make_dataset
+from wbc import SPLITS
 from wbc.crop import PAD
 from wbc.source import shard_of
 
@@ -152,7 +154,7 @@ def test_changed_archive_recrops_only_the_changed_shard(workflow_dir, tmp_path):
 def test_changed_archive_image_keeps_the_originals_index(workflow_dir, mini_zip, tmp_path):
     """A re-encoded TRAIN image in the archive unpacks it again, but the index of the
     originals (whose list and checksums did not change) is kept, and so is every group
-    shard but the image's own."""
+    shard but the image's own; the training arrays resize that image's crop alone."""
     import zipfile
 
     import cv2
@@ -161,7 +163,8 @@ def test_changed_archive_image_keeps_the_originals_index(workflow_dir, mini_zip,
     archive = tmp_path / "cells.zip"
     shutil.copy(mini_zip, archive)
     cfg = write_config(workflow_dir, source=str(archive), crop={"shards": SHARDS})
-    run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
+    arrays = [f"results/arrays/reference/16px/{split}.npy" for split in SPLITS]
+    run_snakemake(workflow_dir, *SPINE, *arrays, "--configfile", str(cfg))
     results = workflow_dir / "results"
     index = results / "groups" / "originals.npz"
     shards = [
@@ -181,12 +184,20 @@ def test_changed_archive_image_keeps_the_originals_index(workflow_dir, mini_zip,
             out.writestr(info, data)
     unpacked = results / "benchmarks" / "unpack_zip.tsv"
     unpacked_at = unpacked.stat().st_mtime_ns
-    run_snakemake(workflow_dir, *SPINE, "--configfile", str(cfg))
+    run_snakemake(workflow_dir, *SPINE, *arrays, "--configfile", str(cfg))
     assert unpacked.stat().st_mtime_ns != unpacked_at  # the archive was unpacked again
     assert index.stat().st_mtime_ns == stamps[index]
     rerun = {p.name for p, t in stamps.items() if p.stat().st_mtime_ns != t}
     shard = shard_of(image, SHARDS)  # image ids are paths in the archive
     assert rerun == {f"{shard}.npz", f"{shard}.tsv"}, rerun
+    # every array was rebuilt (its crops' folders changed), from its last build but one crop
+    folder = "reference/16px"
+    counts = [
+        re.search(r"(\d+) resized, (\d+) unchanged", log.read_text()).groups()
+        for log in [results / "logs" / "training_arrays" / folder / f"{s}.log" for s in SPLITS]
+    ]
+    rows = sum(len(np.load(results / "arrays" / folder / f"{s}.npy")) for s in SPLITS)
+    assert [sum(int(c[k]) for c in counts) for k in (0, 1)] == [1, rows - 1], counts
 
 
 def test_split_files_are_byte_identical_on_rerun(folder_run):

@@ -29,6 +29,7 @@ rule training_arrays:
     params:
         code=code_version("training_arrays.py"),
         size=lambda wildcards: int(wildcards.size),
+        cache="results/cache/arrays/{method}/{size}px/{split}",
     conda:
         "../../envs/crop.yaml"
     script:

@@ -1,8 +1,7 @@
 import logging
 from collections import Counter
-from pathlib import Path
 
-from wbc.groups import GROUP_COLUMNS, assign_groups, load_features, load_index
+from wbc.groups import GROUP_COLUMNS, assign_groups, load_features, load_links
 from wbc.io import read_tsv, write_tsv
 from wbc.runtime import run_rule
 
@@ -10,8 +9,8 @@ from wbc.runtime import run_rule
 def main():
     inputs = snakemake.input
     rows = [row for table in inputs.matches for row in read_tsv(table)]
-    related = load_index(inputs.index).related if Path(inputs.index).stat().st_size else ()
-    groups = assign_groups(rows, load_features(inputs.features), related)
+    related, vocabulary = load_links(inputs.index)
+    groups = assign_groups(rows, load_features(inputs.features), related, vocabulary)
     write_tsv(snakemake.output[0], groups, GROUP_COLUMNS)
     status = Counter(row["match"] for row in groups)
     logging.info(

@@ -9,9 +9,11 @@ from wbc.runtime import run_rule
 def main():
     root = Path(snakemake.params.root)
     images = [(row["image"], root / row["image"]) for row in read_tsv(snakemake.input.images)]
-    features = describe_shard(images, snakemake.output.features)
     has_index = Path(snakemake.input.index).stat().st_size > 0
-    rows = match_shard(features, load_index(snakemake.input.index) if has_index else None)
+    index = load_index(snakemake.input.index) if has_index else None
+    vocabulary = index.vocabulary if index else None
+    features = describe_shard(images, snakemake.output.features, vocabulary)
+    rows = match_shard(features, index)
     write_tsv(snakemake.output.matches, rows, MATCH_COLUMNS)
     logging.info("described and matched %d images", len(rows))
 
