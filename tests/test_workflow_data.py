@@ -152,7 +152,8 @@ def test_changed_archive_recrops_only_the_changed_shard(workflow_dir, tmp_path):
 
 
 def test_changed_archive_image_keeps_the_originals_index(workflow_dir, mini_zip, tmp_path):
-    """A re-encoded TRAIN image in the archive unpacks it again, but the index of the
+    """A re-encoded TRAIN image in the archive unpacks it again (that member alone
+    written: the others are linked from the last unpacking), but the index of the
     originals (whose list and checksums did not change) is kept, and so is every group
     shard but the image's own; the training arrays resize that image's crop alone."""
     import zipfile
@@ -186,6 +187,14 @@ def test_changed_archive_image_keeps_the_originals_index(workflow_dir, mini_zip,
     unpacked_at = unpacked.stat().st_mtime_ns
     run_snakemake(workflow_dir, *SPINE, *arrays, "--configfile", str(cfg))
     assert unpacked.stat().st_mtime_ns != unpacked_at  # the archive was unpacked again
+    # ... writing only the changed member: the others are linked from the last unpacking
+    files, linked = map(
+        int,
+        re.search(
+            r"(\d+) files: (\d+) unchanged", (results / "logs" / "unpack_zip.log").read_text()
+        ).groups(),
+    )
+    assert linked == files - 1 and files > 100
     assert index.stat().st_mtime_ns == stamps[index]
     rerun = {p.name for p, t in stamps.items() if p.stat().st_mtime_ns != t}
     shard = shard_of(image, SHARDS)  # image ids are paths in the archive

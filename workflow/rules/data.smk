@@ -30,6 +30,7 @@ rule unpack_zip:
         "results/benchmarks/unpack_zip.tsv"
     params:
         code=code_version("unpack_zip.py"),
+        cache="results/cache/unpacked",
     conda:
         "../../envs/data.yaml"
     script:
