@@ -46,10 +46,17 @@ def mini_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def index(mini_root, tmp_path_factory) -> G.Index:
+def index_path(mini_root, tmp_path_factory) -> Path:
     originals = G.find_originals(mini_root)
     assert [p.stem for p in originals] == [f"BloodImage_{i:05d}" for i in range(20)]
-    return G.build_index(originals, tmp_path_factory.mktemp("index") / "originals.npz")
+    path = tmp_path_factory.mktemp("index") / "originals.npz"
+    G.build_index(originals, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def index(index_path) -> G.Index:
+    return G.load_index(index_path)
 
 
 def augment(window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -88,10 +95,23 @@ def augmented(mini_root, tmp_path_factory) -> tuple[list[tuple[str, Path]], dict
     return images, original_of, window_of
 
 
-def test_augmented_copies_match_their_originals(augmented, index):
+def test_augmented_copies_match_their_originals(augmented, index, index_path, tmp_path):
     images, original_of, window_of = augmented
-    features = G.describe_shard(images)
-    rows = G.assign_groups(G.match_shard(features, index), features, index.related)
+    # as the workflow's jobs: a shard stores its words in the index's vocabulary, the
+    # collect reads the index's related originals and vocabulary only
+    G.describe_shard(images, tmp_path / "shard.npz", index.vocabulary)
+    features = G.load_features([tmp_path / "shard.npz"])
+    assert all(f.words is not None and len(f.mirror_words) == len(f) for f in features.values())
+    related, vocabulary = G.load_links(index_path)
+    assert related == index.related
+    np.testing.assert_array_equal(vocabulary.centres, index.vocabulary.centres)
+    rows = G.assign_groups(G.match_shard(features, index), features, related, vocabulary)
+    # the stored words are the words: the same links as assigning them here
+    leftovers = [r["image"] for r in rows if r["match"] != G.MATCHED]
+    plain = {i: G.Features(f.xy, f.desc) for i, f in features.items()}
+    assert leftovers and G.near_duplicate_links(
+        features, queries=leftovers, vocabulary=vocabulary
+    ) == G.near_duplicate_links(plain, queries=leftovers, vocabulary=vocabulary)
     assert [tuple(r) for r in rows] == [G.GROUP_COLUMNS] * len(rows)
     group = {r["image"]: r["group"] for r in rows}
     purity, completeness = G.cluster_agreement(original_of, group)
