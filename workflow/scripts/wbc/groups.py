@@ -535,10 +535,14 @@ def related_inliers(src: np.ndarray, dst: np.ndarray) -> int:
     return int(kept.sum())
 
 
+def _check_version(data: np.lib.npyio.NpzFile, path: str | Path) -> None:
+    if "version" not in data or int(data["version"]) != INDEX_VERSION:
+        raise UserError(f"{path}: an index from another version of wbc.groups, rebuild it")
+
+
 def load_index(path: str | Path) -> Index:
     with np.load(path, allow_pickle=False) as data:
-        if "version" not in data or int(data["version"]) != INDEX_VERSION:
-            raise UserError(f"{path}: an index from another version of wbc.groups, rebuild it")
+        _check_version(data, path)
         return _index_from({key: data[key] for key in data.files})
 
 
@@ -549,8 +553,7 @@ def load_links(path: str | Path) -> tuple[tuple[tuple[str, str, int], ...], Voca
     if not Path(path).stat().st_size:
         return (), None
     with np.load(path, allow_pickle=False) as data:
-        if "version" not in data or int(data["version"]) != INDEX_VERSION:
-            raise UserError(f"{path}: an index from another version of wbc.groups, rebuild it")
+        _check_version(data, path)
         names = data["names"].tolist()
         related = tuple((names[a], names[b], v) for a, b, v in data["related"].tolist())
         return related, Vocabulary(data["centres"], data["idf"])
