@@ -40,7 +40,12 @@ from wbc.metrics import read_predictions
 from wbc.report.calibration import fit_temperature, reliability, scale
 from wbc.report.common import METRIC_COLUMNS
 from wbc.report.common import SPLIT_NAMES as EVAL_SPLITS
-from wbc.report.comparison import shared_errors, shared_errors_sentence
+from wbc.report.comparison import (
+    above_reference_sentence,
+    shared_errors,
+    shared_errors_sentence,
+)
+from wbc.report.headline import best_sentence
 from wbc.report.model import roc_summary
 from wbc.report.run_facts import benchmark_table, find_seeds
 from wbc.report.sections import SECTIONS, heading
@@ -230,7 +235,9 @@ def test_shared_errors_are_the_cells_every_model_gets_mostly_wrong():
          "least_wrong": 0.75},
     ]  # fmt: skip
     assert shared_errors({"a": a, "b": b}, "test").empty  # a split no model scored
-    assert "two class folders" not in shared_errors_sentence(shared, 9, "val")
+    sentence = shared_errors_sentence(shared, 9, "val")
+    assert "two class folders" not in sentence
+    assert sentence.startswith("On val, 1 source cell (4 images, 44.4% of its images) is ")
 
     # one cell's copies in two folders (one slide filed under two classes): both labels
     # shown, and the sentence says why no answer wins all of them
@@ -238,7 +245,64 @@ def test_shared_errors_are_the_cells_every_model_gets_mostly_wrong():
     shared = shared_errors({"a": a, "b": b}, "val")
     assert shared["label"].tolist() == ["EOSINOPHIL, MONOCYTE"]
     sentence = shared_errors_sentence(shared, 9, "val")
-    assert "1 of them has copies in two class folders" in sentence
+    assert " It has copies in two class folders" in sentence
+    # two cells, one of them in two folders
+    c = pd.DataFrame([{**shared.iloc[0], "group": "C", "label": "EOSINOPHIL"}])
+    sentence = shared_errors_sentence(pd.concat([shared, c]), 9, "val")
+    assert "2 source cells (8 images" in sentence and "1 of them has copies" in sentence
+
+
+def test_the_headline_names_the_models_no_better_than_chance_below_the_best():
+    rows = pd.DataFrame(
+        {
+            "model": ["ensemble", "cnn", "rf"],
+            "accuracy": [0.87, 0.86, 0.70],
+            "accuracy_lo": [0.75, 0.74, 0.60],
+            "accuracy_hi": [0.97, 0.97, 0.80],
+        }
+    )
+
+    def pairs(cnn_significant: bool) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                ("val", "ensemble", "cnn", 0.01, -0.001, 0.02, cnn_significant),
+                ("val", "rf", "ensemble", -0.17, -0.25, -0.10, True),
+                ("val", "cnn", "rf", 0.16, 0.09, 0.24, True),
+            ],
+            columns=["split", "model_a", "model_b", "difference", "difference_lo",
+                     "difference_hi", "significant"],
+        )  # fmt: skip
+
+    titles = {"ensemble": "ensemble", "cnn": "custom CNN", "rf": "Random Forest"}
+    tied = best_sentence(rows, pairs(False), "val", titles)
+    assert tied.startswith("<strong>Ensemble (weighted vote)</strong> scores highest, with ")
+    assert "accuracy 0.870 (0.750" in tied
+    assert "but custom CNN is not distinguishable from it" in tied
+    assert "Random Forest" not in tied
+    clear = best_sentence(rows, pairs(True), "val", titles)
+    assert "every other model scores below it by a real difference" in clear
+    assert best_sentence(rows.iloc[:1], pairs(True), "val", titles).startswith("The one model")
+
+
+def test_the_comparison_says_which_models_beat_the_studys_leaky_figure():
+    table = pd.DataFrame(
+        {
+            "model": ["rf", "cnn", "vgg16", "rf"],
+            "split": ["val", "val", "val", "test"],
+            "accuracy": [0.84, 0.86, 0.47, 0.70],
+        }
+    )
+    reference = {"rf": 0.79, "cnn": 0.965, "vgg16": None}
+    titles = {"rf": "Random Forest", "cnn": "custom CNN", "vgg16": "VGG16"}
+    recipes = {"rf": "improved", "cnn": "improved", "vgg16": "improved"}
+    sentence = above_reference_sentence(table, recipes, titles, reference, "val", "val")
+    assert sentence.startswith("On the val, Random Forest scores at or above the study's")
+    assert "improved recipe" in sentence and "custom CNN" not in sentence
+    assert above_reference_sentence(table, recipes, titles, reference, "test", "TEST") == ""
+    same = above_reference_sentence(
+        table, {**recipes, "rf": "reference"}, titles, reference, "val", "val"
+    )
+    assert "with the study's own recipe" in same
 
 
 def test_a_sections_files_number_and_category_follow_from_its_entry():
@@ -427,7 +491,8 @@ def test_the_comparison_lists_the_cells_every_model_gets_wrong(mini_run):
     for cell in every:
         assert f"<td>{cell}</td>" in page
     if every:
-        assert f"On val (grouped by source cell), {len(every)} source cells (" in page
+        cells = "source cell" if len(every) == 1 else "source cells"
+        assert f"On val (grouped by source cell), {len(every)} {cells} (" in page
 
 
 @pytest.mark.slow

@@ -27,6 +27,31 @@ def versus_best(pairs: pd.DataFrame, split: str, best: str, model: str) -> str:
     return f"{sign * row['difference']:+.3f} ({lo:+.3f} to {hi:+.3f}): {verdict}"
 
 
+def best_sentence(rows: pd.DataFrame, pairs: pd.DataFrame, split: str, titles: dict) -> str:
+    """Which model scored highest, and whether that is more than chance: the models whose
+    paired difference from it on the same cells holds zero are named as its equals."""
+    best = rows["model"].iloc[0]
+    first = rows.iloc[0]
+    figure = with_interval(first["accuracy"], (first["accuracy_lo"], first["accuracy_hi"]))
+    if len(rows) == 1:
+        return f"The one model is <strong>{title(best, titles)}</strong>, with accuracy {figure}."
+    name = title(best, titles)
+    equals = [
+        title(m, titles)
+        for m in rows["model"].iloc[1:]
+        if versus_best(pairs, split, best, m).endswith("not distinguishable")
+    ]
+    lead = f"<strong>{name[:1].upper()}{name[1:]}</strong> scores highest, with accuracy {figure}"
+    if not equals:
+        return f"{lead}; every other model scores below it by a real difference."
+    names = equals[0] if len(equals) == 1 else f"{', '.join(equals[:-1])} and {equals[-1]}"
+    verb = "is" if len(equals) == 1 else "are"
+    return (
+        f"{lead}, but {names} {verb} not distinguishable from it on these cells (the paired "
+        f"differences below hold zero): the data do not say which of them is best."
+    )
+
+
 def plot_headline(rows: pd.DataFrame, names: dict, titles: dict, reference: dict, path):
     """Accuracy with its 95 % interval per model, the baseline, and the reference study's
     random-split figures for contrast."""
@@ -144,10 +169,7 @@ def section(job) -> None:
         split_name=names[split],
         n=int(first["n"]),
         n_groups=int(first["n_groups"]),
-        best=title(best, titles),
-        best_accuracy=with_interval(
-            first["accuracy"], (first["accuracy_lo"], first["accuracy_hi"])
-        ),
+        best_sentence=best_sentence(rows, pairs, split, titles),
         baseline=float(first["baseline_accuracy"]),
         table=html_table(shown),
         leaky=protocol.leaky(split),
