@@ -68,3 +68,21 @@ def load() -> str:
 def timed_snakemake(workdir: Path, *args: str) -> float:
     """Wall seconds of one Snakemake call in ``workdir``."""
     return timed([SNAKEMAKE, *args], workdir)[0]
+
+
+def write_fold(out: Path, heldout, p, classes, metrics: dict) -> dict:
+    """A benchmark's fold as the workflow's fold job writes it (``predictions.tsv``,
+    ``metrics.json`` with the held-out figures and the process's peak memory), where
+    ``benchmarks/cv_tries.py`` pairs it with the workflow's own tries."""
+    from wbc.io import write_json
+    from wbc.metrics import evaluate, predictions_frame, write_predictions
+
+    metrics = {
+        **metrics,
+        "cv": evaluate(heldout.labels, p, classes, heldout.groups),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+    frame = predictions_frame("cv", heldout.images, heldout.labels, p, classes, heldout.groups)
+    write_predictions(out / "predictions.tsv", [frame], classes)
+    write_json(out / "metrics.json", metrics)
+    return metrics

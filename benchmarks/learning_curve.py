@@ -25,7 +25,6 @@ import argparse
 import json
 import logging
 import math
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -33,10 +32,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from common import ARRAY  # also puts workflow/scripts on the path
+from common import ARRAY, write_fold  # also puts workflow/scripts on the path
 from wbc.arrays import predict_rows
-from wbc.io import write_json, write_table
-from wbc.metrics import evaluate, predictions_frame, write_predictions
+from wbc.io import write_table
 from wbc.models import get, uses_val
 from wbc.models.training import PREDICT_BATCH, class_list, fold_parts, load_splits, pick
 from wbc.settings import model_settings
@@ -128,14 +126,10 @@ def train_fold(run: Path, args, fold: int) -> dict:
         "n_train": len(train),
         "epochs": settings["epochs"],
         **({} if best_epoch is None else {"best_epoch": best_epoch}),
-        "cv": evaluate(heldout.labels, p, classes, heldout.groups),
         "train_seconds": round(seconds, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "device": device,
     }
-    frame = predictions_frame("cv", heldout.images, heldout.labels, p, classes, heldout.groups)
-    write_predictions(out / "predictions.tsv", [frame], classes)
-    write_json(out / "metrics.json", metrics)
+    metrics = write_fold(out, heldout, p, classes, metrics)
     log.info(
         "%s fold %d: held-out accuracy %.4f in %.0f s",
         name,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import resource
 import time
 from pathlib import Path
 
@@ -33,11 +32,10 @@ import cv2
 import numpy as np
 import yaml
 
-from common import ARRAY  # also puts workflow/scripts on the path
+from common import ARRAY, write_fold  # also puts workflow/scripts on the path
 from wbc.arrays import predict_rows, resize
 from wbc.crop import nucleus_mask, read_rgb
-from wbc.io import read_tsv, write_json, write_table
-from wbc.metrics import evaluate, predictions_frame, write_predictions
+from wbc.io import read_tsv, write_table
 from wbc.models import cnn
 from wbc.models.training import PREDICT_BATCH, class_list, fold_parts, load_splits
 from wbc.settings import model_settings
@@ -154,14 +152,10 @@ def train_fold(run: Path, args, fold: int) -> dict:
         "model": f"cnn-{args.variant}-views{args.views:g}",
         "fold": fold,
         "best_epoch": best_epoch,
-        "cv": evaluate(heldout.labels, p, classes, heldout.groups),
         "train_seconds": round(seconds, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "device": device,
     }
-    frame = predictions_frame("cv", heldout.images, heldout.labels, p, classes, heldout.groups)
-    write_predictions(out / "predictions.tsv", [frame], classes)
-    write_json(out / "metrics.json", metrics)
+    metrics = write_fold(out, heldout, p, classes, metrics)
     log.info("fold %d: held-out accuracy %.4f in %.0f s", fold, metrics["cv"]["accuracy"], seconds)
     return metrics
 
