@@ -79,8 +79,7 @@ def train_fold(run: Path, args, fold: int) -> dict:
     settings = model_settings(config, args.model)
     family = args.model.split("-")[0]
     module = get(family)
-    method = settings["crop"] if config["crop"]["method"] is None else config["crop"]["method"]
-    size = settings["image_size"]
+    method, size = settings["crop"], settings["image_size"]  # crop.method, when set, is in it
     tables = {s: run / f"results/splits/{s}.tsv" for s in ("train", "val")}
     arrays = {s: run / ARRAY.format(method=method, size=size, split=s) for s in tables}
     splits = load_splits(tables, arrays)

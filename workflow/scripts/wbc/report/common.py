@@ -37,6 +37,11 @@ def title(model: str, titles: dict[str, str]) -> str:
     return ENSEMBLE_TITLE if model == "ensemble" else titles.get(model, model)
 
 
+def listed(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``: names as a sentence lists them."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def with_interval(value: float, interval) -> str:
     """``0.812 (0.750–0.870)``: a figure and its 95 % interval."""
     lo, hi = interval

@@ -15,6 +15,7 @@ from .common import (
     SPLIT_NAMES,
     evaluated_splits,
     html_table,
+    listed,
     message_figure,
     save_figure,
     split_names,
@@ -311,7 +312,6 @@ def above_reference_sentence(
     sentences = []
     for recipe in dict.fromkeys(r for _, r in above):
         names = [title(m, titles) for m, r in above if r == recipe]
-        who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
         verb = "scores" if len(names) == 1 else "score"
         why = (
             "with the study's own recipe: its random split does not guarantee a higher figure"
@@ -320,8 +320,8 @@ def above_reference_sentence(
             "not the study's"
         )
         sentences.append(
-            f"On the {split_name}, {who} {verb} at or above the study's figure all the same, "
-            f"{why}."
+            f"On the {split_name}, {listed(names)} {verb} at or above the study's figure all "
+            f"the same, {why}."
         )
     return " ".join(sentences)
 

@@ -9,13 +9,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from .calibration import ECE_WARNING
-from .common import html_table, save_figure, title, with_interval, write_section
+from .common import html_table, listed, save_figure, title, with_interval, write_section
 
 
-def versus_best(pairs: pd.DataFrame, split: str, best: str, model: str) -> str:
-    """The best model's accuracy minus this one's, with its paired 95 % interval."""
-    if model == best:
-        return "best"
+def paired_with_best(pairs: pd.DataFrame, split: str, best: str, model: str):
+    """The best model's accuracy minus this one's on the same cells: (difference, low,
+    high, real), read from either direction of the pair's row."""
     rows = pairs[(pairs["split"] == split)]
     row = rows[(rows["model_a"] == best) & (rows["model_b"] == model)]
     sign = 1
@@ -23,32 +22,38 @@ def versus_best(pairs: pd.DataFrame, split: str, best: str, model: str) -> str:
         row, sign = rows[(rows["model_a"] == model) & (rows["model_b"] == best)], -1
     row = row.iloc[0]
     lo, hi = sorted((sign * row["difference_lo"], sign * row["difference_hi"]))
-    verdict = "real difference" if str(row["significant"]) == "True" else "not distinguishable"
-    return f"{sign * row['difference']:+.3f} ({lo:+.3f} to {hi:+.3f}): {verdict}"
+    return sign * row["difference"], lo, hi, str(row["significant"]) == "True"
+
+
+def versus_best(pairs: pd.DataFrame, split: str, best: str, model: str) -> str:
+    """The best model's accuracy minus this one's, with its paired 95 % interval."""
+    if model == best:
+        return "best"
+    difference, lo, hi, real = paired_with_best(pairs, split, best, model)
+    verdict = "real difference" if real else "not distinguishable"
+    return f"{difference:+.3f} ({lo:+.3f} to {hi:+.3f}): {verdict}"
 
 
 def best_sentence(rows: pd.DataFrame, pairs: pd.DataFrame, split: str, titles: dict) -> str:
     """Which model scored highest, and whether that is more than chance: the models whose
     paired difference from it on the same cells holds zero are named as its equals."""
-    best = rows["model"].iloc[0]
-    first = rows.iloc[0]
+    best, first = rows["model"].iloc[0], rows.iloc[0]
+    name = title(best, titles)
     figure = with_interval(first["accuracy"], (first["accuracy_lo"], first["accuracy_hi"]))
     if len(rows) == 1:
-        return f"The one model is <strong>{title(best, titles)}</strong>, with accuracy {figure}."
-    name = title(best, titles)
+        return f"The one model is <strong>{name}</strong>, with accuracy {figure}."
     equals = [
         title(m, titles)
         for m in rows["model"].iloc[1:]
-        if versus_best(pairs, split, best, m).endswith("not distinguishable")
+        if not paired_with_best(pairs, split, best, m)[3]
     ]
     lead = f"<strong>{name[:1].upper()}{name[1:]}</strong> scores highest, with accuracy {figure}"
     if not equals:
         return f"{lead}; every other model scores below it by a real difference."
-    names = equals[0] if len(equals) == 1 else f"{', '.join(equals[:-1])} and {equals[-1]}"
     verb = "is" if len(equals) == 1 else "are"
     return (
-        f"{lead}, but {names} {verb} not distinguishable from it on these cells (the paired "
-        f"differences below hold zero): the data do not say which of them is best."
+        f"{lead}, but {listed(equals)} {verb} not distinguishable from it on these cells (the "
+        f"paired differences below hold zero): the data do not say which of them is best."
     )
 
 
