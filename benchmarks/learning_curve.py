@@ -37,7 +37,7 @@ from wbc.arrays import predict_rows
 from wbc.io import write_table
 from wbc.models import get, uses_val
 from wbc.models.training import PREDICT_BATCH, class_list, fold_parts, load_splits, pick
-from wbc.settings import model_settings
+from wbc.settings import model_settings, parse_id
 
 log = logging.getLogger("learning_curve")
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
@@ -77,7 +77,7 @@ def run_config(run: Path, files: list[str]) -> dict:
 def train_fold(run: Path, args, fold: int) -> dict:
     config = run_config(run, args.config)
     settings = model_settings(config, args.model)
-    family = args.model.split("-")[0]
+    family = parse_id(args.model)[0]
     module = get(family)
     method, size = settings["crop"], settings["image_size"]  # crop.method, when set, is in it
     tables = {s: run / f"results/splits/{s}.tsv" for s in ("train", "val")}
