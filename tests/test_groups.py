@@ -214,6 +214,21 @@ def test_related_inliers_ask_more_of_keypoints_that_stayed():
     assert G.related_inliers(two, two @ np.float32([[0, 1], [-1, 0]]) + 80) == 0
 
 
+def test_distances_summed_in_place_are_exactly_the_textbook_ones():
+    # SIFT rows: whole numbers, each norm near 512; padding rows (norm inf) never nearest
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 256, (300, 128)).astype(np.float32)
+    rows *= 512 / np.linalg.norm(rows, axis=1, keepdims=True)
+    rows = np.round(rows)
+    q, d = rows[:40], rows[40:]
+    norms = G._sq_norms(d)
+    norms[::7] = np.inf
+    textbook = (q * q).sum(-1)[:, None] + norms[None] - 2 * (q @ d.T)
+    assert np.array_equal(G._sq_distances(q, d, norms), textbook)
+    assert np.array_equal(G._sq_norms(d), (d * d).sum(-1))
+    assert np.isinf(G._sq_distances(q, d, norms)[:, ::7]).all()
+
+
 def test_weak_and_ambiguous_rows_join_their_originals():
     row = dict.fromkeys(G.MATCH_COLUMNS, "")
     rows = [
