@@ -583,7 +583,7 @@ def _index_from(arrays: Mapping[str, np.ndarray]) -> Index:
 
 
 def _sq_norms(x: np.ndarray) -> np.ndarray:
-    """Each row's squared norm without an (n, 128) temporary: einsum takes 0.02 s where
+    """Each row's squared norm without an (n, 128) temporary: einsum takes 0.004 s where
     ``(x * x).sum(-1)`` took 0.37 s for the originals' 127 k rows, once per shard job.
     Exact in float32 for SIFT's integer rows (sums < 2**24), so the order is immaterial."""
     return np.einsum("ij,ij->i", x, x)
