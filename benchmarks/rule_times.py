@@ -57,7 +57,7 @@ def main():
     print(f"spans in {log}:\n")
     print("| rule | jobs | first start | last end | span s |\n|---|---|---|---|---|")
     for rule, (jobs, start, end) in spans.items():
-        seconds = (end - start).seconds
+        seconds = int((end - start).total_seconds())
         print(f"| {rule} | {jobs} | {start:%H:%M:%S} | {end:%H:%M:%S} | {seconds} |")
     first, last = GROUPING
     if first in spans and last in spans:
